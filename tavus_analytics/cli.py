@@ -1,0 +1,178 @@
+"""The ``tavus-analytics`` command line: a thin shell over the library.
+
+Every command calls functions of the package; errors a user can fix are shown as one line
+(``Error: ...``) with exit code 1 and no traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+
+from .config import Settings
+from .errors import TavusAnalyticsError
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except TavusAnalyticsError as e:
+            raise click.ClickException(str(e)) from None
+
+
+def _user_errors(f):
+    """Turn library errors into one-line CLI errors, for commands run on their own."""
+
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        try:
+            return f(*args, **kwargs)
+        except TavusAnalyticsError as e:
+            raise click.ClickException(str(e)) from None
+
+    return wrapper
+
+
+def _settings(**overrides) -> Settings:
+    try:
+        return Settings.from_env(**overrides)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+
+
+db_option = click.option(
+    "--db",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="SQLite database [env TAVUS_ANALYTICS_DB; default data/tavus.db].",
+)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="tavus-analytics")
+def cli():
+    """Collect Tavus callbacks into SQLite and analyse them.
+
+    Example:
+
+        tavus-analytics demo && tavus-analytics serve
+    """
+
+
+@cli.command()
+@db_option
+@click.option(
+    "--host",
+    default=None,
+    help="Interface to listen on [env TAVUS_ANALYTICS_HOST; default 127.0.0.1].",
+)
+@click.option(
+    "--port",
+    type=int,
+    default=None,
+    help="Port to listen on [env TAVUS_ANALYTICS_PORT; default 5000].",
+)
+@click.option(
+    "--secret",
+    default=None,
+    help="Token senders must present [env "
+    "TAVUS_WEBHOOK_SECRET; default: generated once and kept in DB.secret].",
+)
+@click.option(
+    "--no-auth",
+    is_flag=True,
+    default=None,
+    help="Accept callbacks without a token (anyone who reaches the collector can write).",
+)
+@click.option(
+    "--max-body",
+    type=int,
+    default=None,
+    help="Largest accepted body in bytes [env TAVUS_ANALYTICS_MAX_BODY; default 16 MiB].",
+)
+@click.option(
+    "--threads",
+    type=int,
+    default=None,
+    help="Worker threads [env TAVUS_ANALYTICS_THREADS; default 8].",
+)
+@_user_errors
+def serve(db, host, port, secret, no_auth, max_body, threads):
+    """Run the webhook collector with a production WSGI server (waitress).
+
+    Prints the callback URL to paste into Tavus and the ngrok command to expose it.
+
+    Example:
+
+        tavus-analytics serve --db data/tavus.db --port 5000
+    """
+    from .server import serve as run
+
+    settings = _settings(
+        db=db,
+        host=host,
+        port=port,
+        secret=secret,
+        no_auth=no_auth,
+        max_body=max_body,
+        threads=threads,
+    )
+    run(settings)
+
+
+@cli.command()
+@db_option
+@click.option(
+    "--conversations",
+    "-n",
+    type=click.IntRange(min=1),
+    default=500,
+    show_default=True,
+    help="How many synthetic conversations to make.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Random seed: the same seed gives the same callbacks.",
+)
+@click.option(
+    "--post",
+    "post_url",
+    default=None,
+    metavar="URL",
+    help="Send the callbacks to a "
+    "running collector (e.g. http://127.0.0.1:5000/webhook?token=...) instead of "
+    "writing the database.",
+)
+@_user_errors
+def demo(db, conversations, seed, post_url):
+    """Make realistic synthetic Tavus callbacks, seeded and reproducible.
+
+    They go straight into the database (default), or through a running collector with --post.
+
+    Example:
+
+        tavus-analytics demo --conversations 500 --db data/tavus.db
+    """
+    from . import demo as demo_mod
+
+    if post_url:
+        result = demo_mod.post(post_url, conversations=conversations, seed=seed, progress=True)
+        click.echo(
+            f"posted {result['sent']} callbacks to {post_url}: "
+            + ", ".join(f"{k}: {v}" for k, v in sorted(result["answers"].items()))
+        )
+        if result.get("failed"):
+            sys.exit(1)
+        return
+    settings = _settings(db=db)
+    result = demo_mod.write(settings.db, conversations=conversations, seed=seed, progress=True)
+    click.echo(
+        f"{settings.db}: {result.stored} callbacks stored, {result.duplicate} duplicates skipped, "
+        f"{result.rejected} rejected ({conversations} demo conversations, seed {seed})"
+    )

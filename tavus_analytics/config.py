@@ -1,0 +1,99 @@
+"""Settings, declared once as data.
+
+Every setting has a default, a ``TAVUS_ANALYTICS_*`` (or documented) environment variable and a
+help string. Precedence: defaults, then the environment, then explicit keyword arguments (the
+command-line flags).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DB = Path("data") / "tavus.db"
+
+
+def _setting(default, help: str, env: str | None = None):
+    return field(default=default, metadata={"help": help, "env": env})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration of the collector and of the command line."""
+
+    db: str = _setting(
+        str(DEFAULT_DB),
+        "Path of the SQLite database the callbacks are stored in.",
+        "TAVUS_ANALYTICS_DB",
+    )
+    host: str = _setting("127.0.0.1", "Interface the collector listens on.", "TAVUS_ANALYTICS_HOST")
+    port: int = _setting(5000, "TCP port the collector listens on.", "TAVUS_ANALYTICS_PORT")
+    secret: str | None = _setting(
+        None,
+        "Token a sender must present (?token=... or X-Webhook-Token). When unset, one is "
+        "generated on first start and kept beside the database in DB.secret.",
+        "TAVUS_WEBHOOK_SECRET",
+    )
+    no_auth: bool = _setting(
+        False,
+        "Accept callbacks without a token. Anyone who can reach the collector can then write.",
+        "TAVUS_ANALYTICS_NO_AUTH",
+    )
+    max_body: int = _setting(
+        16 * 1024 * 1024,
+        "Largest accepted callback body in bytes; larger bodies are refused with 413.",
+        "TAVUS_ANALYTICS_MAX_BODY",
+    )
+    busy_timeout_ms: int = _setting(
+        5000,
+        "How long a write waits for a locked database before the sender gets 503, in ms.",
+        "TAVUS_ANALYTICS_BUSY_TIMEOUT_MS",
+    )
+    threads: int = _setting(8, "Worker threads of the WSGI server.", "TAVUS_ANALYTICS_THREADS")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
+        """Build settings from defaults, then ``environ`` (default ``os.environ``), then
+        ``overrides`` (keyword arguments whose value is ``None`` are ignored)."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for f in dataclasses.fields(cls):
+            env = f.metadata.get("env")
+            if env and environ.get(env, "") != "":
+                values[f.name] = _coerce(f, environ[env], env)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+    @property
+    def secret_path(self) -> Path:
+        """Where the generated secret is kept: beside the database."""
+        return Path(str(self.db) + ".secret")
+
+
+def _coerce(f: dataclasses.Field, raw: str, env: str):
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    if kind.startswith("bool"):
+        low = raw.strip().lower()
+        if low in {"1", "true", "yes", "on"}:
+            return True
+        if low in {"0", "false", "no", "off"}:
+            return False
+        raise ValueError(f"{env}={raw!r} is not a boolean: use 1/0, true/false or yes/no")
+    if kind.startswith("int"):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"{env}={raw!r} is not a whole number") from None
+    return raw
+
+
+def settings_help() -> list[tuple[str, str | None, str]]:
+    """(name, environment variable, help) for every setting, for docs and tests."""
+    return [
+        (f.name, f.metadata.get("env"), f.metadata["help"]) for f in dataclasses.fields(Settings)
+    ]

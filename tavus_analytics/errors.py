@@ -1,0 +1,35 @@
+"""Every exception tavus-analytics raises, in one place.
+
+``TavusAnalyticsError`` is the base; the command line shows its message (no traceback) and exits
+non-zero. The collector maps ``InvalidCallback`` to 400, ``PayloadTooLarge`` to 413 and
+``StoreUnavailable`` to 503.
+"""
+
+from __future__ import annotations
+
+
+class TavusAnalyticsError(Exception):
+    """Base class of the errors a user can cause and fix."""
+
+
+class InvalidCallback(TavusAnalyticsError):
+    """A callback body that is not a UTF-8 JSON object."""
+
+
+class PayloadTooLarge(TavusAnalyticsError):
+    """A callback body over the configured size limit."""
+
+
+class StoreUnavailable(TavusAnalyticsError):
+    """The database cannot be written right now (locked, read-only, disk full)."""
+
+
+class DatabaseNotFound(TavusAnalyticsError):
+    """The database file does not exist."""
+
+    def __init__(self, path) -> None:
+        super().__init__(
+            f"no database at {path}: start the collector (tavus-analytics serve) or make demo "
+            f"data (tavus-analytics demo --db {path})"
+        )
+        self.path = path

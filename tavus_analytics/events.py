@@ -1,0 +1,219 @@
+"""What a Tavus callback is: parsing, kinds, event types and the fields worth indexing.
+
+See ``TAVUS.md`` in the project's shared notes for every payload shape. Three families of
+callback reach a ``callback_url``:
+
+* conversation callbacks: an envelope with ``conversation_id``, ``event_type``,
+  ``message_type``, ``timestamp`` and ``properties``;
+* video generation callbacks: the flat video object (``video_id``, ``status``, ...);
+* replica training callbacks: flat ``{"replica_id": ..., "status": ...}``.
+
+Anything else that is a JSON object is kept as kind ``unknown``: Tavus adds event types without
+notice, so nothing well-formed is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, NamedTuple
+
+import orjson
+
+from .errors import InvalidCallback
+
+KIND_CONVERSATION = "conversation"
+KIND_VIDEO = "video"
+KIND_REPLICA_TRAINING = "replica_training"
+KIND_UNKNOWN = "unknown"
+KINDS = (KIND_CONVERSATION, KIND_VIDEO, KIND_REPLICA_TRAINING, KIND_UNKNOWN)
+
+REPLICA_JOINED = "system.replica_joined"
+PAL_JOINED = "system.pal_joined"
+SHUTDOWN = "system.shutdown"
+TRANSCRIPTION_READY = "application.transcription_ready"
+RECORDING_READY = "application.recording_ready"
+RECORDING_COPY_FAILED = "application.recording_copy_failed"
+PERCEPTION_ANALYSIS = "application.perception_analysis"
+PERCEPTION_UNAVAILABLE = "application.perception_unavailable"
+POST_CALL_ACTION = "application.post_call_action_executed"
+MEMORY_CONSOLIDATION = "application.memory_consolidation"
+JOIN_EVENTS = (REPLICA_JOINED, PAL_JOINED)
+
+#: Shutdown categories, in display order; ``other`` catches reasons Tavus adds later.
+SHUTDOWN_CATEGORIES = (
+    "max_duration",
+    "participant_left",
+    "participant_absent",
+    "bot_could_not_join",
+    "room_deleted",
+    "startup_exception",
+    "ended_by_api",
+    "internal_error",
+    "other",
+)
+
+#: What each category means for the call.
+OUTCOMES = ("completed", "no_show", "failed", "unknown")
+CATEGORY_OUTCOME = {
+    "max_duration": "completed",
+    "participant_left": "completed",
+    "ended_by_api": "completed",
+    "participant_absent": "no_show",
+    "bot_could_not_join": "failed",
+    "room_deleted": "failed",
+    "startup_exception": "failed",
+    "internal_error": "failed",
+    "other": "unknown",
+}
+
+_EXACT_REASONS = {
+    "max_call_duration": "max_duration",
+    "participant_left_timeout": "participant_left",
+    "participant_absent_timeout": "participant_absent",
+    "bot_could_not_join_meeting_it_was_probably_ended": "bot_could_not_join",
+    "daily_room_has_been_deleted": "room_deleted",
+    "exception_encountered_during_conversation_startup": "startup_exception",
+    "end_conversation_endpoint_hit": "ended_by_api",
+}
+_INTERNAL_ERROR = re.compile(r"^internal[ _]error[ _]occurred[ _]at[ _]step[ _]?(\S*)$")
+_REACHED = re.compile(r"[ _]reached$")
+
+
+def normalize_reason(reason: str) -> str:
+    """Lower-case, trim and drop the " reached" suffix Tavus adds to some reasons."""
+    return _REACHED.sub("", reason.strip().lower()).strip()
+
+
+def shutdown_category(reason: Any) -> str | None:
+    """The category of a ``shutdown_reason`` (``None`` when there is no reason).
+
+    >>> shutdown_category("participant_left_timeout reached")
+    'participant_left'
+    >>> shutdown_category("Internal error occurred at step 3")
+    'internal_error'
+    """
+    if reason is None or not isinstance(reason, str):
+        return None if reason is None else "other"
+    norm = normalize_reason(reason)
+    if norm in _EXACT_REASONS:
+        return _EXACT_REASONS[norm]
+    if _INTERNAL_ERROR.match(norm):
+        return "internal_error"
+    return "other"
+
+
+def shutdown_error_step(reason: Any) -> str | None:
+    """The N of ``internal error occurred at step N`` (as a string), else ``None``."""
+    if not isinstance(reason, str):
+        return None
+    m = _INTERNAL_ERROR.match(normalize_reason(reason))
+    return (m.group(1) or None) if m else None
+
+
+class Fields(NamedTuple):
+    """The fields the collector indexes beside the raw body."""
+
+    kind: str
+    event_type: str | None
+    message_type: str | None
+    conversation_id: str | None
+    replica_id: str | None
+    video_id: str | None
+    status: str | None
+    timestamp: str | None
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_body(body: bytes) -> dict:
+    """Parse a raw callback body; raise :class:`InvalidCallback` saying why it is refused."""
+    if not body or not body.strip():
+        raise InvalidCallback("body is empty: send the callback as a JSON object")
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError as first:
+        # orjson refuses a few inputs that are valid JSON (numbers beyond a double's range);
+        # give the standard library the last word before refusing.
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise InvalidCallback(f"body is not valid UTF-8: {e}") from None
+        if text.startswith("\ufeff"):
+            raise InvalidCallback(
+                "body starts with a UTF-8 byte order mark: send plain JSON"
+            ) from None
+        try:
+            obj = json.loads(text, parse_constant=_reject_constant)
+        except (ValueError, RecursionError):
+            raise InvalidCallback(f"body is not valid JSON: {first}") from None
+    if not isinstance(obj, dict):
+        raise InvalidCallback(
+            f"body is JSON but not an object (got {_json_type(obj)}): a callback is a JSON object"
+        )
+    return obj
+
+
+def _json_type(obj: Any) -> str:
+    if isinstance(obj, list):
+        return "an array"
+    if isinstance(obj, str):
+        return "a string"
+    if isinstance(obj, bool):
+        return "a boolean"
+    if obj is None:
+        return "null"
+    return "a number"
+
+
+def _text(value: Any) -> str | None:
+    """A scalar as text for an index column; objects, arrays and null give ``None``."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return None
+
+
+def classify(obj: dict) -> Fields:
+    """Decide the kind of a parsed callback and pull out its index fields.
+
+    A body with ``event_type`` and ``conversation_id`` is a conversation callback; one with
+    ``video_id`` and ``status`` a video callback (tested first: it carries ``replica_id`` too);
+    one with ``replica_id`` and ``status`` and no ``event_type`` a replica training callback;
+    anything else ``unknown``.
+    """
+    get = obj.get
+    props = get("properties")
+    props = props if isinstance(props, dict) else {}
+    event_type = _text(get("event_type"))
+    conversation_id = _text(get("conversation_id"))
+    video_id = _text(get("video_id"))
+    status = _text(get("status"))
+    replica_id = _text(get("replica_id"))
+    if event_type is not None and conversation_id is not None:
+        kind = KIND_CONVERSATION
+        replica_id = replica_id or _text(props.get("replica_id"))
+    elif video_id is not None and status is not None:
+        kind = KIND_VIDEO
+    elif replica_id is not None and status is not None and "event_type" not in obj:
+        kind = KIND_REPLICA_TRAINING
+    else:
+        kind = KIND_UNKNOWN
+    timestamp = get("timestamp")
+    if timestamp is None and kind == KIND_VIDEO:
+        timestamp = get("updated_at")
+    return Fields(
+        kind=kind,
+        event_type=event_type,
+        message_type=_text(get("message_type")),
+        conversation_id=conversation_id,
+        replica_id=replica_id,
+        video_id=video_id,
+        status=status,
+        timestamp=_text(timestamp),
+    )

@@ -1,0 +1,121 @@
+"""Running the collector: the secret, the start-up banner and the production WSGI server.
+
+The server is waitress: pure Python, runs on Linux, macOS and Windows (gunicorn does not run on
+Windows), one process with a pool of threads, each with its own SQLite connection. See the
+README's benchmark section for the figures behind the choice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import secrets
+import sys
+
+from .config import Settings
+
+log = logging.getLogger("tavus_analytics.collector")
+
+
+def resolve_secret(settings: Settings) -> tuple[Settings, str]:
+    """Settings with a secret, and where it came from (``given``, ``file``, ``generated`` or
+    ``none``).
+
+    With no secret given and authentication on, the secret kept in ``DB.secret`` is reused, or a
+    new one is generated and written there, readable by the owner only.
+    """
+    if settings.no_auth:
+        return settings, "none"
+    if settings.secret:
+        return settings, "given"
+    path = settings.secret_path
+    try:
+        existing = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        existing = ""
+    if existing:
+        return dataclasses.replace(settings, secret=existing), "file"
+    token = secrets.token_urlsafe(24)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race: use its secret
+        return resolve_secret(settings)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(token + "\n")
+    return dataclasses.replace(settings, secret=token), "generated"
+
+
+def banner(settings: Settings, source: str, port: int | None = None) -> str:
+    """What the collector prints on start: where it listens, the callback URL, ngrok."""
+    port = port or settings.port
+    base = f"http://{settings.host}:{port}"
+    lines = [
+        f"tavus-analytics collector listening on {base}",
+        f"  database:      {settings.db}",
+    ]
+    if settings.no_auth:
+        lines += [
+            "",
+            "  WARNING: token checking is OFF (--no-auth). Anyone who can reach this collector",
+            "  can write callbacks into your database. Use it only on a trusted network.",
+            "",
+            f"  callback URL:  {base}/webhook",
+        ]
+    else:
+        where = {
+            "given": "from --secret / TAVUS_WEBHOOK_SECRET",
+            "file": f"kept in {settings.secret_path}",
+            "generated": f"generated and kept in {settings.secret_path}",
+        }[source]
+        lines += [
+            f"  secret:        {where}",
+            f"  callback URL:  {base}/webhook?token={settings.secret}",
+        ]
+    lines += [
+        "",
+        f"To receive callbacks from Tavus, expose it with:  ngrok http {port}",
+        "then set callback_url to  https://<your-ngrok-domain>/webhook"
+        + ("" if settings.no_auth else f"?token={settings.secret}"),
+        f"Status page: {base}/   Health: {base}/healthz",
+    ]
+    return "\n".join(lines)
+
+
+def make_server(settings: Settings, *, port: int | None = None):
+    """A waitress server for ``settings`` (not yet running); ``port=0`` picks a free port."""
+    from waitress.server import create_server
+
+    from .app import create_app
+    from .store import Store
+
+    store = Store(settings.db, busy_timeout_ms=settings.busy_timeout_ms)
+    store.migrate()  # fail now, with a clear message, if the database cannot be made
+    app = create_app(settings, store=store)
+    return create_server(
+        app,
+        host=settings.host,
+        port=settings.port if port is None else port,
+        threads=settings.threads,
+        # waitress refuses bodies past its own limit before the app sees them; keep it well
+        # above ours so that over-limit bodies reach the app and are kept as evidence.
+        max_request_body_size=max(1 << 30, 2 * settings.max_body),
+        ident="tavus-analytics",
+        clear_untrusted_proxy_headers=True,
+    )
+
+
+def serve(settings: Settings, *, out=None) -> None:
+    """Resolve the secret, print the banner and serve until interrupted."""
+    out = out or sys.stdout
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings, source = resolve_secret(settings)
+    server = make_server(settings)
+    print(banner(settings, source, server.effective_port), file=out, flush=True)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()

@@ -1,0 +1,445 @@
+"""The SQLite schema and the only code that writes it.
+
+Two tables, both append-only:
+
+``callbacks``
+    One row per distinct callback body accepted (deduplicated by the SHA-256 of the raw bytes).
+    ``body`` holds the body exactly as received (valid UTF-8 JSON, stored as TEXT so that
+    SQLite's JSON functions read it); the other columns are copies of the envelope fields, for
+    indexing only.
+``rejected``
+    What was refused (not JSON, not an object, empty, too large), kept as evidence: the reason, the
+    HTTP status answered, and at most the first 64 KiB of the body as a BLOB.
+
+The schema version is SQLite's ``PRAGMA user_version``; :data:`MIGRATIONS` brings any older
+database up to date on open. Every write is its own ``BEGIN IMMEDIATE ... COMMIT`` (a batch is
+one), on a WAL database with ``synchronous=FULL``: once a write method returns, the row survives
+a crash of the process or of the machine. Errors that mean "cannot write now" (locked past the
+busy timeout, read-only, disk full, I/O error) are raised as :class:`StoreUnavailable`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlite_utils
+
+from .errors import InvalidCallback, StoreUnavailable
+from .events import Fields, classify, parse_body
+
+#: How much of a refused body is kept in ``rejected``.
+REJECTED_BODY_LIMIT = 64 * 1024
+
+CALLBACK_COLUMNS = (
+    "received_at",
+    "kind",
+    "event_type",
+    "message_type",
+    "conversation_id",
+    "replica_id",
+    "video_id",
+    "status",
+    "timestamp",
+    "body",
+    "sha256",
+    "remote_addr",
+    "user_agent",
+)
+
+_INSERT_CALLBACK = (
+    f"INSERT INTO callbacks ({', '.join(CALLBACK_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in CALLBACK_COLUMNS)}) "
+    "ON CONFLICT(sha256) DO NOTHING RETURNING id"
+)
+_INSERT_REJECTED = (
+    "INSERT INTO rejected (received_at, reason, status, content_type, size, body, truncated, "
+    "remote_addr, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def utc_now() -> str:
+    """The current time as ISO 8601 UTC with milliseconds: ``2025-07-11T06:48:37.564Z``."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _migration_1(db: sqlite_utils.Database) -> None:
+    db["callbacks"].create(
+        {
+            "id": int,
+            "received_at": str,
+            "kind": str,
+            "event_type": str,
+            "message_type": str,
+            "conversation_id": str,
+            "replica_id": str,
+            "video_id": str,
+            "status": str,
+            "timestamp": str,
+            "body": str,
+            "sha256": str,
+            "remote_addr": str,
+            "user_agent": str,
+        },
+        pk="id",
+        not_null={"received_at", "kind", "body", "sha256"},
+    )
+    db["callbacks"].create_index(["sha256"], unique=True)
+    db["callbacks"].create_index(["conversation_id"])
+    db["callbacks"].create_index(["event_type"])
+    db["callbacks"].create_index(["received_at"])
+    db["rejected"].create(
+        {
+            "id": int,
+            "received_at": str,
+            "reason": str,
+            "status": int,
+            "content_type": str,
+            "size": int,
+            "body": bytes,
+            "truncated": int,
+            "remote_addr": str,
+            "user_agent": str,
+        },
+        pk="id",
+        not_null={"received_at", "reason", "status"},
+    )
+    db["rejected"].create_index(["received_at"])
+
+
+#: ``MIGRATIONS[n]`` brings a database at version ``n`` to version ``n + 1``.
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_UNAVAILABLE_MARKERS = (
+    "locked",
+    "busy",
+    "readonly",
+    "read-only",
+    "full",
+    "disk i/o",
+    "unable to open",
+    "cannot commit",
+)
+
+
+def _unavailable(exc: sqlite3.Error) -> StoreUnavailable:
+    msg = str(exc)
+    low = msg.lower()
+    if any(m in low for m in _UNAVAILABLE_MARKERS):
+        return StoreUnavailable(f"database cannot be written right now: {msg}")
+    return StoreUnavailable(f"database error: {msg}")
+
+
+@dataclass
+class BatchResult:
+    """Counts of one :meth:`Store.insert_batch` call."""
+
+    stored: int = 0
+    duplicate: int = 0
+    rejected: int = 0
+
+
+class Store:
+    """A SQLite database of callbacks, safe to share between threads.
+
+    Each thread gets its own connection (SQLite connections must not be shared). The database
+    file and its folder are created, and the schema migrated, on first use.
+
+    Parameters
+    ----------
+    path : str or Path
+        The database file.
+    busy_timeout_ms : int
+        How long a write waits for another writer before giving up with ``StoreUnavailable``.
+    """
+
+    def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000) -> None:
+        self.path = Path(path)
+        self.busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._migrated = False
+
+    # -- connections ------------------------------------------------------------------------
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened (and the schema migrated) on first call."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._open()
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+            if not self._migrated:
+                self.migrate(conn)
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=self.busy_timeout_ms / 1000,
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal" and self.path.exists():
+                # A read-only file cannot switch modes; writes will fail and say so.
+                pass
+            conn.execute("PRAGMA synchronous = FULL")
+        except (OSError, sqlite3.Error) as e:
+            raise StoreUnavailable(f"cannot open database {self.path}: {e}") from None
+        return conn
+
+    def close(self) -> None:
+        """Close every connection this store opened."""
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- schema -----------------------------------------------------------------------------
+    def migrate(self, conn: sqlite3.Connection | None = None) -> int:
+        """Bring the schema to :data:`SCHEMA_VERSION`; return the version found before."""
+        conn = conn or self.connection()
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreUnavailable(
+                    f"database {self.path} has schema version {version}, newer than this "
+                    f"tavus-analytics understands ({SCHEMA_VERSION}): upgrade tavus-analytics"
+                )
+            if version < SCHEMA_VERSION:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    # Re-read under the write lock: another process may have migrated meanwhile.
+                    current = conn.execute("PRAGMA user_version").fetchone()[0]
+                    db = sqlite_utils.Database(conn)
+                    for step in MIGRATIONS[current:]:
+                        step(db)
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as e:
+            raise _unavailable(e) from None
+        self._migrated = True
+        return version
+
+    # -- writes -----------------------------------------------------------------------------
+    def insert_callback(
+        self,
+        body: bytes,
+        fields: Fields | None = None,
+        *,
+        received_at: str | None = None,
+        remote_addr: str | None = None,
+        user_agent: str | None = None,
+    ) -> tuple[int, bool]:
+        """Store one accepted callback body; return ``(row id, duplicate)``.
+
+        ``fields`` is the body's :func:`~tavus_analytics.events.classify` result (parsed here
+        when not given). A body already stored (same SHA-256) is not stored again: the id of the
+        first copy comes back with ``duplicate=True``. The row is committed before this returns.
+        """
+        if fields is None:
+            fields = classify(parse_body(body))
+        row = self._callback_row(body, fields, received_at, remote_addr, user_agent)
+        conn = self.connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                rowid, duplicate = self._insert_row(conn, row)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as e:
+            raise _unavailable(e) from None
+        return rowid, duplicate
+
+    def insert_batch(
+        self,
+        bodies: Iterable[bytes | tuple[bytes, str | None]],
+        *,
+        remote_addr: str | None = None,
+        user_agent: str | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> BatchResult:
+        """Store many callback bodies in one transaction (all or nothing).
+
+        Each item is a raw body, or ``(body, received_at)``. Bodies that are not JSON objects go
+        to ``rejected`` (in the same transaction), exactly as the collector would refuse them.
+        """
+        result = BatchResult()
+        conn = self.connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for n, item in enumerate(bodies, 1):
+                    body, received_at = item if isinstance(item, tuple) else (item, None)
+                    try:
+                        fields = classify(parse_body(body))
+                    except InvalidCallback as e:
+                        conn.execute(
+                            _INSERT_REJECTED,
+                            self._rejected_row(
+                                str(e),
+                                400,
+                                body,
+                                len(body),
+                                None,
+                                remote_addr,
+                                user_agent,
+                                received_at,
+                            ),
+                        )
+                        result.rejected += 1
+                    else:
+                        row = self._callback_row(body, fields, received_at, remote_addr, user_agent)
+                        _, duplicate = self._insert_row(conn, row)
+                        if duplicate:
+                            result.duplicate += 1
+                        else:
+                            result.stored += 1
+                    if on_progress is not None and n % 1000 == 0:
+                        on_progress(1000)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as e:
+            raise _unavailable(e) from None
+        return result
+
+    def insert_rejected(
+        self,
+        reason: str,
+        status: int,
+        body: bytes,
+        *,
+        size: int | None = None,
+        content_type: str | None = None,
+        remote_addr: str | None = None,
+        user_agent: str | None = None,
+        received_at: str | None = None,
+    ) -> int:
+        """Keep a refused body as evidence (at most its first 64 KiB); return the row id."""
+        row = self._rejected_row(
+            reason,
+            status,
+            body,
+            len(body) if size is None else size,
+            content_type,
+            remote_addr,
+            user_agent,
+            received_at,
+        )
+        conn = self.connection()
+        try:
+            return conn.execute(_INSERT_REJECTED, row).lastrowid
+        except sqlite3.Error as e:
+            raise _unavailable(e) from None
+
+    @staticmethod
+    def _callback_row(body, fields, received_at, remote_addr, user_agent) -> tuple:
+        return (
+            received_at or utc_now(),
+            fields.kind,
+            fields.event_type,
+            fields.message_type,
+            fields.conversation_id,
+            fields.replica_id,
+            fields.video_id,
+            fields.status,
+            fields.timestamp,
+            body.decode("utf-8"),
+            hashlib.sha256(body).hexdigest(),
+            remote_addr,
+            user_agent,
+        )
+
+    @staticmethod
+    def _rejected_row(
+        reason, status, body, size, content_type, remote_addr, user_agent, received_at
+    ) -> tuple:
+        kept = bytes(body[:REJECTED_BODY_LIMIT])
+        return (
+            received_at or utc_now(),
+            reason,
+            status,
+            content_type,
+            size,
+            kept,
+            int(size > len(kept)),
+            remote_addr,
+            user_agent,
+        )
+
+    @staticmethod
+    def _insert_row(conn: sqlite3.Connection, row: tuple) -> tuple[int, bool]:
+        got = conn.execute(_INSERT_CALLBACK, row).fetchone()
+        if got is not None:
+            return got[0], False
+        first = conn.execute("SELECT id FROM callbacks WHERE sha256 = ?", (row[10],)).fetchone()
+        return first[0], True
+
+    # -- reads for the status page ----------------------------------------------------------
+    def count_callbacks(self) -> int:
+        try:
+            return self.connection().execute("SELECT count(*) FROM callbacks").fetchone()[0]
+        except sqlite3.Error as e:
+            raise _unavailable(e) from None
+
+    def check_writable(self) -> None:
+        """Raise :class:`StoreUnavailable` unless a write could be committed now."""
+        conn = self.connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            # Touch the file for real: a read-only database only complains on a write.
+            conn.execute("PRAGMA user_version = " + str(SCHEMA_VERSION))
+            conn.execute("ROLLBACK")
+        except sqlite3.Error as e:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise _unavailable(e) from None
+
+    def summary(self) -> dict:
+        """Counts by kind and event type, rejected count and the last arrival, for ``GET /``."""
+        conn = self.connection()
+        try:
+            by_type = conn.execute(
+                "SELECT kind, coalesce(event_type, ''), count(*) FROM callbacks "
+                "GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2"
+            ).fetchall()
+            last = conn.execute("SELECT max(received_at) FROM callbacks").fetchone()[0]
+            rejected = conn.execute("SELECT count(*) FROM rejected").fetchone()[0]
+        except sqlite3.Error as e:
+            raise _unavailable(e) from None
+        return {
+            "callbacks": sum(n for _, _, n in by_type),
+            "by_event_type": [
+                {"kind": k, "event_type": t or None, "count": n} for k, t, n in by_type
+            ],
+            "rejected": rejected,
+            "last_received_at": last,
+        }
