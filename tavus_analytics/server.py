@@ -84,7 +84,11 @@ def banner(settings: Settings, source: str, port: int | None = None) -> str:
 
 
 def make_server(settings: Settings, *, port: int | None = None):
-    """A waitress server for ``settings`` (not yet running); ``port=0`` picks a free port."""
+    """A waitress server for ``settings`` (not yet running); ``port=0`` picks a free port.
+
+    ``server.store`` is the :class:`~tavus_analytics.store.Store` it writes to: close it after
+    ``server.close()``.
+    """
     from waitress.server import create_server
 
     from .app import create_app
@@ -93,7 +97,7 @@ def make_server(settings: Settings, *, port: int | None = None):
     store = Store(settings.db, busy_timeout_ms=settings.busy_timeout_ms)
     store.migrate()  # fail now, with a clear message, if the database cannot be made
     app = create_app(settings, store=store)
-    return create_server(
+    server = create_server(
         app,
         host=settings.host,
         port=settings.port if port is None else port,
@@ -104,6 +108,8 @@ def make_server(settings: Settings, *, port: int | None = None):
         ident="tavus-analytics",
         clear_untrusted_proxy_headers=True,
     )
+    server.store = store  # closed by whoever closes the server
+    return server
 
 
 def serve(settings: Settings, *, out=None) -> None:
@@ -119,3 +125,4 @@ def serve(settings: Settings, *, out=None) -> None:
         pass
     finally:
         server.close()
+        server.store.close()

@@ -55,3 +55,59 @@ def _close_figures():
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+class _ReadOnlyFS:
+    """A folder whose files can be made read-only for real, even for root.
+
+    As an ordinary user, file modes do it. Root ignores modes, so for root the folder is a small
+    tmpfs that is remounted read-only (skipped where mounting is not permitted).
+    """
+
+    def __init__(self, path, mounted):
+        self.path = path
+        self.mounted = mounted
+
+    def make_readonly(self, db):
+        if self.mounted:
+            _mount("-o", "remount,ro", str(self.path))
+        else:
+            for p in [db, *db.parent.glob(db.name + "-*")]:
+                p.chmod(0o444)
+            self.path.chmod(0o555)
+
+    def make_writable(self, db):
+        if self.mounted:
+            _mount("-o", "remount,rw", str(self.path))
+        else:
+            self.path.chmod(0o755)
+            for p in [db, *db.parent.glob(db.name + "-*")]:
+                p.chmod(0o644)
+
+
+def _mount(*args):
+    import subprocess
+
+    return subprocess.run(["mount", *args], capture_output=True, text=True, check=True)
+
+
+@pytest.fixture
+def readonly_fs(tmp_path):
+    import os
+    import subprocess
+
+    path = tmp_path / "fs"
+    path.mkdir()
+    if os.geteuid() != 0:
+        fs = _ReadOnlyFS(path, mounted=False)
+        yield fs
+        path.chmod(0o755)
+        return
+    try:
+        _mount("-t", "tmpfs", "-o", "size=16m", "tmpfs", str(path))
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("running as root without permission to mount a tmpfs")
+    try:
+        yield _ReadOnlyFS(path, mounted=True)
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)

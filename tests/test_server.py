@@ -1,0 +1,190 @@
+"""The real WSGI server on a loopback port, a real HTTP client, settings and the secret."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import stat
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+from click.testing import CliRunner
+from conftest import SECRET, SHUTDOWN_EXAMPLE
+
+from tavus_analytics import Settings
+from tavus_analytics.cli import cli
+from tavus_analytics.config import settings_help
+from tavus_analytics.server import banner, make_server, resolve_secret
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def live(db_path):
+    """A waitress server with the collector on a free 127.0.0.1 port, in a thread."""
+    settings = Settings(db=str(db_path), secret=SECRET, port=0, max_body=200_000)
+    server = make_server(settings)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.effective_port}"
+    yield base
+    server.close()
+    thread.join(timeout=5)
+    server.store.close()
+
+
+def test_real_server_stores_what_a_real_client_posts(live, db_path):
+    with requests.Session() as s:
+        answers = [
+            s.post(f"{live}/webhook?token={SECRET}", data=json.dumps({**SHUTDOWN_EXAMPLE, "n": i}))
+            for i in range(20)
+        ]
+        again = s.post(
+            f"{live}/webhook?token={SECRET}", data=json.dumps({**SHUTDOWN_EXAMPLE, "n": 0})
+        )
+        health = s.get(f"{live}/healthz").json()
+    assert [a.status_code for a in answers] == [200] * 20
+    assert again.json() == {
+        "ok": True,
+        "status": "ok",
+        "id": answers[0].json()["id"],
+        "duplicate": True,
+    }
+    assert health == {"ok": True, "status": "ok", "callbacks": 20}
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("SELECT count(DISTINCT sha256) FROM callbacks").fetchone() == (20,)
+    conn.close()
+
+
+def test_real_server_refuses_a_chunked_body_over_the_limit(live, db_path):
+    def chunks():
+        yield b'{"x": "'
+        for _ in range(30):
+            yield b"a" * 10_000
+        yield b'"}'
+
+    r = requests.post(f"{live}/webhook?token={SECRET}", data=chunks())
+    assert r.status_code == 413
+    assert r.json()["error"].startswith("body is 300009 bytes, over the limit of 200000 bytes")
+    r = requests.post(f"{live}/webhook?token={SECRET}", data=iter([b'{"small"', b": 1}"]))
+    assert r.status_code == 200
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("SELECT status, size, truncated FROM rejected").fetchall() == [
+        (413, 300009, 1)
+    ]
+    conn.close()
+
+
+def test_real_server_wrong_token(live):
+    r = requests.post(f"{live}/webhook?token=nope", data=json.dumps(SHUTDOWN_EXAMPLE))
+    assert r.status_code == 401
+    assert r.headers["Content-Type"] == "application/json"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_python_collector_py_serves_and_prints_the_callback_url(tmp_path):
+    db = tmp_path / "sub.db"
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAVUS_")}
+    proc = subprocess.Popen(
+        [sys.executable, "collector.py", "--db", str(db), "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("Status page"):
+                break
+        out = "".join(lines)
+        secret = (tmp_path / "sub.db.secret").read_text().strip()
+        assert f"callback URL:  http://127.0.0.1:{port}/webhook?token={secret}" in out
+        assert f"ngrok http {port}" in out
+        r = requests.post(
+            f"http://127.0.0.1:{port}/webhook?token={secret}", data=json.dumps(SHUTDOWN_EXAMPLE)
+        )
+        assert r.status_code == 200 and r.json()["id"] == 1
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT event_type FROM callbacks").fetchall() == [("system.shutdown",)]
+    conn.close()
+
+
+def test_collector_help_lists_the_options():
+    out = subprocess.run(
+        [sys.executable, "collector.py", "--help"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
+    for flag in ("--db", "--host", "--port", "--secret", "--no-auth", "--max-body"):
+        assert flag in out
+    assert "TAVUS_WEBHOOK_SECRET" in out and "TAVUS_ANALYTICS_DB" in out
+
+
+# -- the secret ---------------------------------------------------------------------------------
+def test_secret_is_generated_once_owner_only_and_reused(tmp_path):
+    settings = Settings(db=str(tmp_path / "x.db"))
+    first, source = resolve_secret(settings)
+    assert source == "generated" and len(first.secret) >= 32
+    path = tmp_path / "x.db.secret"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    again, source = resolve_secret(settings)
+    assert (again.secret, source) == (first.secret, "file")
+
+
+def test_given_secret_and_no_auth_write_no_file(tmp_path):
+    given, source = resolve_secret(Settings(db=str(tmp_path / "x.db"), secret="mine"))
+    assert (given.secret, source) == ("mine", "given")
+    _, source = resolve_secret(Settings(db=str(tmp_path / "x.db"), no_auth=True))
+    assert source == "none"
+    assert not (tmp_path / "x.db.secret").exists()
+
+
+def test_banner_no_auth_warns_loudly():
+    text = banner(Settings(no_auth=True), "none")
+    assert "WARNING: token checking is OFF" in text
+    assert "callback URL:  http://127.0.0.1:5000/webhook\n" in text
+
+
+# -- settings -----------------------------------------------------------------------------------
+def test_every_setting_is_documented():
+    for name, env, help_text in settings_help():
+        assert help_text.strip(), name
+        assert env and env.startswith(("TAVUS_ANALYTICS_", "TAVUS_WEBHOOK_")), name
+
+
+def test_settings_from_env_and_overrides():
+    env = {
+        "TAVUS_ANALYTICS_DB": "x.db",
+        "TAVUS_ANALYTICS_PORT": "8080",
+        "TAVUS_WEBHOOK_SECRET": "s",
+    }
+    s = Settings.from_env(env, port=9000)
+    assert (s.db, s.port, s.secret, s.no_auth) == ("x.db", 9000, "s", False)
+    assert Settings.from_env({"TAVUS_ANALYTICS_NO_AUTH": "yes"}).no_auth is True
+    with pytest.raises(ValueError, match="TAVUS_ANALYTICS_PORT='eighty' is not a whole number"):
+        Settings.from_env({"TAVUS_ANALYTICS_PORT": "eighty"})
+
+
+def test_cli_reports_bad_environment_without_traceback(monkeypatch):
+    monkeypatch.setenv("TAVUS_ANALYTICS_PORT", "eighty")
+    result = CliRunner().invoke(cli, ["serve"])
+    assert result.exit_code == 2
+    assert "TAVUS_ANALYTICS_PORT='eighty' is not a whole number" in result.output
+    assert "Traceback" not in result.output
