@@ -115,11 +115,13 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         except StoreUnavailable as e:
             log.error("could not keep a refused body as evidence: %s", e)
             return _error(503, "database unavailable, retry later", **{"Retry-After": "1"})
+        log.warning("refused (%d) from %s: %s", status, request.remote_addr, reason)
         return _error(status, reason)
 
     @app.post("/webhook")
     def webhook():
         if not authorized():
+            log.warning("refused (401) from %s: missing or wrong token", request.remote_addr)
             return _error(401, "missing or wrong token: pass ?token=SECRET or X-Webhook-Token")
         body, size, too_large = read_body()
         if too_large:
@@ -144,6 +146,14 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         except StoreUnavailable as e:
             log.error("callback not stored: %s", e)
             return _error(503, "database unavailable, retry later", **{"Retry-After": "1"})
+        log.info(
+            "%s #%d %s %s %s",
+            "duplicate of" if duplicate else "stored",
+            rowid,
+            fields.kind,
+            fields.event_type or fields.status or "-",
+            fields.conversation_id or fields.video_id or fields.replica_id or "-",
+        )
         return jsonify({"ok": True, "status": "ok", "id": rowid, "duplicate": duplicate})
 
     @app.get("/healthz")
@@ -197,7 +207,8 @@ collector can write to it.</p>{% endif %}
 {% elif details is none %}<p>Add <code>?token=SECRET</code> to this page's address to see
 counts.</p>
 {% else %}
-<p>{{ details.callbacks }} callbacks stored, {{ details.rejected }} refused.
+<p>{{ details.callbacks }} callback{{ "" if details.callbacks == 1 else "s" }} stored,
+{{ details.rejected }} refused.
 Last callback received at {{ details.last_received_at or "never" }} (UTC).</p>
 <table><tr><th>kind</th><th>event type</th><th>count</th></tr>
 {% for row in details.by_event_type %}<tr><td>{{ row.kind }}</td>

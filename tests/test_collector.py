@@ -309,7 +309,7 @@ def test_status_page_needs_the_token_for_details(client):
     assert "?token=SECRET" in anonymous
     assert SECRET not in anonymous
     page = client.get(URL.replace("/webhook", "/")).get_data(as_text=True)
-    assert "2 callbacks stored, 0 refused." in page
+    assert "2 callbacks stored,\n0 refused." in page
     assert "system.shutdown" in page and "application.transcription_ready" in page
     assert "my secret phrase" not in page
     assert SECRET not in page
