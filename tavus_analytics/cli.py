@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import functools
 import sys
+from pathlib import Path
 
 import click
 
 from .config import Settings
-from .errors import TavusAnalyticsError
+from .errors import DatabaseNotFound, TavusAnalyticsError
 
 
 class _Group(click.Group):
@@ -41,6 +42,22 @@ def _settings(**overrides) -> Settings:
         return Settings.from_env(**overrides)
     except ValueError as e:
         raise click.UsageError(str(e)) from None
+
+
+def _open_store(db: str | None, *, must_exist: bool = True):
+    """The store on ``--db`` (or the configured default); a missing file is an error for
+    commands that only read."""
+    from .store import Store
+
+    settings = _settings(db=db)
+    path = Path(settings.db)
+    if must_exist and not path.is_file():
+        raise DatabaseNotFound(path)
+    return Store(path, busy_timeout_ms=settings.busy_timeout_ms)
+
+
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (plural or word + 's')}"
 
 
 db_option = click.option(
@@ -176,3 +193,47 @@ def demo(db, conversations, seed, post_url):
         f"{settings.db}: {result.stored} callbacks stored, {result.duplicate} duplicates skipped, "
         f"{result.rejected} rejected ({conversations} demo conversations, seed {seed})"
     )
+
+
+@cli.command("import")
+@db_option
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@_user_errors
+def import_(db, files):
+    """Store callbacks from files, through the collector's storage path.
+
+    Each FILE holds one JSON object, a JSON array, JSON Lines, or a saved Tavus API answer
+    (GET /v2/conversations/{id}?verbose=true, whose events are the callbacks); - reads standard
+    input. Every file is read before anything is written, and all records are stored in one
+    transaction: nothing is half-imported. Records already stored are skipped as duplicates;
+    records that are not JSON objects go to the rejected table. The database is created if
+    needed.
+
+    Example:
+
+        tavus-analytics import saved/*.json callbacks.jsonl --db data/tavus.db
+    """
+    from .importer import import_files
+
+    store = _open_store(db, must_exist=False)
+    try:
+        result = import_files(store, files, progress=True)
+    finally:
+        store.close()
+    line = (
+        f"{store.path}: {_plural(result.records, 'record')} from {_plural(len(files), 'file')}: "
+        f"{result.stored} stored, {_plural(result.duplicate, 'duplicate')}, "
+        f"{result.rejected} rejected"
+    )
+    if result.same_event:
+        line += (
+            f" ({result.same_event} API events matched a stored callback with the same "
+            "conversation, event type and timestamp)"
+        )
+    click.echo(line)
+    if result.rejected:
+        click.echo("Rejected records are kept with the reason in the rejected table.")
+
+
+if __name__ == "__main__":
+    cli()
