@@ -235,5 +235,107 @@ def import_(db, files):
         click.echo("Rejected records are kept with the reason in the rejected table.")
 
 
+def _when(ctx, param, value):
+    """A --since/--until value as a UTC datetime (a click callback)."""
+    from .importer import parse_time
+
+    try:
+        return parse_time(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+since_option = click.option(
+    "--since",
+    metavar="DATE",
+    callback=_when,
+    help="From this date or time, inclusive (YYYY-MM-DD or ISO 8601; UTC unless a zone is given).",
+)
+until_option = click.option(
+    "--until",
+    metavar="DATE",
+    callback=_when,
+    help="Before this date or time, exclusive (--until 2025-07-12 includes all of July 11).",
+)
+
+
+@cli.command()
+@db_option
+@click.option(
+    "--to", "url", required=True, metavar="URL", help="Where to POST, e.g. a staging collector."
+)
+@since_option
+@until_option
+@click.option(
+    "--event-type",
+    "event_types",
+    multiple=True,
+    metavar="TYPE",
+    help="Only this event type (repeat for several), e.g. system.shutdown.",
+)
+@click.option(
+    "--conversation",
+    "conversations",
+    multiple=True,
+    metavar="ID",
+    help="Only this conversation (repeat for several).",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Requests per second at most (0: no limit).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for each answer.",
+)
+@_user_errors
+def replay(db, url, since, until, event_types, conversations, rate, timeout):
+    """POST stored callbacks again, byte for byte, to another endpoint.
+
+    Callbacks are sent in arrival order; --since and --until select by arrival time
+    (received_at, UTC). Prints how many answers of each HTTP status came back and exits 1 when
+    some were not 2xx or the target cannot be reached.
+
+    Example:
+
+    \b
+        tavus-analytics replay --to "http://127.0.0.1:5001/webhook?token=$TOKEN" \\
+            --since 2025-07-01 --event-type application.transcription_ready --rate 5
+    """
+    from .replay import display_url
+    from .replay import replay as run
+
+    store = _open_store(db)
+    try:
+        result = run(
+            store,
+            url,
+            since=since,
+            until=until,
+            event_types=event_types,
+            conversations=conversations,
+            rate=rate,
+            timeout=timeout,
+            progress=True,
+        )
+    finally:
+        store.close()
+    if not result.selected:
+        click.echo("No stored callback matches: nothing sent.")
+        return
+    answers = ", ".join(f"{status}: {n}" for status, n in sorted(result.answers.items()))
+    click.echo(f"Sent {_plural(result.sent, 'callback')} to {display_url(url)}; answers: {answers}")
+    if result.refused:
+        raise click.ClickException(
+            f"{result.refused} of {result.sent} callbacks got an answer other than 2xx"
+        )
+
+
 if __name__ == "__main__":
     cli()
