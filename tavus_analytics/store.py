@@ -136,6 +136,21 @@ def _unavailable(exc: sqlite3.Error) -> StoreUnavailable:
     return StoreUnavailable(f"database error: {msg}")
 
 
+def _index_text(value: str | None) -> str | None:
+    """An index column's text as valid UTF-8.
+
+    JSON may escape a lone UTF-16 surrogate (``"\\ud800"``); the parsed string then cannot be
+    encoded to UTF-8 for SQLite. The raw body keeps the escape; the index copy gets U+FFFD.
+    """
+    if value is None or value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
+    return value
+
+
 @dataclass
 class BatchResult:
     """Counts of one :meth:`Store.insert_batch` call."""
@@ -365,13 +380,13 @@ class Store:
         return (
             received_at or utc_now(),
             fields.kind,
-            fields.event_type,
-            fields.message_type,
-            fields.conversation_id,
-            fields.replica_id,
-            fields.video_id,
-            fields.status,
-            fields.timestamp,
+            _index_text(fields.event_type),
+            _index_text(fields.message_type),
+            _index_text(fields.conversation_id),
+            _index_text(fields.replica_id),
+            _index_text(fields.video_id),
+            _index_text(fields.status),
+            _index_text(fields.timestamp),
             body.decode("utf-8"),
             hashlib.sha256(body).hexdigest(),
             remote_addr,
