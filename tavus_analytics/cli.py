@@ -337,5 +337,98 @@ def replay(db, url, since, until, event_types, conversations, rate, timeout):
         )
 
 
+@cli.command()
+@db_option
+@click.option(
+    "--api-key",
+    envvar="TAVUS_API_KEY",
+    show_envvar=True,
+    default=None,
+    metavar="KEY",
+    help="Tavus API key (prefer the environment variable: a flag shows in shell history). "
+    "Sent only in the x-api-key header; never printed, logged or stored.",
+)
+@since_option
+@click.option(
+    "--base-url",
+    envvar="TAVUS_API_BASE_URL",
+    show_envvar=True,
+    default="https://tavusapi.com",
+    show_default=True,
+    help="Root of the Tavus API.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="Requests per second at most (0: no limit).",
+)
+@click.option(
+    "--max-retries",
+    type=click.IntRange(min=0),
+    default=5,
+    show_default=True,
+    help="Tries again this many times on 429, 5xx or no answer.",
+)
+@click.option(
+    "--backoff",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="First wait before trying again, in seconds, doubled each time (Retry-After wins).",
+)
+@click.option(
+    "--page-size",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Conversations asked for per page of the listing.",
+)
+@_user_errors
+def backfill(db, api_key, since, base_url, rate, max_retries, backoff, page_size):
+    """Recover callbacks the collector missed, from Tavus's API.
+
+    Lists the account's conversations (page by page), keeps those created at or after --since,
+    fetches each one's verbose detail (GET /v2/conversations/{id}?verbose=true) and stores its
+    events as callbacks, one transaction per conversation. Events already stored, by the
+    collector or by an earlier backfill, are skipped as duplicates, so it is safe to run again.
+    Waits and tries again on 429 and 5xx answers.
+
+    Example:
+
+        TAVUS_API_KEY=... tavus-analytics backfill --since 2025-07-01 --db data/tavus.db
+    """
+    from .importer import TavusClient
+    from .importer import backfill as run
+
+    store = _open_store(db, must_exist=False)
+    try:
+        with TavusClient(
+            api_key or "",
+            base_url=base_url,
+            rate=rate,
+            max_retries=max_retries,
+            backoff=backoff,
+            page_size=page_size,
+        ) as client:
+            result = run(store, client, since=since, progress=True)
+    finally:
+        store.close()
+    when = f" created since {since:%Y-%m-%d %H:%M:%S} UTC" if since else ""
+    click.echo(
+        f"{store.path}: {_plural(result.listed, 'conversation')} listed, {result.selected}"
+        f"{when}, {result.fetched} fetched: {_plural(result.records, 'event')}, "
+        f"{result.stored} stored, {_plural(result.duplicate, 'duplicate')}, "
+        f"{result.rejected} rejected"
+    )
+    if result.failed:
+        shown = "; ".join(f"{cid}: {reason}" for cid, reason in result.failed[:3])
+        more = f" (and {len(result.failed) - 3} more)" if len(result.failed) > 3 else ""
+        raise click.ClickException(
+            f"{_plural(len(result.failed), 'conversation')} could not be fetched: {shown}{more}"
+        )
+
+
 if __name__ == "__main__":
     cli()

@@ -421,6 +421,8 @@ class TavusClient:
         Longest single wait, in seconds.
     timeout : float
         Seconds to wait for an answer.
+    page_size : int
+        Conversations asked for per page of the listing.
     session : requests.Session, optional
         The HTTP session (one is made when omitted).
     sleep : callable
@@ -437,6 +439,7 @@ class TavusClient:
         backoff: float = 1.0,
         max_wait: float = 60.0,
         timeout: float = 30.0,
+        page_size: int = 100,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -448,6 +451,7 @@ class TavusClient:
         self.backoff = backoff
         self.max_wait = max_wait
         self.timeout = timeout
+        self.page_size = page_size
         self.requests = 0
         self._sleep = sleep
         self._last: float | None = None
@@ -523,9 +527,11 @@ class TavusClient:
             return response
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def list_conversations(self, *, limit: int = 100) -> Iterator[dict]:
-        """Every conversation of the account, page by page (pages are 1-based), until
-        ``total_count`` is reached or a page comes back empty."""
+    def list_conversations(self, *, limit: int | None = None) -> Iterator[dict]:
+        """Every conversation of the account, page by page (pages are 1-based, ``limit``
+        conversations a page, ``page_size`` by default), until ``total_count`` is reached or a
+        page comes back empty."""
+        limit = limit or self.page_size
         page, seen = 1, 0
         while True:
             response = self.get("/v2/conversations", {"limit": limit, "page": page})
