@@ -430,5 +430,66 @@ def backfill(db, api_key, since, base_url, rate, max_retries, backoff, page_size
         )
 
 
+@cli.command()
+@db_option
+@click.argument("phrase")
+@click.option(
+    "--role", type=click.Choice(["user", "assistant"]), default=None, help="Only this side."
+)
+@click.option("--conversation", metavar="ID", default=None, help="Only this conversation.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Show at most this many messages.",
+)
+@click.option(
+    "--fts",
+    is_flag=True,
+    help="PHRASE is an SQLite FTS5 query (refund AND late, cancel*, NEAR(a b, 5)) instead of "
+    "words to find side by side.",
+)
+@_user_errors
+def search(db, phrase, role, conversation, limit, fts):
+    """Find transcript messages that contain PHRASE (full-text, SQLite FTS5).
+
+    Matches the words in this order, ignoring case, accents and English word endings
+    (refund finds "Refunds"); prints the conversation, the
+    turn (the message's index in the transcript, 0 being the system prompt), the role and the
+    words around the match, best match first.
+
+    Example:
+
+        tavus-analytics search "cancel my subscription" --role user --limit 10
+    """
+    from .search import search as find
+
+    store = _open_store(db)
+    try:
+        found = find(
+            store,
+            phrase,
+            role=role,
+            conversation=conversation,
+            limit=limit,
+            fts=fts,
+            before="\x1b[1m",
+            after="\x1b[22m",
+        )
+    finally:
+        store.close()
+    if found.empty:
+        click.echo(f"No transcript message matches {phrase!r}.")
+        return
+    width = max(len("conversation"), *(len(c) for c in found["conversation_id"]))
+    click.echo(f"{'conversation':<{width}}  turn  {'role':<9}  text")
+    for row in found.itertuples(index=False):
+        snippet = " ".join(row.snippet.split())
+        click.echo(f"{row.conversation_id:<{width}}  {row.turn:>4}  {row.role:<9}  {snippet}")
+    more = " (--limit reached)" if len(found) == limit else ""
+    click.echo(f"{_plural(len(found), 'message')}{more}")
+
+
 if __name__ == "__main__":
     cli()

@@ -112,8 +112,205 @@ def _migration_1(db: sqlite_utils.Database) -> None:
     db["rejected"].create_index(["received_at"])
 
 
+def _migration_2(db: sqlite_utils.Database) -> None:
+    """Full-text search over transcript messages, and readable SQL views.
+
+    ``transcript_fts`` (FTS5) holds one row per user or assistant message (with text content) of
+    every stored ``application.transcription_ready`` callback: ``content`` (indexed), ``role``,
+    ``conversation_id``, ``callback_id`` and ``turn`` (the message's index in the transcript
+    list, 0 being the system prompt), tokenized with Porter stemming (``refund`` matches
+    "Refunds") without accents. The trigger ``callbacks_transcript_fts`` fills it on each
+    INSERT into ``callbacks``; it only acts on bodies that are valid JSON with a transcript
+    list, so that no body can make the collector's INSERT fail. Existing rows are indexed here.
+
+    Views (SQLite JSON functions over ``callbacks``): ``events_view``, ``conversations_view``,
+    ``turns_view``, ``perception_view``, ``recordings_view``, ``post_call_actions_view``,
+    ``videos_view``, ``replica_trainings_view``, ``rejected_view``.
+    """
+    run = db.execute
+    # A body when it is valid JSON holding a transcript list, else NULL (json_each(NULL) is
+    # empty). CASE, unlike AND, is documented to evaluate only the branch it takes.
+    transcript_of = (
+        "CASE WHEN json_valid({b}) THEN CASE WHEN json_type({b}, '$.properties.transcript') "
+        "= 'array' THEN {b} END END"
+    )
+    message_columns = (
+        "CAST(m.key AS INTEGER) AS turn, "
+        "CASE WHEN m.type = 'object' THEN json_extract(m.value, '$.role') END AS role, "
+        "CASE WHEN m.type = 'object' THEN CASE WHEN json_type(m.value, '$.content') = 'text' "
+        "THEN json_extract(m.value, '$.content') END END AS content"
+    )
+    run(
+        "CREATE VIRTUAL TABLE transcript_fts USING fts5(content, role UNINDEXED, "
+        "conversation_id UNINDEXED, callback_id UNINDEXED, turn UNINDEXED, "
+        "tokenize = 'porter unicode61 remove_diacritics 2')"
+    )
+    run(
+        "INSERT INTO transcript_fts (content, role, conversation_id, callback_id, turn) "
+        "SELECT content, role, conversation_id, callback_id, turn FROM ("
+        f"SELECT c.conversation_id, c.id AS callback_id, {message_columns} "
+        f"FROM callbacks AS c, json_each({transcript_of.format(b='c.body')}, "
+        "'$.properties.transcript') AS m "
+        "WHERE c.event_type = 'application.transcription_ready'"
+        ") WHERE role IN ('user', 'assistant') AND content <> '' ORDER BY callback_id, turn"
+    )
+    run(
+        "CREATE TRIGGER callbacks_transcript_fts AFTER INSERT ON callbacks "
+        "WHEN new.event_type = 'application.transcription_ready' "
+        "AND CASE WHEN json_valid(new.body) "
+        "THEN json_type(new.body, '$.properties.transcript') = 'array' ELSE 0 END "
+        "BEGIN "
+        "INSERT INTO transcript_fts (content, role, conversation_id, callback_id, turn) "
+        "SELECT content, role, new.conversation_id, new.id, turn FROM ("
+        f"SELECT {message_columns} FROM json_each(new.body, '$.properties.transcript') AS m"
+        ") WHERE role IN ('user', 'assistant') AND content <> ''; "
+        "END"
+    )
+
+    j = "CASE WHEN json_valid(body) THEN body END AS j"
+    run(
+        "CREATE VIEW events_view AS SELECT id, received_at, timestamp, kind, event_type, "
+        "message_type, conversation_id, replica_id, video_id, status, "
+        "json_extract(j, '$.properties.shutdown_reason') AS shutdown_reason, "
+        "json_extract(j, '$.properties') AS properties, sha256, remote_addr, user_agent "
+        f"FROM (SELECT *, {j} FROM callbacks)"
+    )
+    run(
+        "CREATE VIEW turns_view AS SELECT c.conversation_id, c.replica_id, "
+        "c.id AS callback_id, CAST(m.key AS INTEGER) AS turn, "
+        "json_extract(m.value, '$.role') AS role, json_extract(m.value, '$.content') AS content, "
+        "json_extract(m.value, '$.timestamp') AS message_timestamp, "
+        "json_extract(m.value, '$.seconds_from_start') AS seconds_from_start, "
+        "json_extract(m.value, '$.duration') AS duration, "
+        "c.timestamp AS transcript_timestamp "
+        f"FROM callbacks AS c, json_each({transcript_of.format(b='c.body')}, "
+        "'$.properties.transcript') AS m "
+        "WHERE c.event_type = 'application.transcription_ready' AND m.type = 'object'"
+    )
+
+    def role_count(role: str) -> str:
+        return (
+            "CASE WHEN event_type = 'application.transcription_ready' THEN (SELECT count(*) "
+            f"FROM json_each({transcript_of.format(b='body')}, '$.properties.transcript') AS m "
+            f"WHERE CASE WHEN m.type = 'object' THEN json_extract(m.value, '$.role') END "
+            f"= '{role}') END"
+        )
+
+    n = "lower(trim(shutdown_reason))"
+    norm = (
+        f"CASE WHEN {n} LIKE '% reached' OR {n} LIKE '%\\_reached' ESCAPE '\\' "
+        f"THEN rtrim(substr({n}, 1, length({n}) - 8)) ELSE {n} END"
+    )
+    exact = {
+        "max_call_duration": "max_duration",
+        "participant_left_timeout": "participant_left",
+        "participant_absent_timeout": "participant_absent",
+        "bot_could_not_join_meeting_it_was_probably_ended": "bot_could_not_join",
+        "daily_room_has_been_deleted": "room_deleted",
+        "exception_encountered_during_conversation_startup": "startup_exception",
+        "end_conversation_endpoint_hit": "ended_by_api",
+    }
+    category = (
+        "CASE WHEN shutdown_reason IS NULL THEN NULL "
+        "WHEN typeof(shutdown_reason) <> 'text' THEN 'other' "
+        + " ".join(f"WHEN _norm = '{k}' THEN '{v}'" for k, v in exact.items())
+        + " WHEN _norm GLOB 'internal[ _]error[ _]occurred[ _]at[ _]step*' "
+        "THEN 'internal_error' ELSE 'other' END"
+    )
+    outcome = (
+        "CASE WHEN shutdown_category IN ('max_duration', 'participant_left', 'ended_by_api') "
+        "THEN 'completed' WHEN shutdown_category = 'participant_absent' THEN 'no_show' "
+        "WHEN shutdown_category IN ('bot_could_not_join', 'room_deleted', 'startup_exception', "
+        "'internal_error') THEN 'failed' WHEN shutdown_category = 'other' THEN 'unknown' END"
+    )
+    per_callback = (
+        "SELECT conversation_id, replica_id, event_type, timestamp, received_at, "
+        "CASE WHEN event_type = 'system.shutdown' THEN CASE WHEN json_valid(body) "
+        "THEN json_extract(body, '$.properties.shutdown_reason') END END AS reason, "
+        f"{role_count('user')} AS user_turns, {role_count('assistant')} AS assistant_turns "
+        "FROM callbacks WHERE kind = 'conversation' AND conversation_id IS NOT NULL"
+    )
+    per_conversation = (
+        "SELECT conversation_id, max(replica_id) AS replica_id, "
+        "min(CASE WHEN event_type IN ('system.replica_joined', 'system.pal_joined') "
+        "THEN timestamp END) AS joined_at, "
+        "min(CASE WHEN event_type = 'system.shutdown' THEN timestamp END) AS shutdown_at, "
+        "max(reason) AS shutdown_reason, max(user_turns) AS user_turns, "
+        "max(assistant_turns) AS assistant_turns, "
+        "max(event_type = 'application.transcription_ready') AS has_transcript, "
+        "max(event_type = 'application.perception_analysis') AS has_perception, "
+        "max(event_type = 'application.recording_ready') AS has_recording, "
+        "sum(event_type = 'application.post_call_action_executed') AS post_call_actions, "
+        "count(*) AS callbacks, min(received_at) AS first_received_at, "
+        f"max(received_at) AS last_received_at FROM ({per_callback}) GROUP BY conversation_id"
+    )
+    run(
+        "CREATE VIEW conversations_view AS SELECT conversation_id, replica_id, joined_at, "
+        "shutdown_at, round((julianday(shutdown_at) - julianday(joined_at)) * 86400.0, 3) "
+        "AS duration_s, shutdown_reason, shutdown_category, "
+        f"{outcome} AS outcome, user_turns, assistant_turns, has_transcript, has_perception, "
+        "has_recording, post_call_actions, callbacks, first_received_at, last_received_at "
+        f"FROM (SELECT *, {category} AS shutdown_category "
+        f"FROM (SELECT *, {norm} AS _norm FROM ({per_conversation})))"
+    )
+    run(
+        "CREATE VIEW perception_view AS SELECT id AS callback_id, conversation_id, replica_id, "
+        "timestamp, event_type, json_extract(j, '$.properties.analysis') AS analysis, "
+        "json_extract(j, '$.properties.reason') AS unavailable_reason, received_at "
+        f"FROM (SELECT *, {j} FROM callbacks WHERE event_type IN "
+        "('application.perception_analysis', 'application.perception_unavailable'))"
+    )
+    run(
+        "CREATE VIEW recordings_view AS SELECT id AS callback_id, conversation_id, replica_id, "
+        "timestamp, event_type, "
+        "json_extract(j, '$.properties.storage_provider') AS storage_provider, "
+        "coalesce(json_extract(j, '$.properties.storage_uri'), "
+        "'s3://' || json_extract(j, '$.properties.bucket_name') || '/' "
+        "|| json_extract(j, '$.properties.s3_key')) AS storage_uri, "
+        "json_extract(j, '$.properties.bucket_name') AS bucket_name, "
+        "json_extract(j, '$.properties.s3_key') AS s3_key, "
+        "json_extract(j, '$.properties.duration') AS duration_s, "
+        "json_extract(j, '$.properties.error_message') AS error_message, received_at "
+        f"FROM (SELECT *, {j} FROM callbacks WHERE event_type IN "
+        "('application.recording_ready', 'application.recording_copy_failed'))"
+    )
+    run(
+        "CREATE VIEW post_call_actions_view AS SELECT id AS callback_id, conversation_id, "
+        "replica_id, timestamp, json_extract(j, '$.properties.tool_id') AS tool_id, "
+        "json_extract(j, '$.properties.tool_name') AS tool_name, "
+        "json_extract(j, '$.properties.status') AS status, "
+        "json_extract(j, '$.properties.request') AS request, "
+        "json_extract(j, '$.properties.response') AS response, received_at "
+        f"FROM (SELECT *, {j} FROM callbacks "
+        "WHERE event_type = 'application.post_call_action_executed')"
+    )
+    run(
+        "CREATE VIEW videos_view AS SELECT id AS callback_id, video_id, "
+        "json_extract(j, '$.video_name') AS video_name, replica_id, status, "
+        "json_extract(j, '$.status_details') AS status_details, "
+        "json_extract(j, '$.generation_progress') AS generation_progress, "
+        "json_extract(j, '$.created_at') AS created_at, "
+        "json_extract(j, '$.updated_at') AS updated_at, "
+        "json_extract(j, '$.download_url') AS download_url, "
+        "json_extract(j, '$.hosted_url') AS hosted_url, "
+        "json_extract(j, '$.stream_url') AS stream_url, "
+        "json_extract(j, '$.error_details') AS error_details, "
+        "json_extract(j, '$.data.script') AS script, received_at "
+        f"FROM (SELECT *, {j} FROM callbacks WHERE kind = 'video')"
+    )
+    run(
+        "CREATE VIEW replica_trainings_view AS SELECT id AS callback_id, replica_id, status, "
+        "json_extract(j, '$.error_message') AS error_message, received_at "
+        f"FROM (SELECT *, {j} FROM callbacks WHERE kind = 'replica_training')"
+    )
+    run(
+        "CREATE VIEW rejected_view AS SELECT id, received_at, status, reason, content_type, "
+        "size, truncated, remote_addr, user_agent FROM rejected"
+    )
+
+
 #: ``MIGRATIONS[n]`` brings a database at version ``n`` to version ``n + 1``.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _UNAVAILABLE_MARKERS = (
