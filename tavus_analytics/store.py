@@ -21,6 +21,7 @@ busy timeout, read-only, disk full, I/O error) are raised as :class:`StoreUnavai
 from __future__ import annotations
 
 import hashlib
+import shutil
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
@@ -35,6 +36,9 @@ from .events import Fields, classify, parse_body
 
 #: How much of a refused body is kept in ``rejected``.
 REJECTED_BODY_LIMIT = 64 * 1024
+
+#: :meth:`Store.check_writable` reports a disk with less free space than this as full.
+MIN_FREE_BYTES = 1024 * 1024
 
 CALLBACK_COLUMNS = (
     "received_at",
@@ -623,7 +627,11 @@ class Store:
             raise _unavailable(e) from None
 
     def check_writable(self) -> None:
-        """Raise :class:`StoreUnavailable` unless a write could be committed now."""
+        """Raise :class:`StoreUnavailable` unless a write could be committed now.
+
+        A full disk only shows when a commit needs a new page, which this rolled-back write
+        never does: less than :data:`MIN_FREE_BYTES` free beside the database counts as full.
+        """
         conn = self.connection()
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -634,6 +642,14 @@ class Store:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise _unavailable(e) from None
+        try:
+            free = shutil.disk_usage(self.path.resolve().parent).free
+        except OSError:
+            return
+        if free < MIN_FREE_BYTES:
+            raise StoreUnavailable(
+                f"database cannot be written right now: the disk is full ({free} bytes free)"
+            )
 
     def summary(self) -> dict:
         """Counts by kind and event type, rejected count and the last arrival, for ``GET /``."""

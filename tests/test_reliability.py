@@ -35,3 +35,15 @@ def test_lone_surrogate_escape_in_an_index_field_is_stored_not_500(client, store
     )
     assert rows[1][4] == "\ufffd"
     assert json.loads(rows[0][0])["conversation_id"] == "c\ud800"
+
+
+def test_healthz_is_503_when_the_disk_is_full(client, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    assert client.get("/healthz").status_code == 200
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(1 << 20, 1 << 20, 4096))
+    r = client.get("/healthz")
+    assert r.status_code == 503
+    assert r.json == {"ok": False, "status": 503, "error": "database is not writable"}
