@@ -397,6 +397,7 @@ def backfill(db, api_key, since, base_url, rate, max_retries, backoff, page_size
 
     Example:
 
+    \b
         TAVUS_API_KEY=... tavus-analytics backfill --since 2025-07-01 --db data/tavus.db
     """
     from .importer import TavusClient
