@@ -9,10 +9,12 @@ from .errors import (
     StoreUnavailable,
     TavusAnalyticsError,
 )
+from .load import Dataset, load
 from .store import Store
 
 __all__ = [
     "DatabaseNotFound",
+    "Dataset",
     "InvalidCallback",
     "PayloadTooLarge",
     "Settings",
@@ -20,4 +22,5 @@ __all__ = [
     "StoreUnavailable",
     "TavusAnalyticsError",
     "create_app",
+    "load",
 ]

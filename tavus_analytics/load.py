@@ -1,0 +1,1500 @@
+"""Raw callbacks to pandas tables: :func:`load` and :class:`Dataset`.
+
+Everything here is derived from the raw ``callbacks`` rows at load time and nothing is written
+back: the database is opened read-only (a ``file:...?mode=ro`` URI), so analysis never writes to
+it or blocks the collector. A :class:`Dataset` is a snapshot: it reads only the rows that existed
+when it was made (``id <= max(id)`` at load time), so its tables agree with each other even while
+callbacks keep arriving.
+
+Tables are built lazily, once, on first access (``functools.cached_property``), and each reads
+only what it needs: ``ds.conversations`` works from the indexed columns, a narrow SQL
+``json_extract`` for the shutdown reason, and one streaming pass over the transcription bodies
+(parsed with orjson, words counted in bulk with numpy); it never builds ``ds.turns``.
+
+What cannot be interpreted (a body SQLite's JSON functions refuse, ``properties`` that is not an
+object, a transcript that is not a list, a message that is not an object, a timestamp that is not
+a time, a second transcript for the same call, ...) is left out of the derived table and listed in
+``ds.problems``; a load never fails because of one row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from . import events as ev
+from .config import Settings
+from .errors import DatabaseNotFound, TavusAnalyticsError
+
+__all__ = ["Dataset", "load", "count_words", "SHUTDOWN_CATEGORY_DTYPE", "TABLES"]
+
+_PANDAS3 = int(pd.__version__.split(".")[0]) >= 3
+#: The dtype of text columns: pandas' default string dtype (``str`` on pandas 3, ``object`` on 2).
+STR: Any = "str" if _PANDAS3 else object
+#: The dtype of every timestamp column.
+TIME = "datetime64[ns, UTC]"
+SHUTDOWN_CATEGORY_DTYPE = pd.CategoricalDtype(list(ev.SHUTDOWN_CATEGORIES))
+OUTCOME_DTYPE = pd.CategoricalDtype(list(ev.OUTCOMES))
+STATUS_DTYPE = pd.CategoricalDtype(["complete", "in_progress", "incomplete"])
+
+_CHUNK = 2000  # transcription bodies parsed per batch
+
+# -- table schemas (column -> dtype); the column names are part of the public API ---------------
+_EVENTS = {
+    "id": "int64",
+    "received_at": TIME,
+    "kind": STR,
+    "event_type": STR,
+    "message_type": STR,
+    "conversation_id": STR,
+    "replica_id": STR,
+    "video_id": STR,
+    "status": STR,
+    "timestamp": TIME,
+}
+_CONVERSATIONS = {
+    "conversation_id": STR,
+    "replica_id": STR,
+    "joined_at": TIME,
+    "shutdown_at": TIME,
+    "duration_s": "float64",
+    "shutdown_reason": STR,
+    "shutdown_category": SHUTDOWN_CATEGORY_DTYPE,
+    "outcome": OUTCOME_DTYPE,
+    "shutdown_error_step": "Int64",
+    "status": STATUS_DTYPE,
+    "has_transcript": "boolean",
+    "has_recording": "boolean",
+    "has_perception": "boolean",
+    "user_turns": "Int64",
+    "assistant_turns": "Int64",
+    "user_words": "Int64",
+    "assistant_words": "Int64",
+    "system_prompt": STR,
+    "recording_s3_key": STR,
+    "first_seen": TIME,
+    "last_seen": TIME,
+}
+_TURNS = {
+    "conversation_id": STR,
+    "turn": "int64",
+    "role": STR,
+    "content": STR,
+    "words": "int64",
+    "chars": "int64",
+    "timestamp": TIME,
+    "seconds_from_start": "float64",
+    "duration": "float64",
+    "inference_id": STR,
+    "tool_call_id": STR,
+    "tool_calls": STR,
+}
+_PERCEPTION = {
+    "conversation_id": STR,
+    "timestamp": TIME,
+    "available": "boolean",
+    "reason": STR,
+    "analysis": STR,
+    "words": "Int64",
+    "appearance": STR,
+    "behavior": STR,
+    "emotions": STR,
+    "screen_activity": STR,
+    "sections": object,
+}
+_RECORDINGS = {
+    "conversation_id": STR,
+    "timestamp": TIME,
+    "bucket_name": STR,
+    "s3_key": STR,
+    "duration": "float64",
+    "storage_provider": STR,
+    "storage_uri": STR,
+    "uri": STR,
+}
+_REPLICAS = {
+    "replica_id": STR,
+    "status": STR,
+    "received_at": TIME,
+    "error_message": STR,
+}
+_VIDEOS = {
+    "video_id": STR,
+    "replica_id": STR,
+    "video_name": STR,
+    "status": STR,
+    "status_details": STR,
+    "created_at": TIME,
+    "updated_at": TIME,
+    "generation_s": "float64",
+    "generation_progress": STR,
+    "script": STR,
+    "download_url": STR,
+    "hosted_url": STR,
+    "stream_url": STR,
+    "error_details": STR,
+    "callbacks": "int64",
+}
+_POST_CALL_ACTIONS = {
+    "conversation_id": STR,
+    "timestamp": TIME,
+    "tool_id": STR,
+    "tool_name": STR,
+    "status": STR,
+    "request": object,
+    "request_body": object,
+    "response": object,
+}
+_OTHER_EVENTS = {
+    "conversation_id": STR,
+    "event_type": STR,
+    "timestamp": TIME,
+    "properties": object,
+}
+_PROBLEMS = {
+    "callback_id": "Int64",
+    "conversation_id": STR,
+    "event_type": STR,
+    "table": STR,
+    "problem": STR,
+}
+#: Every table of a :class:`Dataset` and its columns with their dtypes.
+TABLES: dict[str, dict[str, Any]] = {
+    "events": _EVENTS,
+    "conversations": _CONVERSATIONS,
+    "turns": _TURNS,
+    "perception": _PERCEPTION,
+    "recordings": _RECORDINGS,
+    "replicas": _REPLICAS,
+    "videos": _VIDEOS,
+    "post_call_actions": _POST_CALL_ACTIONS,
+    "other_events": _OTHER_EVENTS,
+    "problems": _PROBLEMS,
+}
+
+#: Conversation event types that have a table of their own (everything else is ``other_events``).
+_TABULATED = (
+    ev.REPLICA_JOINED,
+    ev.PAL_JOINED,
+    ev.SHUTDOWN,
+    ev.TRANSCRIPTION_READY,
+    ev.RECORDING_READY,
+    ev.PERCEPTION_ANALYSIS,
+    ev.PERCEPTION_UNAVAILABLE,
+    ev.POST_CALL_ACTION,
+)
+
+
+# -- building blocks -----------------------------------------------------------------------------
+def _column(values: Any, dtype: Any) -> Any:
+    """``values`` as an array of ``dtype`` (the column builder of every table)."""
+    if isinstance(dtype, str) and dtype.startswith("datetime64"):
+        return parse_times(values)
+    if dtype is object:
+        arr = np.empty(len(values), dtype=object)
+        arr[:] = list(values) if not isinstance(values, np.ndarray) else values
+        return arr
+    if dtype is STR and not isinstance(values, pd.Series):
+        return pd.array(list(values) if not isinstance(values, list) else values, dtype=STR)
+    return pd.array(values, dtype=dtype) if not isinstance(values, pd.Series) else values
+
+
+def _frame(schema: dict[str, Any], columns: dict[str, Any] | None = None) -> pd.DataFrame:
+    """A DataFrame with exactly the columns of ``schema``, in order and of their dtype.
+
+    ``columns`` maps names to values (lists, arrays or Series of one length); missing columns
+    are all-NA. With no columns, the empty table.
+    """
+    columns = columns or {}
+    n = len(next(iter(columns.values()))) if columns else 0
+    data = {}
+    for name, dtype in schema.items():
+        values = columns.get(name)
+        if values is None:
+            values = [None] * n
+        if isinstance(values, pd.Series):
+            values = values.to_numpy(dtype=object) if dtype is STR else values.array
+        if isinstance(dtype, pd.CategoricalDtype):
+            data[name] = pd.Categorical(values, dtype=dtype)
+        elif dtype == TIME:
+            data[name] = pd.Series(parse_times(values), dtype=TIME).array
+        else:
+            data[name] = _column(values, dtype)
+    return pd.DataFrame(data, index=pd.RangeIndex(n), columns=list(schema))
+
+
+_TS_MIN = pd.Timestamp("1678-01-01", tz="UTC")
+_TS_MAX = pd.Timestamp("2261-12-31", tz="UTC")
+
+
+def _clip_ns(s: pd.Series) -> pd.Series:
+    """A tz-aware Series in nanoseconds, with times nanoseconds cannot hold set to NaT."""
+    bad = s.notna() & ((s < _TS_MIN) | (s > _TS_MAX))
+    if bad.any():
+        s = s.where(~bad)
+    return s.dt.as_unit("ns")
+
+
+def _numeric(v: Any) -> Any:
+    return v if isinstance(v, (str, int, float)) and not isinstance(v, bool) else None
+
+
+def parse_times(values: Any) -> pd.Series:
+    """Parse timestamps in any of the shapes Tavus sends to tz-aware UTC (``datetime64[ns, UTC]``).
+
+    Accepts ISO 8601 strings with or without a fraction and a zone (no zone means UTC, as in
+    ``"2024-08-28 15:27:40.824457"``), Unix seconds as numbers or numeric strings (the per-message
+    timestamps of newer transcripts), ``datetime`` objects and ``None``. What is not a time
+    (or is outside the years 1678 to 2261) becomes ``NaT``.
+
+    Returns
+    -------
+    pandas.Series of datetime64[ns, UTC], with a fresh RangeIndex.
+    """
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.DatetimeTZDtype):
+        return _clip_ns(values.reset_index(drop=True))
+    obj = pd.Series(values, dtype=object).reset_index(drop=True)
+    out = pd.Series(pd.NaT, index=obj.index, dtype=TIME)
+    kind = pd.api.types.infer_dtype(obj, skipna=True)
+    if kind == "empty":
+        return out
+    if kind == "string":
+        out = _clip_ns(pd.to_datetime(obj, format="ISO8601", utc=True, errors="coerce"))
+    else:
+        is_str = obj.map(lambda v: isinstance(v, str)).astype(bool)
+        if is_str.any():
+            out[is_str] = _clip_ns(
+                pd.to_datetime(obj[is_str], format="ISO8601", utc=True, errors="coerce")
+            )
+        is_dt = obj.map(lambda v: isinstance(v, datetime)).astype(bool)
+        if is_dt.any():
+            out[is_dt] = _clip_ns(pd.to_datetime(obj[is_dt], utc=True, errors="coerce"))
+    rest = (out.isna() & obj.notna()).to_numpy()
+    if rest.any():
+        num = pd.to_numeric(obj[rest].map(_numeric), errors="coerce").astype("float64")
+        # Unix seconds, within what nanoseconds can hold.
+        num = num[num.between(-9.2e9, 9.2e9)]
+        if len(num):
+            out[num.index] = pd.to_datetime(
+                (num * 1e6).round().astype("int64"), unit="us", utc=True
+            ).dt.as_unit("ns")
+    return out
+
+
+# Python's str.split() separates on these besides ASCII whitespace; they are turned into spaces
+# before counting so that count_words agrees with len(text.split()) on any text.
+_UNICODE_SPACES = re.compile("[\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
+_NOT_SPACE = bytearray(b"\x01" * 256)
+for _b in b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f":
+    _NOT_SPACE[_b] = 0
+_NOT_SPACE = bytes(_NOT_SPACE)
+
+
+def count_words(texts: Sequence[str]) -> np.ndarray:
+    """The number of words of each text: exactly ``len(text.split())``, computed in bulk.
+
+    A word is a run of characters between whitespace (Python's definition, Unicode spaces
+    included). The texts are joined into one buffer and word starts are counted with numpy,
+    which is several times faster than splitting each text.
+
+    Returns
+    -------
+    numpy.ndarray of int64, one count per text.
+    """
+    if not texts:
+        return np.zeros(0, dtype=np.int64)
+    encoded = []
+    for t in texts:
+        if not t.isascii():
+            t = _UNICODE_SPACES.sub(" ", t)
+        # The leading space makes every text start outside a word, so that counts never leak
+        # from one text into the next.
+        encoded.append((" " + t).encode("utf-8", "surrogatepass"))
+    lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+    flags = np.frombuffer(b"".join(encoded).translate(_NOT_SPACE), dtype=np.uint8)
+    starts = np.empty(len(flags), dtype=np.uint8)
+    starts[0] = 0
+    np.greater(flags[1:], flags[:-1], out=starts[1:].view(bool))
+    offsets = np.zeros(len(lengths), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=offsets[1:])
+    return np.add.reduceat(starts, offsets, dtype=np.int64)
+
+
+def _loads(body: Any) -> Any:
+    """Parse a stored body (orjson, then the standard library for what orjson refuses)."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        text = body.decode("utf-8", "surrogatepass") if isinstance(body, bytes) else body
+        return json.loads(text)
+
+
+def _text(value: Any) -> str | None:
+    """A scalar as text; ``None`` for null, objects and arrays."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return None
+
+
+def _content_text(content: Any) -> str | None:
+    """The text of a message's ``content``: a string, or the text parts of a list of parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [
+            p["text"] if isinstance(p, dict) and isinstance(p.get("text"), str) else p
+            for p in content
+        ]
+        if all(isinstance(p, str) for p in parts):
+            return "\n".join(parts)
+    return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _json_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return orjson.dumps(value).decode() if not isinstance(value, str) else value
+
+
+class _Problems:
+    """Collects what a table builder skipped, and why."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self.rows: list[tuple] = []
+
+    def add(self, callback_id, conversation_id, event_type, problem: str) -> None:
+        self.rows.append((callback_id, conversation_id, event_type, self.table, problem))
+
+
+# -- the reader ----------------------------------------------------------------------------------
+class _Reader:
+    """Read-only access to one database, pinned to the rows present when it was opened."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        if not path.is_file():
+            raise DatabaseNotFound(path)
+        self._immutable = False
+        with self.connect() as conn:
+            try:
+                self.max_id = conn.execute("SELECT coalesce(max(id), 0) FROM callbacks").fetchone()[
+                    0
+                ]
+            except sqlite3.DatabaseError as e:
+                raise TavusAnalyticsError(
+                    f"{path} is not a tavus-analytics database ({e}): point --db or "
+                    "TAVUS_ANALYTICS_DB at the collector's database"
+                ) from None
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        uri = "file:" + quote(str(self.path.resolve())) + "?mode=ro"
+        try:
+            conn = sqlite3.connect(uri + ("&immutable=1" if self._immutable else ""), uri=True)
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        except sqlite3.OperationalError:
+            # A WAL database in a folder we cannot write to (no -shm file can be made): nobody
+            # can be writing it either, so read it as an immutable file.
+            self._immutable = True
+            conn = sqlite3.connect(uri + "&immutable=1", uri=True)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def query(self, sql: str, params: Sequence = ()) -> list[tuple]:
+        with self.connect() as conn:
+            return conn.execute(sql, (*params,)).fetchall()
+
+    def stream(self, sql: str, params: Sequence = (), size: int = _CHUNK) -> Iterator[list[tuple]]:
+        with self.connect() as conn:
+            cur = conn.execute(sql, (*params,))
+            while rows := cur.fetchmany(size):
+                yield rows
+
+
+def _placeholders(values: Sequence) -> str:
+    return ", ".join("?" for _ in values)
+
+
+# -- table builders ------------------------------------------------------------------------------
+def _read_events(reader: _Reader) -> pd.DataFrame:
+    cols = [c for c in _EVENTS]
+    rows = reader.query(
+        f"SELECT {', '.join(cols)} FROM callbacks WHERE id <= ? ORDER BY id", (reader.max_id,)
+    )
+    data = dict(zip(cols, map(list, zip(*rows, strict=True)), strict=True)) if rows else {}
+    return _frame(_EVENTS, data)
+
+
+_JOINS = _placeholders(ev.JOIN_EVENTS)
+_CONVERSATION_SQL = f"""
+SELECT conversation_id,
+       min(CASE WHEN event_type IN ({_JOINS}) THEN replica_id END),
+       min(replica_id),
+       min(CASE WHEN event_type IN ({_JOINS}) THEN coalesce(timestamp, received_at) END),
+       max(CASE WHEN event_type IN ({_JOINS}) THEN coalesce(timestamp, received_at) END),
+       min(CASE WHEN event_type IN ({_JOINS}) THEN length(coalesce(timestamp, received_at)) END),
+       max(CASE WHEN event_type IN ({_JOINS}) THEN length(coalesce(timestamp, received_at)) END),
+       min(received_at),
+       max(received_at)
+FROM callbacks
+WHERE kind = ? AND id <= ? AND conversation_id IS NOT NULL
+GROUP BY conversation_id
+"""
+_SHUTDOWN_SQL = """
+SELECT id, conversation_id, coalesce(timestamp, received_at), json_valid(body),
+       CASE WHEN json_valid(body) THEN json_type(body, '$.properties') END,
+       CASE WHEN json_valid(body) THEN json_type(body, '$.properties.shutdown_reason') END,
+       CASE WHEN json_valid(body) THEN json_extract(body, '$.properties.shutdown_reason') END
+FROM callbacks
+WHERE event_type = ? AND kind = ? AND id <= ?
+"""
+_EXTRACT_SQL = """
+SELECT id, conversation_id, coalesce(timestamp, received_at), json_valid(body),
+       CASE WHEN json_valid(body) THEN json_type(body, '$.properties') END,
+       CASE WHEN json_valid(body) THEN json_type(body, ?) END,
+       CASE WHEN json_valid(body) THEN json_extract(body, ?) END
+FROM callbacks
+WHERE event_type = ? AND kind = ? AND id <= ?
+"""
+
+
+def _latest(frame: pd.DataFrame, key: str, time: str) -> pd.DataFrame:
+    """The last row per ``key`` in (``time``, ``id``) order (rows without a time come first)."""
+    order = frame.sort_values([time, "id"], na_position="first", kind="stable")
+    return order.drop_duplicates(key, keep="last")
+
+
+def _earliest(frame: pd.DataFrame, key: str, time: str) -> pd.DataFrame:
+    order = frame.sort_values([time, "id"], na_position="last", kind="stable")
+    return order.drop_duplicates(key, keep="first")
+
+
+def _extract(reader: _Reader, event_type: str, path: str) -> pd.DataFrame:
+    """One JSON value of every ``event_type`` body, guarded against what SQLite cannot parse."""
+    rows = reader.query(_EXTRACT_SQL, (path, path, event_type, ev.KIND_CONVERSATION, reader.max_id))
+    names = ["id", "conversation_id", "time", "valid", "props_type", "type", "value"]
+    frame = pd.DataFrame.from_records(rows, columns=names)
+    frame["time"] = parse_times(frame["time"]).array
+    return frame
+
+
+def _read_conversations(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
+    problems = _Problems("conversations")
+    rows = reader.query(
+        _CONVERSATION_SQL, (*ev.JOIN_EVENTS,) * 5 + (ev.KIND_CONVERSATION, reader.max_id)
+    )
+    if not rows:
+        return _frame(_CONVERSATIONS), problems.rows
+    cols = list(zip(*rows, strict=True))
+    conv = pd.DataFrame(
+        {
+            "conversation_id": pd.array(cols[0], dtype=STR),
+            "replica_id": pd.array(
+                [j if j is not None else a for j, a in zip(cols[1], cols[2], strict=True)],
+                dtype=STR,
+            ),
+            "joined_at": parse_times(list(cols[3])).array,
+            "first_seen": parse_times(list(cols[7])).array,
+            "last_seen": parse_times(list(cols[8])).array,
+        }
+    )
+    # The earliest join: the text minimum is the time minimum when every join timestamp of the
+    # call has the same shape (one sender, one format); otherwise compare parsed times.
+    mixed = np.array(
+        [lo != hi for lo, hi in zip(cols[5], cols[6], strict=True)], dtype=bool
+    ) & np.array([lo != hi for lo, hi in zip(cols[3], cols[4], strict=True)], dtype=bool)
+    if mixed.any():
+        ids = conv.loc[mixed, "conversation_id"].tolist()
+        joins = pd.DataFrame.from_records(
+            reader.query(
+                "SELECT conversation_id, coalesce(timestamp, received_at) FROM callbacks "
+                f"WHERE event_type IN ({_JOINS}) AND kind = ? AND id <= ? "
+                f"AND conversation_id IN ({_placeholders(ids)})",
+                (*ev.JOIN_EVENTS, ev.KIND_CONVERSATION, reader.max_id, *ids),
+            ),
+            columns=["conversation_id", "time"],
+        )
+        joins["time"] = parse_times(joins["time"]).array
+        first = joins.groupby("conversation_id")["time"].min()
+        conv.loc[mixed, "joined_at"] = _lookup(first, conv.loc[mixed, "conversation_id"])
+    joined_text = pd.Series(cols[3], dtype=object)
+    bad_join = joined_text.notna().to_numpy() & conv["joined_at"].isna().to_numpy()
+    for cid in conv.loc[bad_join, "conversation_id"]:
+        problems.add(None, cid, ev.REPLICA_JOINED, "join timestamp is not a time: join unknown")
+
+    # Shutdown: the earliest shutdown of each call, with its reason (narrow SQL extraction).
+    shut = pd.DataFrame.from_records(
+        reader.query(_SHUTDOWN_SQL, (ev.SHUTDOWN, ev.KIND_CONVERSATION, reader.max_id)),
+        columns=["id", "conversation_id", "time", "valid", "props_type", "type", "reason"],
+    )
+    shut["time"] = parse_times(shut["time"]).array
+    for row in shut.itertuples(index=False):
+        if not row.valid:
+            problems.add(row.id, row.conversation_id, ev.SHUTDOWN, _SQLITE_JSON_PROBLEM)
+        elif row.props_type != "object":
+            problems.add(row.id, row.conversation_id, ev.SHUTDOWN, "properties is not an object")
+        elif row.type is None:
+            problems.add(row.id, row.conversation_id, ev.SHUTDOWN, "no shutdown_reason")
+        elif row.type != "text":
+            problems.add(row.id, row.conversation_id, ev.SHUTDOWN, "shutdown_reason is not text")
+        if pd.isna(row.time):
+            problems.add(row.id, row.conversation_id, ev.SHUTDOWN, "timestamp is not a time")
+    shut.loc[shut["type"] != "text", "reason"] = None
+    counts = shut["conversation_id"].value_counts()
+    for cid in counts.index[counts > 1]:
+        problems.add(
+            None,
+            cid,
+            ev.SHUTDOWN,
+            f"{counts[cid]} shutdown callbacks: the earliest is used",
+        )
+    first_shut = _earliest(shut, "conversation_id", "time").set_index("conversation_id")
+    ids = conv["conversation_id"]
+    has_shutdown = ids.isin(first_shut.index).to_numpy()
+    conv["shutdown_at"] = _lookup(first_shut["time"], ids)
+    reasons = pd.Series(_lookup(first_shut["reason"].astype(object), ids)).where(has_shutdown, None)
+    conv["shutdown_reason"] = pd.array(reasons.tolist(), dtype=STR)
+    conv["duration_s"] = (conv["shutdown_at"] - conv["joined_at"]).dt.total_seconds()
+    _categorise(conv, reasons, has_shutdown)
+
+    has_join = conv["joined_at"].notna().to_numpy() | joined_text.notna().to_numpy()
+    status = np.where(
+        has_join & has_shutdown, "complete", np.where(has_join, "in_progress", "incomplete")
+    )
+    conv["status"] = pd.Categorical(status, dtype=STATUS_DTYPE)
+
+    # Transcripts: one streaming pass over the transcription bodies.
+    tr = _transcript_counts(reader, problems)
+    tr = tr.set_index("conversation_id")
+    conv["has_transcript"] = pd.array(ids.isin(tr.index).to_numpy(), dtype="boolean")
+    for name in ("user_turns", "assistant_turns", "user_words", "assistant_words"):
+        conv[name] = pd.array(_lookup(tr[name].astype("Int64"), ids), dtype="Int64")
+    conv["system_prompt"] = _lookup(tr["system_prompt"].astype(object), ids)
+
+    # Recordings: the S3 key of the latest recording of each call.
+    rec = _extract(reader, ev.RECORDING_READY, "$.properties.s3_key")
+    for row in rec[~rec["valid"].astype(bool)].itertuples(index=False):
+        problems.add(row.id, row.conversation_id, ev.RECORDING_READY, _SQLITE_JSON_PROBLEM)
+    rec_ok = rec[rec["props_type"] == "object"]
+    conv["has_recording"] = pd.array(ids.isin(rec_ok["conversation_id"]).to_numpy(), "boolean")
+    keyed = _latest(rec_ok[rec_ok["type"] == "text"], "conversation_id", "time")
+    conv["recording_s3_key"] = _lookup(
+        keyed.set_index("conversation_id")["value"].astype(object), ids
+    )
+
+    # Perception: an analysis that is text (perception_unavailable does not count).
+    per = _extract(reader, ev.PERCEPTION_ANALYSIS, "$.properties.analysis")
+    for row in per[~per["valid"].astype(bool)].itertuples(index=False):
+        problems.add(row.id, row.conversation_id, ev.PERCEPTION_ANALYSIS, _SQLITE_JSON_PROBLEM)
+    with_analysis = per.loc[per["type"] == "text", "conversation_id"]
+    conv["has_perception"] = pd.array(ids.isin(with_analysis).to_numpy(), dtype="boolean")
+    return _frame(_CONVERSATIONS, {c: conv[c] for c in conv.columns}), problems.rows
+
+
+_SQLITE_JSON_PROBLEM = "body is not JSON that SQLite's JSON functions can read: skipped"
+
+
+def _lookup(values: pd.Series, keys: pd.Series) -> Any:
+    """``values[key]`` for each key (NA where missing), keeping the dtype of ``values``."""
+    return values.reindex(keys.to_numpy(dtype=object)).array
+
+
+def _categorise(conv: pd.DataFrame, reasons: pd.Series, has_shutdown: np.ndarray) -> None:
+    """shutdown_category, outcome and shutdown_error_step, computed once per distinct reason."""
+    unique = pd.unique(reasons.dropna())
+    category = {r: ev.shutdown_category(r) for r in unique}
+    step = {}
+    for r in unique:
+        s = ev.shutdown_error_step(r)
+        step[r] = int(s) if s is not None and s.isdigit() else None
+    cats = reasons.map(category).astype(object)
+    conv["shutdown_category"] = pd.Categorical(
+        cats.where(cats.notna(), None), dtype=SHUTDOWN_CATEGORY_DTYPE
+    )
+    outcome = cats.map(ev.CATEGORY_OUTCOME).astype(object)
+    # A call that ended without a reason we can read ended for an unknown reason.
+    outcome = outcome.where(outcome.notna() | ~has_shutdown, "unknown")
+    conv["outcome"] = pd.Categorical(outcome.where(outcome.notna(), None), dtype=OUTCOME_DTYPE)
+    conv["shutdown_error_step"] = pd.array(reasons.map(step).astype(object).tolist(), "Int64")
+
+
+def _transcript_rows(reader: _Reader) -> Iterator[list[tuple]]:
+    return reader.stream(
+        "SELECT id, conversation_id, coalesce(timestamp, received_at), CAST(body AS BLOB) "
+        "FROM callbacks WHERE event_type = ? AND kind = ? AND id <= ?",
+        (ev.TRANSCRIPTION_READY, ev.KIND_CONVERSATION, reader.max_id),
+    )
+
+
+def _transcript_of(body: bytes, problems: _Problems, cid: Any, cb_id: int) -> list | None:
+    """The transcript list of a transcription_ready body, or ``None`` (and a problem)."""
+    try:
+        obj = _loads(body)
+    except (ValueError, RecursionError):
+        problems.add(cb_id, cid, ev.TRANSCRIPTION_READY, "body is not JSON: skipped")
+        return None
+    props = obj.get("properties") if isinstance(obj, dict) else None
+    if not isinstance(props, dict):
+        problems.add(cb_id, cid, ev.TRANSCRIPTION_READY, "properties is not an object: skipped")
+        return None
+    transcript = props.get("transcript")
+    if not isinstance(transcript, list):
+        problems.add(cb_id, cid, ev.TRANSCRIPTION_READY, "transcript is not a list: skipped")
+        return None
+    return transcript
+
+
+def _winners(ids: list, cids: list, times: list, problems: _Problems) -> np.ndarray:
+    """Which transcripts count: the latest (sender's time, then arrival) per conversation."""
+    frame = pd.DataFrame({"id": ids, "conversation_id": cids, "time": parse_times(times).array})
+    keep = np.ones(len(frame), dtype=bool)
+    dup = frame["conversation_id"].duplicated(keep=False).to_numpy()
+    if dup.any():
+        latest = set(_latest(frame[dup], "conversation_id", "time")["id"])
+        for i in np.flatnonzero(dup):
+            cb_id = frame.at[i, "id"]
+            if cb_id not in latest:
+                keep[i] = False
+                problems.add(
+                    int(cb_id),
+                    frame.at[i, "conversation_id"],
+                    ev.TRANSCRIPTION_READY,
+                    "a later transcription_ready for the same conversation replaces this one",
+                )
+    return keep
+
+
+def _transcript_counts(reader: _Reader, problems: _Problems) -> pd.DataFrame:
+    """Turn and word counts and the system prompt of every valid transcript."""
+    ids: list[int] = []
+    cids: list[Any] = []
+    times: list[Any] = []
+    user_turns: list[int] = []
+    assistant_turns: list[int] = []
+    prompts: list[str | None] = []
+    words: list[np.ndarray] = []
+    interned: dict[str, str] = {}  # system prompts repeat across calls: keep one copy
+    for rows in _transcript_rows(reader):
+        texts: list[str] = []
+        for cb_id, cid, ts, body in rows:
+            transcript = _transcript_of(body, problems, cid, cb_id)
+            if transcript is None:
+                continue
+            user: list[str] = []
+            assistant: list[str] = []
+            nu = na = skipped = 0
+            prompt = None
+            for m in transcript:
+                if type(m) is not dict:
+                    skipped += 1
+                    continue
+                role = m.get("role")
+                content = m.get("content")
+                if type(content) is not str:
+                    content = _content_text(content)
+                if role == "user":
+                    nu += 1
+                    if content:
+                        user.append(content)
+                elif role == "assistant":
+                    na += 1
+                    if content:
+                        assistant.append(content)
+                elif role == "system" and prompt is None and content is not None:
+                    prompt = interned.setdefault(content, content)
+            if skipped:
+                problems.add(
+                    cb_id,
+                    cid,
+                    ev.TRANSCRIPTION_READY,
+                    f"{skipped} transcript messages are not objects: skipped",
+                )
+            ids.append(cb_id)
+            cids.append(cid)
+            times.append(ts)
+            user_turns.append(nu)
+            assistant_turns.append(na)
+            prompts.append(prompt)
+            texts.append(" ".join(user))
+            texts.append(" ".join(assistant))
+        words.append(count_words(texts))
+    counts = np.concatenate(words) if words else np.zeros(0, dtype=np.int64)
+    keep = _winners(ids, cids, times, problems)
+    frame = pd.DataFrame(
+        {
+            "conversation_id": pd.array(cids, dtype=STR),
+            "user_turns": np.asarray(user_turns, dtype=np.int64),
+            "assistant_turns": np.asarray(assistant_turns, dtype=np.int64),
+            "user_words": counts[0::2],
+            "assistant_words": counts[1::2],
+            "system_prompt": pd.array(prompts, dtype=STR),
+        }
+    )
+    return frame[keep].reset_index(drop=True)
+
+
+def _read_turns(reader: _Reader) -> pd.DataFrame:
+    scratch = _Problems("turns")  # the same problems are reported by ds.conversations
+    ids: list[int] = []
+    cids: list[Any] = []
+    times: list[Any] = []
+    owner: list[int] = []  # index into ids of each message
+    col: dict[str, list] = {k: [] for k in _TURNS if k not in ("words", "chars")}
+    words: list[np.ndarray] = []
+    for rows in _transcript_rows(reader):
+        texts: list[str] = []
+        for cb_id, cid, ts, body in rows:
+            transcript = _transcript_of(body, scratch, cid, cb_id)
+            if transcript is None:
+                continue
+            k = len(ids)
+            ids.append(cb_id)
+            cids.append(cid)
+            times.append(ts)
+            turn = 0
+            for m in transcript:
+                if type(m) is not dict:
+                    continue
+                content = m.get("content")
+                if type(content) is not str:
+                    content = _content_text(content)
+                role = m.get("role")
+                owner.append(k)
+                col["conversation_id"].append(cid)
+                col["turn"].append(turn)
+                col["role"].append(role if type(role) is str else _text(role))
+                col["content"].append(content)
+                texts.append(content or "")
+                turn += 1
+                if len(m) > 2:
+                    col["timestamp"].append(m.get("timestamp"))
+                    col["seconds_from_start"].append(_number(m.get("seconds_from_start")))
+                    col["duration"].append(_number(m.get("duration")))
+                    col["inference_id"].append(_text(m.get("inference_id")))
+                    col["tool_call_id"].append(_text(m.get("tool_call_id")))
+                    col["tool_calls"].append(_json_text(m.get("tool_calls")))
+                else:
+                    for name in _EXTRA_FIELDS:
+                        col[name].append(None)
+        words.append(count_words(texts))
+    keep = _winners(ids, cids, times, scratch)
+    if not owner:
+        return _frame(_TURNS)
+    mask = keep[np.asarray(owner, dtype=np.int64)]
+    col["words"] = np.concatenate(words)
+    col["chars"] = [len(c) if c is not None else 0 for c in col["content"]]
+    if not mask.all():
+        col = {k: [v for v, m in zip(vals, mask, strict=True) if m] for k, vals in col.items()}
+    turns = _frame(_TURNS, col)
+    return turns
+
+
+_EXTRA_FIELDS = (
+    "timestamp",
+    "seconds_from_start",
+    "duration",
+    "inference_id",
+    "tool_call_id",
+    "tool_calls",
+)
+
+
+def _bodies(reader: _Reader, where: str, params: Sequence) -> Iterator[tuple]:
+    """(id, conversation_id, event_type, time, received_at, parsed body or exception)."""
+    for rows in reader.stream(
+        "SELECT id, conversation_id, event_type, coalesce(timestamp, received_at), received_at, "
+        f"CAST(body AS BLOB) FROM callbacks WHERE {where} AND id <= ? ORDER BY id",
+        (*params, reader.max_id),
+    ):
+        for cb_id, cid, et, ts, received, body in rows:
+            try:
+                obj: Any = _loads(body)
+            except (ValueError, RecursionError) as e:
+                obj = e
+            yield cb_id, cid, et, ts, received, obj
+
+
+def _props(obj: Any, problems: _Problems, cb_id, cid, et) -> dict | None:
+    if isinstance(obj, Exception):
+        problems.add(cb_id, cid, et, "body is not JSON: skipped")
+        return None
+    props = obj.get("properties") if isinstance(obj, dict) else None
+    if not isinstance(props, dict):
+        problems.add(cb_id, cid, et, "properties is not an object: skipped")
+        return None
+    return props
+
+
+# Bold Markdown spans are the section headers, as in Tavus's own example app
+# ("**User Appearance**", "**Emotional States & Patterns:**").
+_HEADER = re.compile(r"\*\*(?P<title>[^*\n]{1,200}?)\*\*[ \t]*:?")
+_MARKERS = re.compile(r"(?:^|\n)[ \t]*(?:[-*+]|\d+[.)]|#{1,6})?[ \t]*$")
+_SECTION_NAMES = (
+    ("appearance", "appearance"),
+    ("behavio", "behavior"),
+    ("emotion", "emotions"),
+    ("screen", "screen_activity"),
+)
+
+
+def split_sections(analysis: str) -> dict[str, str]:
+    """Split a perception analysis on its bold headers: ``{header: text}`` in order.
+
+    The text before the first header is kept under ``""`` (Tavus's "Here's a summary of the
+    visual observations..." preamble).
+    """
+    sections: dict[str, str] = {}
+    matches = list(_HEADER.finditer(analysis))
+    pre = _MARKERS.sub("", analysis[: matches[0].start()]) if matches else analysis
+    if pre.strip():
+        sections[""] = pre.strip()
+    for i, m in enumerate(matches):
+        title = m.group("title").strip().rstrip(":").strip()
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(analysis)
+        # Drop the list marker or heading mark that introduces the next header.
+        text = _MARKERS.sub("", analysis[m.end() : end]).strip()
+        if title in sections:
+            sections[title] = (sections[title] + "\n" + text).strip()
+        else:
+            sections[title] = text
+    return sections
+
+
+def _standard_sections(sections: dict[str, str]) -> dict[str, str | None]:
+    out: dict[str, str | None] = {name: None for _, name in _SECTION_NAMES}
+    for title, text in sections.items():
+        low = title.lower()
+        for needle, name in _SECTION_NAMES:
+            if needle in low and out[name] is None:
+                out[name] = text
+                break
+    return out
+
+
+def _read_perception(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
+    problems = _Problems("perception")
+    rows: list[dict] = []
+    types = (ev.PERCEPTION_ANALYSIS, ev.PERCEPTION_UNAVAILABLE)
+    for cb_id, cid, et, ts, _, obj in _bodies(
+        reader,
+        f"kind = ? AND event_type IN ({_placeholders(types)})",
+        (ev.KIND_CONVERSATION, *types),
+    ):
+        props = _props(obj, problems, cb_id, cid, et)
+        if props is None:
+            continue
+        if et == ev.PERCEPTION_UNAVAILABLE:
+            rows.append(
+                {
+                    "conversation_id": cid,
+                    "timestamp": ts,
+                    "available": False,
+                    "reason": _text(props.get("reason")),
+                }
+            )
+            continue
+        analysis = props.get("analysis")
+        if not isinstance(analysis, str):
+            problems.add(cb_id, cid, et, "analysis is not text: skipped")
+            continue
+        sections = split_sections(analysis)
+        rows.append(
+            {
+                "conversation_id": cid,
+                "timestamp": ts,
+                "available": True,
+                "analysis": analysis,
+                "sections": sections,
+                **_standard_sections(sections),
+            }
+        )
+    if not rows:
+        return _frame(_PERCEPTION), problems.rows
+    data = {k: [r.get(k) for r in rows] for k in _PERCEPTION}
+    analyses = [a for a in data["analysis"] if a is not None]
+    counted = iter(count_words(analyses))
+    data["words"] = [next(counted) if a is not None else None for a in data["analysis"]]
+    return _frame(_PERCEPTION, data), problems.rows
+
+
+def _read_recordings(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
+    problems = _Problems("recordings")
+    rows = []
+    for cb_id, cid, et, ts, _, obj in _bodies(
+        reader, "kind = ? AND event_type = ?", (ev.KIND_CONVERSATION, ev.RECORDING_READY)
+    ):
+        props = _props(obj, problems, cb_id, cid, et)
+        if props is None:
+            continue
+        bucket = _text(props.get("bucket_name"))
+        key = _text(props.get("s3_key"))
+        uri = _text(props.get("storage_uri"))
+        if uri is None and key is not None:
+            uri = f"s3://{bucket}/{key}" if bucket else key
+        rows.append(
+            {
+                "conversation_id": cid,
+                "timestamp": ts,
+                "bucket_name": bucket,
+                "s3_key": key,
+                "duration": _number(props.get("duration")),
+                "storage_provider": _text(props.get("storage_provider")),
+                "storage_uri": _text(props.get("storage_uri")),
+                "uri": uri,
+            }
+        )
+    data = {k: [r[k] for r in rows] for k in _RECORDINGS} if rows else None
+    return _frame(_RECORDINGS, data), problems.rows
+
+
+def _read_post_call_actions(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
+    problems = _Problems("post_call_actions")
+    rows = []
+    for cb_id, cid, et, ts, _, obj in _bodies(
+        reader, "kind = ? AND event_type = ?", (ev.KIND_CONVERSATION, ev.POST_CALL_ACTION)
+    ):
+        props = _props(obj, problems, cb_id, cid, et)
+        if props is None:
+            continue
+        request = props.get("request")
+        body = request.get("body") if isinstance(request, dict) else None
+        if isinstance(body, str):
+            # A string body that is not JSON stays a string.
+            with contextlib.suppress(ValueError, RecursionError):
+                body = _loads(body)
+        rows.append(
+            {
+                "conversation_id": cid,
+                "timestamp": ts,
+                "tool_id": _text(props.get("tool_id")),
+                "tool_name": _text(props.get("tool_name")),
+                "status": _text(props.get("status")),
+                "request": request,
+                "request_body": body,
+                "response": props.get("response"),
+            }
+        )
+    data = {k: [r[k] for r in rows] for k in _POST_CALL_ACTIONS} if rows else None
+    return _frame(_POST_CALL_ACTIONS, data), problems.rows
+
+
+def _read_other_events(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
+    problems = _Problems("other_events")
+    rows = []
+    for cb_id, cid, et, ts, _, obj in _bodies(
+        reader,
+        f"kind = ? AND event_type NOT IN ({_placeholders(_TABULATED)})",
+        (ev.KIND_CONVERSATION, *_TABULATED),
+    ):
+        if isinstance(obj, Exception):
+            problems.add(cb_id, cid, et, "body is not JSON: skipped")
+            continue
+        rows.append(
+            {
+                "conversation_id": cid,
+                "event_type": et,
+                "timestamp": ts,
+                "properties": obj.get("properties") if isinstance(obj, dict) else None,
+            }
+        )
+    data = {k: [r[k] for r in rows] for k in _OTHER_EVENTS} if rows else None
+    return _frame(_OTHER_EVENTS, data), problems.rows
+
+
+def _read_replicas(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
+    problems = _Problems("replicas")
+    rows = []
+    for cb_id, _, et, _, received, obj in _bodies(reader, "kind = ?", (ev.KIND_REPLICA_TRAINING,)):
+        if not isinstance(obj, dict):
+            problems.add(cb_id, None, et, "body is not JSON: skipped")
+            continue
+        rows.append(
+            {
+                "replica_id": _text(obj.get("replica_id")),
+                "status": _text(obj.get("status")),
+                "received_at": received,
+                "error_message": _text(obj.get("error_message")),
+            }
+        )
+    data = {k: [r[k] for r in rows] for k in _REPLICAS} if rows else None
+    return _frame(_REPLICAS, data), problems.rows
+
+
+def _read_videos(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
+    problems = _Problems("videos")
+    rows = []
+    for cb_id, _, et, _, received, obj in _bodies(reader, "kind = ?", (ev.KIND_VIDEO,)):
+        if not isinstance(obj, dict):
+            problems.add(cb_id, None, et, "body is not JSON: skipped")
+            continue
+        data = obj.get("data")
+        script = data.get("script") if isinstance(data, dict) else None
+        rows.append(
+            {
+                "id": cb_id,
+                "received_at": received,
+                "video_id": _text(obj.get("video_id")),
+                "replica_id": _text(obj.get("replica_id")),
+                "video_name": _text(obj.get("video_name")),
+                "status": _text(obj.get("status")),
+                "status_details": _text(obj.get("status_details")),
+                "created_at": _text(obj.get("created_at")),
+                "updated_at": _text(obj.get("updated_at")),
+                "generation_progress": _text(obj.get("generation_progress")),
+                "script": _text(script),
+                "download_url": _text(obj.get("download_url")),
+                "hosted_url": _text(obj.get("hosted_url")),
+                "stream_url": _text(obj.get("stream_url")),
+                "error_details": _json_text(obj.get("error_details")),
+            }
+        )
+    if not rows:
+        return _frame(_VIDEOS), problems.rows
+    frame = pd.DataFrame(rows)
+    frame["callbacks"] = frame.groupby("video_id", dropna=False)["id"].transform("size")
+    for name in ("created_at", "updated_at", "received_at"):
+        frame[name] = parse_times(frame[name]).array
+    frame["order"] = frame["updated_at"].fillna(frame["received_at"])
+    latest = _latest(frame, "video_id", "order").sort_values("id")
+    latest["generation_s"] = (latest["updated_at"] - latest["created_at"]).dt.total_seconds()
+    return _frame(_VIDEOS, {c: latest[c] for c in latest.columns}), problems.rows
+
+
+# -- the public API ------------------------------------------------------------------------------
+def _utc(value: Any) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+class Dataset:
+    """The tables of one database of Tavus callbacks, built lazily and kept once built.
+
+    Make one with :func:`load`. Tables are attributes (``ds.conversations``, ``ds.turns``, ...);
+    each is computed on first access only, so using ``ds.conversations`` alone never pays for
+    ``ds.turns``. Metrics are methods that delegate to :mod:`tavus_analytics.metrics`.
+    :meth:`filter` restricts every table and metric to a time range and to replica ids.
+
+    Parameters
+    ----------
+    path : str or Path
+        The SQLite database written by the collector.
+    """
+
+    def __init__(self, path: str | Path, *, _root: Dataset | None = None, **filters: Any) -> None:
+        self.path = Path(path)
+        self._root = _root
+        self._reader = _Reader(self.path) if _root is None else _root._reader
+        self._problem_rows: dict[str, list[tuple]] = {}
+        self._since: pd.Timestamp | None = filters.get("since")
+        self._until: pd.Timestamp | None = filters.get("until")
+        self._replica_ids: frozenset[str] | None = filters.get("replicas")
+
+    @property
+    def filters(self) -> dict[str, Any]:
+        """The filters applied: ``since``, ``until`` (UTC timestamps) and ``replicas`` (ids)."""
+        return {"since": self._since, "until": self._until, "replicas": self._replica_ids}
+
+    # -- filters ------------------------------------------------------------------------------
+    @property
+    def filtered(self) -> bool:
+        """Whether this dataset is restricted by :meth:`filter`."""
+        return self._root is not None
+
+    def filter(
+        self,
+        *,
+        since: Any = None,
+        until: Any = None,
+        replicas: Iterable[str] | str | None = None,
+    ) -> Dataset:
+        """The same data restricted to a time range and to some replicas.
+
+        Conversations are kept when their ``joined_at`` (or ``first_seen`` when no join arrived)
+        is within ``[since, until)`` and their ``replica_id`` is one of ``replicas``; turns,
+        perception, recordings, post-call actions and their events follow their conversation.
+        Replica training callbacks are placed by ``received_at``, videos by ``created_at``.
+        Filters combine with the filters already applied.
+
+        Parameters
+        ----------
+        since, until : str, datetime or pandas.Timestamp, optional
+            Bounds (``since`` inclusive, ``until`` exclusive); a time without a zone is UTC.
+        replicas : str or iterable of str, optional
+            Replica ids to keep.
+        """
+        root = self._root or self
+        new_since, new_until = _utc(since), _utc(until)
+        if self._since is not None and (new_since is None or self._since > new_since):
+            new_since = self._since
+        if self._until is not None and (new_until is None or self._until < new_until):
+            new_until = self._until
+        reps = None
+        if replicas is not None:
+            reps = frozenset([replicas] if isinstance(replicas, str) else replicas)
+        if self._replica_ids is not None:
+            reps = self._replica_ids if reps is None else self._replica_ids & reps
+        return Dataset(root.path, _root=root, since=new_since, until=new_until, replicas=reps)
+
+    def _time_mask(self, times: pd.Series) -> np.ndarray:
+        mask = np.ones(len(times), dtype=bool)
+        if self._since is not None:
+            mask &= (times >= self._since).to_numpy(dtype=bool)
+        if self._until is not None:
+            mask &= (times < self._until).to_numpy(dtype=bool)
+        return mask
+
+    def _replica_mask(self, replicas: pd.Series) -> np.ndarray:
+        if self._replica_ids is None:
+            return np.ones(len(replicas), dtype=bool)
+        return replicas.isin(self._replica_ids).to_numpy(dtype=bool)
+
+    def _by_conversation(self, table: pd.DataFrame) -> pd.DataFrame:
+        keep = table["conversation_id"].isin(self.conversations["conversation_id"])
+        return table[keep.to_numpy(dtype=bool)].reset_index(drop=True)
+
+    def _root_table(self, name: str) -> pd.DataFrame:
+        return getattr(self._root, name)
+
+    # -- tables -------------------------------------------------------------------------------
+    @functools.cached_property
+    def events(self) -> pd.DataFrame:
+        """One row per stored callback, in arrival order: the indexed columns, nothing parsed.
+
+        Returns
+        -------
+        pandas.DataFrame
+            id : int64, the row id in ``callbacks``.
+            received_at : datetime64[ns, UTC], arrival time (the collector's clock).
+            kind : str, ``conversation``, ``video``, ``replica_training`` or ``unknown``.
+            event_type, message_type : str, as sent (NA for flat bodies).
+            conversation_id, replica_id, video_id, status : str, as sent.
+            timestamp : datetime64[ns, UTC], the sender's timestamp (NaT when absent or not a
+            time).
+        """
+        if not self.filtered:
+            return _read_events(self._reader)
+        e = self._root_table("events")
+        conv = e["kind"] == ev.KIND_CONVERSATION
+        keep_conv = conv & e["conversation_id"].isin(self.conversations["conversation_id"])
+        when = e["timestamp"].fillna(e["received_at"])
+        other = ~conv & self._time_mask(when) & self._replica_mask(e["replica_id"])
+        return e[(keep_conv | other).to_numpy(dtype=bool)].reset_index(drop=True)
+
+    @functools.cached_property
+    def conversations(self) -> pd.DataFrame:
+        """One row per conversation_id seen in conversation callbacks.
+
+        Returns
+        -------
+        pandas.DataFrame
+            conversation_id : str.
+            replica_id : str, from the join (else any callback of the call).
+            joined_at : datetime64[ns, UTC], the earliest ``system.replica_joined`` or
+            ``system.pal_joined`` (Tavus sends both for one join); NaT when none arrived.
+            shutdown_at : datetime64[ns, UTC], the earliest ``system.shutdown``.
+            duration_s : float64, seconds, ``shutdown_at - joined_at`` (NaN if either is missing).
+            shutdown_reason : str, as sent.
+            shutdown_category : category of ``events.SHUTDOWN_CATEGORIES`` (NA: no shutdown or no
+            readable reason).
+            outcome : category ``completed``, ``no_show``, ``failed``, ``unknown`` (NA: no
+            shutdown yet).
+            shutdown_error_step : Int64, the N of ``internal error occurred at step N``.
+            status : category ``complete`` (join and shutdown), ``in_progress`` (join, no
+            shutdown yet), ``incomplete`` (no join).
+            has_transcript, has_recording, has_perception : boolean, whether a readable
+            transcript, a recording, a perception analysis arrived.
+            user_turns, assistant_turns : Int64, messages of each role (NA: no transcript).
+            user_words, assistant_words : Int64, words of each role (``len(text.split())``
+            summed; NA: no transcript).
+            system_prompt : str, the first system message (NA when none).
+            recording_s3_key : str, the ``s3_key`` of the latest recording.
+            first_seen, last_seen : datetime64[ns, UTC], first and last arrival of a callback
+            of the call (the collector's clock).
+        """
+        if not self.filtered:
+            frame, self._problem_rows["conversations"] = _read_conversations(self._reader)
+            return frame
+        c = self._root_table("conversations")
+        when = c["joined_at"].fillna(c["first_seen"])
+        keep = self._time_mask(when) & self._replica_mask(c["replica_id"])
+        return c[keep].reset_index(drop=True)
+
+    @functools.cached_property
+    def turns(self) -> pd.DataFrame:
+        """One row per transcript message (the transcript that counts for each call).
+
+        Returns
+        -------
+        pandas.DataFrame
+            conversation_id : str.
+            turn : int64, 0-based position in the transcript.
+            role : str, ``system``, ``user``, ``assistant`` or ``tool`` (as sent).
+            content : str, the message text (NA when null or not text).
+            words : int64, ``len(content.split())`` (0 for no content).
+            chars : int64, characters of content.
+            timestamp : datetime64[ns, UTC], per-message time of newer payloads (ISO or Unix).
+            seconds_from_start, duration : float64, seconds, where sent.
+            inference_id, tool_call_id : str, where sent.
+            tool_calls : str, the assistant's tool calls as JSON text, where sent.
+        """
+        if not self.filtered:
+            return _read_turns(self._reader)
+        return self._by_conversation(self._root_table("turns"))
+
+    def _cached_table(self, name: str, reader) -> pd.DataFrame:
+        if not self.filtered:
+            frame, self._problem_rows[name] = reader(self._reader)
+            return frame
+        return self._by_conversation(self._root_table(name))
+
+    @functools.cached_property
+    def perception(self) -> pd.DataFrame:
+        """One row per perception callback: analyses and ``perception_unavailable`` notices.
+
+        Returns
+        -------
+        pandas.DataFrame
+            conversation_id : str.
+            timestamp : datetime64[ns, UTC].
+            available : boolean, True for an analysis, False for ``perception_unavailable``.
+            reason : str, why perception was unavailable (e.g. ``no_vision_history``).
+            analysis : str, the Markdown as sent.
+            words : Int64, words of the analysis.
+            appearance, behavior, emotions, screen_activity : str, the text under the standard
+            bold headers (**User Appearance**, **User Behavior & Actions**, ...).
+            sections : object, ``{header: text}`` of every section, custom queries included.
+        """
+        return self._cached_table("perception", _read_perception)
+
+    @functools.cached_property
+    def recordings(self) -> pd.DataFrame:
+        """One row per ``application.recording_ready``, in either payload shape.
+
+        Returns
+        -------
+        pandas.DataFrame
+            conversation_id : str.
+            timestamp : datetime64[ns, UTC].
+            bucket_name, s3_key : str, older payloads.
+            duration : float64, seconds, older payloads.
+            storage_provider, storage_uri : str, newer payloads.
+            uri : str, ``storage_uri``, else ``s3://bucket_name/s3_key``.
+        """
+        return self._cached_table("recordings", _read_recordings)
+
+    @functools.cached_property
+    def post_call_actions(self) -> pd.DataFrame:
+        """One row per ``application.post_call_action_executed``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            conversation_id : str.
+            timestamp : datetime64[ns, UTC].
+            tool_id, tool_name, status : str.
+            request : object, the request as sent.
+            request_body : object, the request's body, parsed when it was sent as a JSON string.
+            response : object, as sent.
+        """
+        return self._cached_table("post_call_actions", _read_post_call_actions)
+
+    @functools.cached_property
+    def other_events(self) -> pd.DataFrame:
+        """Conversation callbacks of every other event type (new, unknown, memory, ...).
+
+        Returns
+        -------
+        pandas.DataFrame
+            conversation_id, event_type : str.
+            timestamp : datetime64[ns, UTC].
+            properties : object, as sent.
+        """
+        return self._cached_table("other_events", _read_other_events)
+
+    @functools.cached_property
+    def replicas(self) -> pd.DataFrame:
+        """One row per replica training callback.
+
+        Returns
+        -------
+        pandas.DataFrame
+            replica_id, status : str.
+            received_at : datetime64[ns, UTC].
+            error_message : str, for ``status == "error"``.
+        """
+        if not self.filtered:
+            frame, self._problem_rows["replicas"] = _read_replicas(self._reader)
+            return frame
+        r = self._root_table("replicas")
+        keep = self._time_mask(r["received_at"]) & self._replica_mask(r["replica_id"])
+        return r[keep].reset_index(drop=True)
+
+    @functools.cached_property
+    def videos(self) -> pd.DataFrame:
+        """One row per video: the state of its latest callback.
+
+        Returns
+        -------
+        pandas.DataFrame
+            video_id, replica_id, video_name, status, status_details : str.
+            created_at, updated_at : datetime64[ns, UTC] (sent without a zone: UTC).
+            generation_s : float64, seconds, ``updated_at - created_at``.
+            generation_progress : str, e.g. ``"100/100"``.
+            script, download_url, hosted_url, stream_url : str.
+            error_details : str, JSON text when not text.
+            callbacks : int64, callbacks received for the video.
+        """
+        if not self.filtered:
+            frame, self._problem_rows["videos"] = _read_videos(self._reader)
+            return frame
+        v = self._root_table("videos")
+        keep = self._time_mask(v["created_at"]) & self._replica_mask(v["replica_id"])
+        return v[keep].reset_index(drop=True)
+
+    @functools.cached_property
+    def problems(self) -> pd.DataFrame:
+        """What could not be interpreted, and why (for the whole database, whatever the filter).
+
+        Builds every table except ``events`` and ``turns`` (whose problems are the ones
+        ``conversations`` reports).
+
+        Returns
+        -------
+        pandas.DataFrame
+            callback_id : Int64, the row in ``callbacks`` (NA for a problem of a whole call).
+            conversation_id, event_type : str.
+            table : str, the table the row was left out of (or annotated in).
+            problem : str, what was wrong and what was done.
+        """
+        root = self._root or self
+        for name in (
+            "conversations",
+            "perception",
+            "recordings",
+            "post_call_actions",
+            "other_events",
+            "replicas",
+            "videos",
+        ):
+            getattr(root, name)
+        rows = [r for name in root._problem_rows for r in root._problem_rows[name]]
+        if not rows:
+            return _frame(_PROBLEMS)
+        return _frame(
+            _PROBLEMS, dict(zip(_PROBLEMS, map(list, zip(*rows, strict=True)), strict=True))
+        )
+
+    # -- display ------------------------------------------------------------------------------
+    def _counts(self) -> dict[str, int]:
+        if self.filtered or "conversations" in self.__dict__:
+            return {"conversations": len(self.conversations)}
+        rows = self._reader.query(
+            "SELECT count(*), count(DISTINCT CASE WHEN kind = ? THEN conversation_id END) "
+            "FROM callbacks WHERE id <= ?",
+            (ev.KIND_CONVERSATION, self._reader.max_id),
+        )
+        return {"callbacks": rows[0][0], "conversations": rows[0][1]}
+
+    def _summary(self) -> list[tuple[str, str]]:
+        lines = [("database", str(self.path))]
+        for name, value in self._counts().items():
+            lines.append((name, f"{value:,}"))
+        if self.filtered:
+            lines.append(("since", str(self._since) if self._since is not None else "-"))
+            lines.append(("until", str(self._until) if self._until is not None else "-"))
+            ids = self._replica_ids
+            reps = ", ".join(sorted(ids)) if ids is not None else "all"
+            lines.append(("replicas", reps))
+        built = [n for n in TABLES if n in self.__dict__ and n != "conversations"]
+        for name in built:
+            lines.append((name, f"{len(self.__dict__[name]):,} rows"))
+        return lines
+
+    def __repr__(self) -> str:
+        body = ", ".join(f"{k}={v}" for k, v in self._summary())
+        return f"<Dataset {body}>"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+            f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
+            for k, v in self._summary()
+        )
+        return f"<table><caption>tavus-analytics Dataset</caption>{rows}</table>"
+
+
+def load(
+    db: str | Path | None = None,
+    *,
+    since: Any = None,
+    until: Any = None,
+    replicas: Iterable[str] | str | None = None,
+) -> Dataset:
+    """Open a database of Tavus callbacks for analysis (read-only; tables load lazily).
+
+    Parameters
+    ----------
+    db : str or Path, optional
+        The SQLite file; default ``TAVUS_ANALYTICS_DB``, then ``data/tavus.db``.
+    since, until : str, datetime or pandas.Timestamp, optional
+        Keep conversations joined (or first seen) in ``[since, until)``; see
+        :meth:`Dataset.filter`.
+    replicas : str or iterable of str, optional
+        Keep only these replica ids.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    DatabaseNotFound
+        When ``db`` does not exist (the message says how to make one).
+
+    Examples
+    --------
+    >>> import tavus_analytics as ta
+    >>> ds = ta.load("data/tavus.db")  # doctest: +SKIP
+    >>> ds.conversations.groupby("shutdown_category", observed=False).size()  # doctest: +SKIP
+    """
+    path = Path(db) if db is not None else Path(Settings.from_env().db)
+    ds = Dataset(path)
+    if since is None and until is None and replicas is None:
+        return ds
+    return ds.filter(since=since, until=until, replicas=replicas)
