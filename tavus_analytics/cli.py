@@ -492,5 +492,124 @@ def search(db, phrase, role, conversation, limit, fts):
     click.echo(f"{_plural(len(found), 'message')}{more}")
 
 
+replica_option = click.option(
+    "--replica",
+    "replicas",
+    multiple=True,
+    metavar="ID",
+    help="Only conversations of this replica (repeat for several).",
+)
+load_since_option = click.option(
+    "--since",
+    metavar="DATE",
+    callback=_when,
+    help="Conversations that started (joined) at or after this date (ISO 8601, UTC unless a "
+    "zone is given).",
+)
+load_until_option = click.option(
+    "--until",
+    metavar="DATE",
+    callback=_when,
+    help="Conversations that started before this date (exclusive).",
+)
+
+
+def _existing_db(db: str | None) -> Path:
+    path = Path(_settings(db=db).db)
+    if not path.is_file():
+        raise DatabaseNotFound(path)
+    return path
+
+
+@cli.command()
+@db_option
+@click.option(
+    "--table",
+    required=True,
+    metavar="NAME",
+    help="conversations, turns, events, perception, recordings, post_call_actions, "
+    "other_events, replicas, videos or problems.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "parquet", "jsonl"]),
+    required=True,
+    help="csv, parquet (for DuckDB, Spark, pandas) or jsonl (JSON Lines).",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, writable=False),
+    help="The file to write (replaced if it exists).",
+)
+@load_since_option
+@load_until_option
+@replica_option
+@_user_errors
+def export(db, table, fmt, out, since, until, replicas):
+    """Write a derived table to a file, for other tools.
+
+    The tables are the analytics tables of tavus_analytics.load (one row per conversation, per
+    transcript message, per callback, ...), with the same columns and filters. Times are
+    ISO 8601 UTC; in CSV and Parquet, nested values are JSON text. The file is written whole
+    or not at all.
+
+    Example:
+
+        tavus-analytics export --table conversations --format parquet --out conversations.parquet
+    """
+    from .export import export as run
+
+    path = _existing_db(db)
+    rows = run(path, table, fmt, out, since=since, until=until, replicas=replicas)
+    click.echo(f"Wrote {_plural(rows, 'row')} of {table} to {out}")
+
+
+@cli.command()
+@db_option
+@load_since_option
+@load_until_option
+@replica_option
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON, for machines.")
+@_user_errors
+def stats(db, since, until, replicas, as_json):
+    """Summarise the stored conversations in the terminal.
+
+    Conversations (ended, in progress), completion rate (completed over ended calls), median and
+    90th percentile duration (join to shutdown), the top shutdown reasons, transcript turns,
+    perception coverage and the last callback received.
+
+    Example:
+
+        tavus-analytics stats --since 2025-07-01 --db data/tavus.db
+    """
+    import json
+
+    from .load import load
+    from .stats import render, summary
+
+    path = _existing_db(db)
+    ds = load(path, since=since, until=until, replicas=list(replicas) or None)
+    figures = summary(ds)
+    if as_json:
+        filters = {
+            "since": since.isoformat() if since else None,
+            "until": until.isoformat() if until else None,
+            "replicas": list(replicas) or None,
+        }
+        click.echo(json.dumps({"database": str(path), "filters": filters, **figures}, indent=2))
+        return
+    scope = []
+    if since:
+        scope.append(f"since {since:%Y-%m-%d %H:%M} UTC")
+    if until:
+        scope.append(f"until {until:%Y-%m-%d %H:%M} UTC")
+    if replicas:
+        scope.append("replica " + ", ".join(replicas))
+    title = str(path) + (f" ({'; '.join(scope)})" if scope else "")
+    click.echo(render(figures, title=title))
+
+
 if __name__ == "__main__":
     cli()

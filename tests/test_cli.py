@@ -45,7 +45,8 @@ def without_env(argv: list[str]) -> list[str]:
 
 
 def test_the_expected_commands_exist():
-    assert {"serve", "demo", "import", "replay", "backfill", "search"} <= set(COMMANDS)
+    expected = {"serve", "demo", "import", "replay", "backfill", "search", "export", "stats"}
+    assert expected <= set(COMMANDS)
 
 
 @pytest.mark.parametrize("name", COMMANDS)

@@ -1,0 +1,171 @@
+"""The derived tables as files for other tools: CSV, Parquet (DuckDB, Spark, pandas) or JSON Lines.
+
+Tables come from :func:`tavus_analytics.load`, so an export holds exactly what an analyst sees in
+``ds.conversations``, ``ds.turns``, ... with the same filters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .errors import TavusAnalyticsError
+
+FORMATS = ("csv", "parquet", "jsonl")
+
+#: The tables that can be exported (the tables of a Dataset).
+TABLE_NAMES = (
+    "conversations",
+    "turns",
+    "events",
+    "perception",
+    "recordings",
+    "post_call_actions",
+    "other_events",
+    "replicas",
+    "videos",
+    "problems",
+)
+
+_ISO = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+class ExportError(TavusAnalyticsError):
+    """An export that cannot be made as asked."""
+
+
+def _is_nested(value: Any) -> bool:
+    return isinstance(value, dict | list | tuple)
+
+
+def _json_text(value: Any) -> Any:
+    if _is_nested(value):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return value
+
+
+def flatten(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every object column that holds dicts or lists turned into JSON text, so
+    that CSV and Parquet get one plain type per column."""
+    out = frame.copy()
+    for name in out.columns:
+        column = out[name]
+        if column.dtype == object and column.map(_is_nested).any():
+            out[name] = column.map(_json_text)
+    return out
+
+
+def _records(frame: pd.DataFrame) -> Iterable[str]:
+    """One JSON text per row: times as ISO 8601 UTC, missing values as null, nested values as
+    JSON."""
+    columns = {}
+    for name in frame.columns:
+        column = frame[name]
+        if isinstance(column.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(column):
+            text = column.dt.strftime(_ISO)
+            columns[name] = text.astype(object).where(column.notna(), None)
+        else:
+            values = column.astype(object)
+            columns[name] = values.where(column.notna(), None)
+    plain = pd.DataFrame(columns, index=frame.index)
+    for row in plain.itertuples(index=False, name=None):
+        yield json.dumps(
+            dict(zip(plain.columns, row, strict=True)), ensure_ascii=False, default=_default
+        )
+
+
+def _default(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if pd.isna(value):
+        return None
+    return str(value)
+
+
+def write_table(frame: pd.DataFrame, path: str | Path, fmt: str) -> int:
+    """Write ``frame`` to ``path`` as ``fmt`` (``csv``, ``parquet`` or ``jsonl``); return the
+    number of rows.
+
+    The file is written beside its destination and moved into place at the end: a failed export
+    never leaves a half-written file. Times are ISO 8601 UTC; in CSV and Parquet, nested values
+    (perception ``sections``, post-call ``request``/``response``, ``properties``) are JSON text.
+
+    Raises
+    ------
+    ExportError
+        For an unknown format, a missing folder, or Parquet without pyarrow.
+    """
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ExportError(f"cannot write {path}: folder {folder} does not exist")
+    if fmt == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise ExportError(
+                "Parquet needs pyarrow: pip install pyarrow (or use --format csv or jsonl)"
+            ) from None
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        if fmt == "jsonl":
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+                for line in _records(frame):
+                    f.write(line)
+                    f.write("\n")
+        else:
+            os.close(fd)
+            flat = flatten(frame)
+            if fmt == "csv":
+                flat.to_csv(tmp, index=False, date_format=_ISO)
+            else:
+                flat.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return len(frame)
+
+
+def export(
+    db: str | Path,
+    table: str,
+    fmt: str,
+    out: str | Path,
+    *,
+    since: Any = None,
+    until: Any = None,
+    replicas: Iterable[str] | None = None,
+) -> int:
+    """Export one table of ``tavus_analytics.load(db, since=, until=, replicas=)``; return the
+    number of rows written.
+
+    Parameters
+    ----------
+    db : str or Path
+        The database.
+    table : str
+        One of :data:`TABLE_NAMES`.
+    fmt : str
+        ``csv``, ``parquet`` or ``jsonl``.
+    out : str or Path
+        The file to write (replaced when it exists).
+    since, until, replicas
+        The loader's filters: conversations joined in ``[since, until)``, of these replicas.
+    """
+    from .load import load
+
+    if table not in TABLE_NAMES:
+        raise ExportError(f"unknown table {table!r}: choose one of {', '.join(TABLE_NAMES)}")
+    ds = load(db, since=since, until=until, replicas=list(replicas) if replicas else None)
+    return write_table(getattr(ds, table), out, fmt)
