@@ -2,7 +2,8 @@
 
 ``TavusAnalyticsError`` is the base; the command line shows its message (no traceback) and exits
 non-zero. The collector maps ``InvalidCallback`` to 400, ``PayloadTooLarge`` to 413 and
-``StoreUnavailable`` to 503.
+``StoreUnavailable`` to 503. The command line's own errors (``ImportFileError``,
+``TavusApiError``, ``ReplayError``, ``InvalidQuery``, ``ExportError``) are listed here too.
 """
 
 from __future__ import annotations
@@ -22,6 +23,30 @@ class PayloadTooLarge(TavusAnalyticsError):
 
 class StoreUnavailable(TavusAnalyticsError):
     """The database cannot be written right now (locked, read-only, disk full)."""
+
+
+class ImportFileError(TavusAnalyticsError):
+    """A file to import cannot be read."""
+
+
+class TavusApiError(TavusAnalyticsError):
+    """Tavus's API refused a request, or could not be reached (``status`` is ``None`` then)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ReplayError(TavusAnalyticsError):
+    """The replay target cannot be reached, or is not a URL."""
+
+
+class InvalidQuery(TavusAnalyticsError):
+    """A full-text query SQLite FTS5 cannot parse."""
+
+
+class ExportError(TavusAnalyticsError):
+    """An export that cannot be made as asked."""
 
 
 class DatabaseNotFound(TavusAnalyticsError):

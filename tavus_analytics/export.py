@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import TavusAnalyticsError
+from .errors import ExportError
 
 FORMATS = ("csv", "parquet", "jsonl")
 
@@ -35,10 +35,6 @@ TABLE_NAMES = (
 )
 
 _ISO = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-
-class ExportError(TavusAnalyticsError):
-    """An export that cannot be made as asked."""
 
 
 def _is_nested(value: Any) -> bool:

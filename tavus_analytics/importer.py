@@ -54,7 +54,7 @@ from urllib.parse import quote
 import orjson
 import requests
 
-from .errors import TavusAnalyticsError
+from .errors import ImportFileError, TavusApiError
 from .store import Store
 
 DEFAULT_BASE_URL = "https://tavusapi.com"
@@ -65,18 +65,6 @@ _BOM = b"\xef\xbb\xbf"
 _WS = re.compile(r"[ \t\r\n]*")
 _DECODER = json.JSONDecoder()
 _NOT_JSON = object()
-
-
-class ImportFileError(TavusAnalyticsError):
-    """A file to import cannot be read."""
-
-
-class TavusApiError(TavusAnalyticsError):
-    """Tavus's API refused a request, or could not be reached (``status`` is ``None`` then)."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class Record(NamedTuple):

@@ -16,15 +16,11 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .errors import TavusAnalyticsError
+from .errors import ReplayError
 from .importer import _progress_bar, _reason, parse_time
 from .store import Store
 
 REPLAY_USER_AGENT = "tavus-analytics replay"
-
-
-class ReplayError(TavusAnalyticsError):
-    """The replay target cannot be reached, or is not a URL."""
 
 
 @dataclass

@@ -16,16 +16,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import DatabaseNotFound, TavusAnalyticsError
+from .errors import DatabaseNotFound, InvalidQuery
 from .store import Store
 
 ROLES = ("user", "assistant")
 
 SEARCH_COLUMNS = ["conversation_id", "turn", "role", "snippet", "content", "callback_id", "score"]
-
-
-class InvalidQuery(TavusAnalyticsError):
-    """A full-text query SQLite FTS5 cannot parse."""
 
 
 def phrase_query(text: str) -> str:
