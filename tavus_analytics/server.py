@@ -112,6 +112,38 @@ def make_server(settings: Settings, *, port: int | None = None):
     return server
 
 
+def start_in_thread(settings: Settings, *, port: int = 0):
+    """Run a collector for ``settings`` in a daemon thread; return ``(server, base_url)``.
+
+    For tests and embedding: ``port=0`` picks a free port. Stop it with :func:`stop`.
+    """
+    import threading
+
+    server = make_server(settings, port=port)
+    thread = threading.Thread(target=server.run, name="tavus-collector", daemon=True)
+    thread.start()
+    server.thread = thread
+    return server, f"http://{settings.host}:{server.effective_port}"
+
+
+def stop(server, timeout: float = 10) -> None:
+    """Stop a server started by :func:`start_in_thread`, cleanly, from another thread.
+
+    The sockets are closed by the server's own loop (closing them from outside races with its
+    ``select``); the loop then ends, the worker threads finish and the store is closed.
+    """
+    channels = server.map if hasattr(server, "map") else server._map
+
+    def close_all():
+        for channel in list(channels.values()):
+            channel.close()
+
+    server.trigger.pull_trigger(close_all)
+    server.thread.join(timeout)
+    server.task_dispatcher.shutdown(timeout=timeout)
+    server.store.close()
+
+
 def serve(settings: Settings, *, out=None) -> None:
     """Resolve the secret, print the banner and serve until interrupted."""
     out = out or sys.stdout

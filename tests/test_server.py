@@ -9,7 +9,6 @@ import sqlite3
 import stat
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from conftest import SECRET, SHUTDOWN_EXAMPLE
 from tavus_analytics import Settings
 from tavus_analytics.cli import cli
 from tavus_analytics.config import settings_help
-from tavus_analytics.server import banner, make_server, resolve_secret
+from tavus_analytics.server import banner, resolve_secret, start_in_thread, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,15 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def live(db_path):
     """A waitress server with the collector on a free 127.0.0.1 port, in a thread."""
-    settings = Settings(db=str(db_path), secret=SECRET, port=0, max_body=200_000)
-    server = make_server(settings)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.effective_port}"
+    server, base = start_in_thread(Settings(db=str(db_path), secret=SECRET, max_body=200_000))
     yield base
-    server.close()
-    thread.join(timeout=5)
-    server.store.close()
+    stop(server)
 
 
 def test_real_server_stores_what_a_real_client_posts(live, db_path):
