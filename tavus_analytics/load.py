@@ -35,6 +35,7 @@ import orjson
 import pandas as pd
 
 from . import events as ev
+from . import metrics
 from .config import Settings
 from .errors import DatabaseNotFound, TavusAnalyticsError
 
@@ -324,12 +325,12 @@ def count_words(texts: Sequence[str]) -> np.ndarray:
         encoded.append((" " + t).encode("utf-8", "surrogatepass"))
     lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
     flags = np.frombuffer(b"".join(encoded).translate(_NOT_SPACE), dtype=np.uint8)
-    starts = np.empty(len(flags), dtype=np.uint8)
-    starts[0] = 0
-    np.greater(flags[1:], flags[:-1], out=starts[1:].view(bool))
-    offsets = np.zeros(len(lengths), dtype=np.int64)
-    np.cumsum(lengths[:-1], out=offsets[1:])
-    return np.add.reduceat(starts, offsets, dtype=np.int64)
+    # A word starts where a space byte is followed by a non-space byte; position p here means
+    # the word starts at byte p + 1.
+    starts = np.flatnonzero(flags[1:] > flags[:-1])
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return np.diff(np.searchsorted(starts, offsets))
 
 
 def _loads(body: Any) -> Any:
@@ -1417,6 +1418,60 @@ class Dataset:
         return _frame(
             _PROBLEMS, dict(zip(_PROBLEMS, map(list, zip(*rows, strict=True)), strict=True))
         )
+
+    # -- metrics (see tavus_analytics.metrics) --------------------------------------------------
+    def shutdown_breakdown(self, by: str = "reason", split: str | None = None) -> pd.DataFrame:
+        """Count and share of each shutdown reason or category; see
+        :func:`tavus_analytics.metrics.shutdown_breakdown`."""
+        return metrics.shutdown_breakdown(self.conversations, by=by, split=split)
+
+    def durations(
+        self,
+        by: str | None = None,
+        *,
+        max_call_duration: float = metrics.DEFAULT_MAX_CALL_DURATION_S,
+    ) -> pd.DataFrame:
+        """Call duration statistics in seconds; see :func:`tavus_analytics.metrics.durations`."""
+        return metrics.durations(self.conversations, by=by, max_call_duration=max_call_duration)
+
+    def turn_stats(self, by: str | None = None) -> pd.DataFrame:
+        """Turns and words per conversation and per turn, by role; see
+        :func:`tavus_analytics.metrics.turn_stats`."""
+        return metrics.turn_stats(self.conversations, by=by)
+
+    def talk_ratio(self) -> pd.DataFrame:
+        """The user's share of the words of each call; see
+        :func:`tavus_analytics.metrics.talk_ratio`."""
+        return metrics.talk_ratio(self.conversations)
+
+    def volume(self, freq: str = "D", by_replica: bool = False) -> pd.DataFrame:
+        """Conversations per day or week with completion and error rates; see
+        :func:`tavus_analytics.metrics.volume`."""
+        return metrics.volume(self.conversations, freq=freq, by_replica=by_replica)
+
+    def funnel(self) -> pd.DataFrame:
+        """Joined, shutdown, transcript, recording, perception: counts and shares; see
+        :func:`tavus_analytics.metrics.funnel`."""
+        return metrics.funnel(self.conversations)
+
+    def perception_summary(self, by: str | None = None) -> pd.DataFrame:
+        """Perception coverage and analysis length; see
+        :func:`tavus_analytics.metrics.perception_summary`."""
+        return metrics.perception_summary(self.conversations, self.perception, by=by)
+
+    def perception_terms(
+        self, n: int = 1, top: int = 20, by: str | None = None, section: str | None = None
+    ) -> pd.DataFrame:
+        """The most frequent meaningful terms or phrases of the analyses; see
+        :func:`tavus_analytics.metrics.perception_terms`."""
+        return metrics.perception_terms(
+            self.perception, self.conversations, n=n, top=top, by=by, section=section
+        )
+
+    def analyses(self, section: str | None = None) -> pd.DataFrame:
+        """The perception analyses of this (filtered) set, to read; see
+        :func:`tavus_analytics.metrics.analyses`."""
+        return metrics.analyses(self.conversations, self.perception, section=section)
 
     # -- display ------------------------------------------------------------------------------
     def _counts(self) -> dict[str, int]:

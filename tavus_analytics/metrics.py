@@ -1,0 +1,602 @@
+"""The metrics teams running Tavus ask about, as functions of the tables of a Dataset.
+
+Every function takes tables (``conversations``, ``perception``, ...) and returns a tidy
+DataFrame, so that it works on any filtered or hand-made subset as well as on a whole
+:class:`~tavus_analytics.load.Dataset` (whose methods of the same names call these).
+Periods (``day``, ``week``) are UTC and placed by ``joined_at``, or by ``first_seen`` for a call
+whose join never arrived; weeks start on Monday.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "DEFAULT_MAX_CALL_DURATION_S",
+    "STOP_WORDS",
+    "analyses",
+    "durations",
+    "funnel",
+    "perception_summary",
+    "perception_terms",
+    "shutdown_breakdown",
+    "talk_ratio",
+    "turn_stats",
+    "volume",
+]
+
+#: Tavus's default ``max_call_duration``, in seconds.
+DEFAULT_MAX_CALL_DURATION_S = 3600
+
+Split = Literal["replica", "day", "week"] | None
+
+
+def _when(conversations: pd.DataFrame) -> pd.Series:
+    """When each call happened: its join, else its first callback."""
+    return conversations["joined_at"].fillna(conversations["first_seen"])
+
+
+def _period(times: pd.Series, freq: str) -> pd.Series:
+    """The UTC day or the Monday-starting week of each time (tz-aware, at midnight)."""
+    day = times.dt.floor("D")
+    if freq in ("D", "day"):
+        return day
+    if freq in ("W", "week"):
+        return day - pd.to_timedelta(day.dt.day_of_week, unit="D")
+    raise ValueError(f"unknown period {freq!r}: use 'D' (day) or 'W' (week)")
+
+
+def _split_column(conversations: pd.DataFrame, split: str | None) -> tuple[str | None, pd.Series]:
+    if split is None:
+        return None, pd.Series(index=conversations.index, dtype=object)
+    if split in ("replica", "replica_id"):
+        return "replica_id", conversations["replica_id"]
+    if split in ("day", "week"):
+        return split, _period(_when(conversations), split)
+    if split in conversations.columns:
+        return split, conversations[split]
+    raise ValueError(f"unknown split {split!r}: use None, 'replica', 'day' or 'week'")
+
+
+def shutdown_breakdown(
+    conversations: pd.DataFrame,
+    by: Literal["reason", "category"] = "reason",
+    split: Split = None,
+) -> pd.DataFrame:
+    """Why calls ended: count and share of each shutdown reason or category.
+
+    Only conversations with a shutdown count. Categories are all listed (count 0 included), in
+    the order of :data:`~tavus_analytics.events.SHUTDOWN_CATEGORIES`; reasons are listed as sent,
+    most frequent first.
+
+    Parameters
+    ----------
+    conversations : DataFrame
+        ``ds.conversations`` or a subset of it.
+    by : {"reason", "category"}
+        Group by the raw ``shutdown_reason`` or by ``shutdown_category``.
+    split : {None, "replica", "day", "week"}
+        Also split by replica or by period; shares then sum to 1 within each split.
+
+    Returns
+    -------
+    pandas.DataFrame
+        replica_id / day / week : str or datetime64[ns, UTC], the split (when asked).
+        shutdown_reason or shutdown_category : str or category.
+        count : int64, conversations.
+        share : float64, 0 to 1, of the conversations with a shutdown (in the split).
+    """
+    if by not in ("reason", "category"):
+        raise ValueError(f"by must be 'reason' or 'category', not {by!r}")
+    key = "shutdown_reason" if by == "reason" else "shutdown_category"
+    ended = conversations[conversations["shutdown_at"].notna()]
+    split_name, split_values = _split_column(ended, split)
+    frame = pd.DataFrame({key: ended[key]})
+    if by == "reason":
+        frame[key] = frame[key].fillna("(none)")
+    keys = [key] if split_name is None else [split_name, key]
+    if split_name is not None:
+        frame[split_name] = split_values
+    counts = frame.groupby(keys, observed=False, dropna=False).size().rename("count")
+    out = counts.reset_index()
+    if split_name is None:
+        total = out["count"].sum()
+        out["share"] = out["count"] / total if total else np.nan
+    else:
+        totals = out.groupby(split_name, dropna=False)["count"].transform("sum")
+        out["share"] = (out["count"] / totals.where(totals > 0)).astype("float64")
+    if by == "reason":
+        out = out.sort_values(
+            [*([split_name] if split_name else []), "count", key],
+            ascending=[*([True] if split_name else []), False, True],
+            kind="stable",
+        )
+    out["count"] = out["count"].astype("int64")
+    return out.reset_index(drop=True)
+
+
+def durations(
+    conversations: pd.DataFrame,
+    by: str | None = None,
+    *,
+    max_call_duration: float = DEFAULT_MAX_CALL_DURATION_S,
+) -> pd.DataFrame:
+    """How long calls last, in seconds, overall or per group.
+
+    Parameters
+    ----------
+    conversations : DataFrame
+        ``ds.conversations`` or a subset of it.
+    by : {None, "replica_id", "day", "week", "shutdown_category"} or another column
+        Grouping.
+    max_call_duration : float
+        Seconds; a call that lasted at least this long (or that Tavus ended with
+        ``max_call_duration``) hit the limit.
+
+    Returns
+    -------
+    pandas.DataFrame
+        the group column (when ``by`` is given).
+        count : int64, calls with a duration (a join and a shutdown).
+        mean, median, p90, p95, max : float64, seconds.
+        max_duration_share : float64, 0 to 1, share of those calls that hit
+        ``max_call_duration``.
+    """
+    timed = conversations[conversations["duration_s"].notna()]
+    hit = (timed["duration_s"] >= max_call_duration) | (
+        timed["shutdown_category"] == "max_duration"
+    ).fillna(False)
+    frame = pd.DataFrame({"duration_s": timed["duration_s"], "hit": hit.astype("float64")})
+    name, values = _split_column(timed, "replica_id" if by == "replica" else by)
+    stats = {
+        "count": ("duration_s", "size"),
+        "mean": ("duration_s", "mean"),
+        "median": ("duration_s", "median"),
+        "p90": ("duration_s", lambda s: s.quantile(0.9)),
+        "p95": ("duration_s", lambda s: s.quantile(0.95)),
+        "max": ("duration_s", "max"),
+        "max_duration_share": ("hit", "mean"),
+    }
+    if name is None:
+        d = frame["duration_s"]
+        out = pd.DataFrame(
+            {
+                "count": [len(d)],
+                "mean": [d.mean()],
+                "median": [d.median()],
+                "p90": [d.quantile(0.9)],
+                "p95": [d.quantile(0.95)],
+                "max": [d.max()],
+                "max_duration_share": [frame["hit"].mean()],
+            }
+        )
+    else:
+        frame[name] = values
+        out = frame.groupby(name, observed=True).agg(**stats).reset_index()
+    out["count"] = out["count"].astype("int64")
+    for col in ("mean", "median", "p90", "p95", "max", "max_duration_share"):
+        out[col] = out[col].astype("float64")
+    return out
+
+
+def turn_stats(conversations: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
+    """Turns and words per conversation and words per turn, for the user and the assistant.
+
+    Only conversations whose transcript arrived count.
+
+    Parameters
+    ----------
+    conversations : DataFrame
+        ``ds.conversations`` or a subset of it.
+    by : {None, "replica_id", "day", "week", ...}
+        Optional grouping.
+
+    Returns
+    -------
+    pandas.DataFrame
+        the group column (when ``by`` is given).
+        role : str, ``user`` or ``assistant``.
+        conversations : int64, conversations with a transcript.
+        turns : int64, all turns of that role.
+        turns_per_conversation : float64, mean.
+        turns_per_conversation_median : float64.
+        words : int64, all words of that role.
+        words_per_conversation : float64, mean.
+        words_per_turn : float64, ``words / turns``.
+        word_share : float64, 0 to 1, the role's share of the user's and the assistant's words
+        (the user's is the talk ratio).
+    """
+    have = conversations[conversations["has_transcript"].fillna(False).astype(bool)]
+    name, values = _split_column(have, "replica_id" if by == "replica" else by)
+    rows = []
+    groups = [(None, have)] if name is None else have.groupby(values, observed=True)
+    for key, part in groups:
+        all_words = part["user_words"].sum() + part["assistant_words"].sum()
+        for role in ("user", "assistant"):
+            turns = part[f"{role}_turns"].astype("float64")
+            words = part[f"{role}_words"].astype("float64")
+            row = {} if name is None else {name: key}
+            row.update(
+                role=role,
+                conversations=len(part),
+                turns=int(turns.sum()),
+                turns_per_conversation=turns.mean(),
+                turns_per_conversation_median=turns.median(),
+                words=int(words.sum()),
+                words_per_conversation=words.mean(),
+                words_per_turn=words.sum() / turns.sum() if turns.sum() else np.nan,
+                word_share=words.sum() / all_words if all_words else np.nan,
+            )
+            rows.append(row)
+    columns = [
+        *([name] if name else []),
+        "role",
+        "conversations",
+        "turns",
+        "turns_per_conversation",
+        "turns_per_conversation_median",
+        "words",
+        "words_per_conversation",
+        "words_per_turn",
+        "word_share",
+    ]
+    out = pd.DataFrame(rows, columns=columns)
+    for col in ("conversations", "turns", "words"):
+        out[col] = out[col].astype("int64")
+    for col in columns[-5:]:
+        if col not in ("words",):
+            out[col] = out[col].astype("float64")
+    return out
+
+
+def talk_ratio(conversations: pd.DataFrame) -> pd.DataFrame:
+    """The user's share of the words of each conversation that has a transcript.
+
+    Returns
+    -------
+    pandas.DataFrame
+        conversation_id, replica_id : str.
+        user_words, assistant_words : Int64.
+        user_share : float64, 0 to 1, ``user_words / (user_words + assistant_words)``; NaN when
+        nobody said a word.
+    """
+    have = conversations[conversations["has_transcript"].fillna(False).astype(bool)]
+    out = have[["conversation_id", "replica_id", "user_words", "assistant_words"]].copy()
+    total = (out["user_words"] + out["assistant_words"]).astype("float64")
+    out["user_share"] = (out["user_words"].astype("float64") / total.where(total > 0)).astype(
+        "float64"
+    )
+    return out.reset_index(drop=True)
+
+
+def volume(
+    conversations: pd.DataFrame,
+    freq: Literal["D", "W"] = "D",
+    by_replica: bool = False,
+) -> pd.DataFrame:
+    """Conversations per day or week, with completion, no-show and error rates.
+
+    Every period from the first to the last is listed, with zeros where nothing happened.
+
+    Parameters
+    ----------
+    conversations : DataFrame
+        ``ds.conversations`` or a subset of it.
+    freq : {"D", "W"}
+        Days or Monday-starting weeks (UTC).
+    by_replica : bool
+        One row per period and replica.
+
+    Returns
+    -------
+    pandas.DataFrame
+        period : datetime64[ns, UTC], the start of the day or week.
+        replica_id : str (when ``by_replica``).
+        conversations : int64, calls placed in the period.
+        ended : int64, calls with a shutdown.
+        completed, no_show, failed : int64, calls of each outcome.
+        completion_rate, no_show_rate, error_rate : float64, 0 to 1, of the ended calls (NaN when
+        none ended).
+    """
+    period = _period(_when(conversations), freq)
+    frame = pd.DataFrame(
+        {
+            "period": period,
+            "replica_id": conversations["replica_id"].astype(object),
+            "ended": conversations["shutdown_at"].notna(),
+            "completed": (conversations["outcome"] == "completed").fillna(False),
+            "no_show": (conversations["outcome"] == "no_show").fillna(False),
+            "failed": (conversations["outcome"] == "failed").fillna(False),
+        }
+    )
+    frame = frame[frame["period"].notna()]
+    keys = ["period", "replica_id"] if by_replica else ["period"]
+    counts = frame.groupby(keys, dropna=False).agg(
+        conversations=("ended", "size"),
+        ended=("ended", "sum"),
+        completed=("completed", "sum"),
+        no_show=("no_show", "sum"),
+        failed=("failed", "sum"),
+    )
+    if len(frame):
+        step = pd.Timedelta(days=7 if freq in ("W", "week") else 1)
+        periods = pd.date_range(frame["period"].min(), frame["period"].max(), freq=step)
+        if by_replica:
+            reps = pd.unique(frame["replica_id"])
+            index = pd.MultiIndex.from_product([periods, reps], names=keys)
+        else:
+            index = pd.Index(periods, name="period")
+        counts = counts.reindex(index, fill_value=0)
+    out = counts.reset_index()
+    for col in ("conversations", "ended", "completed", "no_show", "failed"):
+        out[col] = out[col].astype("int64")
+    ended = out["ended"].where(out["ended"] > 0).astype("float64")
+    out["completion_rate"] = out["completed"] / ended
+    out["no_show_rate"] = out["no_show"] / ended
+    out["error_rate"] = out["failed"] / ended
+    if len(out):
+        out["period"] = out["period"].astype("datetime64[ns, UTC]")
+    else:
+        out["period"] = pd.Series([], dtype="datetime64[ns, UTC]")
+    return out
+
+
+def funnel(conversations: pd.DataFrame) -> pd.DataFrame:
+    """How far the callbacks of joined calls got: joined, shutdown, transcript, recording,
+    perception.
+
+    Each stage counts the joined calls that have it (stages are not nested: a call can have a
+    perception analysis and no recording).
+
+    Returns
+    -------
+    pandas.DataFrame
+        stage : str, ``joined``, ``shutdown``, ``transcript``, ``recording``, ``perception``.
+        count : int64, joined conversations that reached the stage.
+        share : float64, 0 to 1, of the joined conversations.
+    """
+    joined = conversations[conversations["joined_at"].notna()]
+    stages = {
+        "joined": np.ones(len(joined), dtype=bool),
+        "shutdown": joined["shutdown_at"].notna().to_numpy(),
+        "transcript": joined["has_transcript"].fillna(False).to_numpy(dtype=bool),
+        "recording": joined["has_recording"].fillna(False).to_numpy(dtype=bool),
+        "perception": joined["has_perception"].fillna(False).to_numpy(dtype=bool),
+    }
+    n = len(joined)
+    return pd.DataFrame(
+        {
+            "stage": list(stages),
+            "count": np.array([int(v.sum()) for v in stages.values()], dtype=np.int64),
+            "share": np.array(
+                [v.sum() / n if n else np.nan for v in stages.values()], dtype=np.float64
+            ),
+        }
+    )
+
+
+# -- perception ----------------------------------------------------------------------------------
+#: English stop words, plus the words every perception analysis repeats.
+_STOP_WORDS_TEXT = """
+    a about above after again against all also am an and any are aren't as at be because been
+    before being below between both but by can can't cannot could couldn't did didn't do does
+    doesn't doing don't down during each either etc few for from further had hadn't has hasn't
+    have haven't having he he'd he'll he's her here here's hers herself him himself his how how's
+    however i i'd i'll i'm i've if in into is isn't it it's its itself just let's may me might
+    more most much must mustn't my myself no nor not of off often on once only or other ought our
+    ours ourselves out over own per quite rather same seems shan't she she'd she'll she's should
+    shouldn't so some such than that that's the their theirs them themselves then there there's
+    these they they'd they'll they're they've this those through throughout to too under until up
+    upon us very was wasn't we we'd we'll we're we've were weren't what what's when when's where
+    where's whether which while who who's whom why why's will with within without won't would
+    wouldn't yet you you'd you'll you're you've your yours yourself yourselves
+    user user's users appears appear appeared seem seemed seeming visible visibly observed
+    observation observations noted notable summary video call over last seconds taken during
+    throughout overall occasionally slightly generally mostly somewhat likely possibly shows
+    showing shown"""
+STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
+_WORD = re.compile(r"[^\W\d_][\w'’-]*[^\W_]|[^\W\d_]", re.UNICODE)
+
+
+def _terms(text: str) -> list[str]:
+    return [w for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w not in STOP_WORDS]
+
+
+def _analysis_body(perception: pd.DataFrame, section: str | None) -> pd.Series:
+    """The text to analyse: one section, or every section but the preamble and the headers."""
+    rows = perception[perception["available"].fillna(False).astype(bool)]
+    if section is None:
+        texts = [
+            "\n".join(t for title, t in s.items() if title) if isinstance(s, dict) else ""
+            for s in rows["sections"]
+        ]
+        return pd.Series(texts, index=rows.index, dtype=object)
+    if section in ("appearance", "behavior", "emotions", "screen_activity"):
+        return rows[section].astype(object)
+    return rows["sections"].map(lambda s: s.get(section) if isinstance(s, dict) else None)
+
+
+def perception_summary(
+    conversations: pd.DataFrame, perception: pd.DataFrame, by: str | None = None
+) -> pd.DataFrame:
+    """Perception coverage and analysis length, overall or per replica.
+
+    Parameters
+    ----------
+    conversations, perception : DataFrame
+        ``ds.conversations`` and ``ds.perception`` (or subsets).
+    by : {None, "replica_id"}
+        Optional grouping.
+
+    Returns
+    -------
+    pandas.DataFrame
+        replica_id : str (when ``by``).
+        conversations : int64, calls.
+        with_analysis : int64, calls with a perception analysis.
+        unavailable : int64, calls with a ``perception_unavailable`` and no analysis.
+        coverage : float64, 0 to 1, ``with_analysis / conversations``.
+        analysis_words_mean, analysis_words_median : float64, words of an analysis.
+    """
+    per = perception.merge(
+        conversations[["conversation_id", "replica_id"]], on="conversation_id", how="inner"
+    )
+    analyses_ = per[per["available"].fillna(False).astype(bool)]
+    unavailable_ids = set(per.loc[~per["available"].fillna(False).astype(bool), "conversation_id"])
+    conv = conversations[["conversation_id", "replica_id", "has_perception"]].copy()
+    conv["unavailable"] = conv["conversation_id"].isin(unavailable_ids) & ~conv[
+        "has_perception"
+    ].fillna(False).astype(bool)
+    conv["with_analysis"] = conv["has_perception"].fillna(False).astype(bool)
+    key = "replica_id" if by in ("replica", "replica_id") else by
+    if key is None:
+        conv["_all"] = 0
+        analyses_ = analyses_.assign(_all=0)
+        key_used = "_all"
+    else:
+        key_used = key
+    counts = conv.groupby(key_used, dropna=False).agg(
+        conversations=("conversation_id", "size"),
+        with_analysis=("with_analysis", "sum"),
+        unavailable=("unavailable", "sum"),
+    )
+    words = analyses_.groupby(key_used, dropna=False)["words"].agg(["mean", "median"])
+    words = words.astype("float64").rename(
+        columns={"mean": "analysis_words_mean", "median": "analysis_words_median"}
+    )
+    out = counts.join(words, how="left")
+    out["coverage"] = out["with_analysis"] / out["conversations"].where(out["conversations"] > 0)
+    out = out.reset_index()
+    if key is None:
+        out = out.drop(columns="_all")
+        if out.empty:
+            out = pd.DataFrame(
+                {"conversations": [0], "with_analysis": [0], "unavailable": [0]}
+            ).assign(analysis_words_mean=np.nan, analysis_words_median=np.nan, coverage=np.nan)
+    cols = [
+        *([key] if key else []),
+        "conversations",
+        "with_analysis",
+        "unavailable",
+        "coverage",
+        "analysis_words_mean",
+        "analysis_words_median",
+    ]
+    out = out[cols]
+    for col in ("conversations", "with_analysis", "unavailable"):
+        out[col] = out[col].astype("int64")
+    for col in ("coverage", "analysis_words_mean", "analysis_words_median"):
+        out[col] = out[col].astype("float64")
+    return out
+
+
+def perception_terms(
+    perception: pd.DataFrame,
+    conversations: pd.DataFrame | None = None,
+    *,
+    n: int = 1,
+    top: int = 20,
+    by: str | None = None,
+    section: str | None = None,
+) -> pd.DataFrame:
+    """The most frequent meaningful terms (``n=1``) or phrases (``n=2``, ``3``) of the analyses.
+
+    Words are lower-cased; stop words (:data:`STOP_WORDS`: English function words and the words
+    every analysis repeats) and numbers are dropped before phrases are formed. A term counts once
+    per analysis, so ``share`` reads as "in this share of the analyses".
+
+    Parameters
+    ----------
+    perception : DataFrame
+        ``ds.perception`` (or a subset).
+    conversations : DataFrame, optional
+        ``ds.conversations``, needed for ``by="replica_id"``.
+    n : int
+        Words per term.
+    top : int
+        Terms kept (per group).
+    by : {None, "replica_id"}
+        Optional grouping.
+    section : str, optional
+        Only this section (``appearance``, ``behavior``, ``emotions``, ``screen_activity`` or a
+        custom header); default: every section.
+
+    Returns
+    -------
+    pandas.DataFrame
+        replica_id : str (when ``by``).
+        term : str.
+        analyses : int64, analyses that contain it.
+        share : float64, 0 to 1, of the analyses (of the group).
+    """
+    if n < 1:
+        raise ValueError("n must be 1 or more")
+    texts = _analysis_body(perception, section)
+    key = "replica_id" if by in ("replica", "replica_id") else by
+    if key is not None:
+        if conversations is None:
+            raise ValueError("perception_terms(by=...) needs the conversations table")
+        groups_of = (
+            perception.loc[texts.index, ["conversation_id"]]
+            .merge(conversations[["conversation_id", key]], on="conversation_id", how="left")[key]
+            .to_numpy(dtype=object)
+        )
+    else:
+        groups_of = np.zeros(len(texts), dtype=object)
+    counters: dict = {}
+    totals: Counter = Counter()
+    for group, text in zip(groups_of, texts, strict=True):
+        if not isinstance(text, str):
+            continue
+        words = _terms(text)
+        grams = {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
+        counters.setdefault(group, Counter()).update(grams)
+        totals[group] += 1
+    rows = []
+    for group, counter in counters.items():
+        for term, count in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:top]:
+            row = {} if key is None else {key: group}
+            row.update(term=term, analyses=count, share=count / totals[group])
+            rows.append(row)
+    cols = [*([key] if key else []), "term", "analyses", "share"]
+    out = pd.DataFrame(rows, columns=cols)
+    out["analyses"] = out["analyses"].astype("int64")
+    out["share"] = out["share"].astype("float64")
+    return out
+
+
+def analyses(
+    conversations: pd.DataFrame, perception: pd.DataFrame, section: str | None = None
+) -> pd.DataFrame:
+    """The perception analyses of a set of conversations, to read.
+
+    Parameters
+    ----------
+    conversations, perception : DataFrame
+        ``ds.conversations`` and ``ds.perception`` (or subsets: only calls in both are listed).
+    section : str, optional
+        Only this section (``appearance``, ``behavior``, ``emotions``, ``screen_activity`` or a
+        custom header) instead of the whole Markdown.
+
+    Returns
+    -------
+    pandas.DataFrame
+        conversation_id, replica_id : str.
+        joined_at, timestamp : datetime64[ns, UTC].
+        text : str, the analysis (or the section), in call order.
+    """
+    rows = perception[perception["available"].fillna(False).astype(bool)]
+    text = rows["analysis"] if section is None else _analysis_body(rows, section)
+    frame = pd.DataFrame(
+        {"conversation_id": rows["conversation_id"], "timestamp": rows["timestamp"], "text": text}
+    )
+    out = conversations[["conversation_id", "replica_id", "joined_at"]].merge(
+        frame, on="conversation_id", how="inner"
+    )
+    out = out.sort_values(["joined_at", "timestamp"], kind="stable").reset_index(drop=True)
+    return out[["conversation_id", "replica_id", "joined_at", "timestamp", "text"]]
