@@ -10,8 +10,19 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import sys
+from pathlib import Path
 
+import pytest
 from conftest import SECRET
+
+from tavus_analytics import Settings, Store, create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # the harness lives beside the package, in stress/
+    sys.path.insert(0, str(ROOT))
+
+from stress import harness, hostile  # noqa: E402
 
 
 # -- regressions found by the harness -----------------------------------------------------------
@@ -47,3 +58,153 @@ def test_healthz_is_503_when_the_disk_is_full(client, monkeypatch):
     r = client.get("/healthz")
     assert r.status_code == 503
     assert r.json == {"ok": False, "status": 503, "error": "database is not writable"}
+
+
+# -- the harness's scenarios, small ---------------------------------------------------------------
+def _no_loss(r: dict) -> None:
+    assert r["integrity_check"] == "ok"
+    assert r["acknowledged"] > 0
+    assert r["acknowledged_and_stored"] == r["checked_acknowledged"]
+    assert r["acknowledged_missing"] == 0
+    assert r["stored_more_than_once"] == 0
+    assert r["body_differs_from_sha256"] == 0
+    assert r["json_invalid_rows"] == 0
+    assert r["bad_answers"] == 0
+    assert set(r["answers"]) <= {200, 503}
+    assert r["collector_log_problems"] == []
+
+
+def test_sigkill_under_load_loses_nothing_acknowledged(tmp_path):
+    r = harness.crash(tmp_path, kills=3, threads=3, gap=(0.05, 0.3), deadline=60)
+    assert r["kills"] == 3
+    _no_loss(r)
+    assert r["checked_acknowledged"] == r["acknowledged"]  # the sender's count, all stored
+    assert r["ok"], r
+
+
+def test_two_collectors_an_import_and_a_notebook_load_share_one_database(tmp_path):
+    r = harness.contention(
+        tmp_path, collectors=2, threads=3, duration=2, busy_timeout_ms=50, import_batch=100
+    )
+    _no_loss(r)
+    assert r["imports_committed"] > 0 and r["import_errors"] == []
+    assert r["imported_bodies"] == 100 * r["imports_committed"]
+    assert r["notebook_loads"] > 0 and r["notebook_load_errors"] == []
+    assert r["checked_acknowledged"] == r["acknowledged"] + r["imported_bodies"]
+    assert r["ok"], r
+
+
+def test_disk_full_answers_503_recovers_and_loses_nothing(readonly_fs, tmp_path):
+    if not readonly_fs.mounted:
+        pytest.skip("a full disk needs a tmpfs, which only root can mount")
+    harness._mount("-o", "remount,size=8m", str(readonly_fs.path))
+    r = harness.diskfull(readonly_fs.path, tmp_path)
+    assert r["refused_503_while_full"] > 0
+    assert r["healthz_while_full"] == 503
+    assert r["resent_and_acknowledged_after_space_freed"] == r["refused_503_while_full"]
+    assert r["readonly_answers"] == [503] and r["healthz_while_readonly"] == 503
+    assert r["after_writable_again"] == 200
+    assert r["bad_answers"] == []
+    assert r["acknowledged_missing"] == 0 and r["integrity_check"] == "ok"
+    assert r["ok"], r
+
+
+# -- hostile input --------------------------------------------------------------------------------
+NASTY = [
+    b"",
+    b"\xef\xbb\xbf{}",
+    b'{"a": "\xff"}',
+    b'{"a": "\xed\xa0\x80"}',
+    b'{"a": 1}\x00',
+    b'{"a": "\x00"}',
+    b'{"a": "\\u0000"}',
+    b'{"a": 1e400}',
+    b'{"event_type": "x", "conversation_id": ' + b"9" * 5000 + b"}",
+    b'{"a": NaN}',
+    b'{"a":' * 1100 + b"1" + b"}" * 1100,
+    b'{"a":' + b"[" * 5000 + b"]" * 5000 + b"}",
+    b'{"conversation_id": "\\ud800", "event_type": "x"}',
+    b'{"s": "' + b"x" * (hostile.FUZZ_MAX_BODY + 1) + b'"}',
+    b"[" * 100_000,
+    b'{"a":1,"a":2}',
+]
+
+
+@pytest.mark.parametrize("body", NASTY, ids=range(len(NASTY)))
+def test_nasty_bodies_never_500_and_never_stored_altered(tmp_path, body):
+    db = tmp_path / "n.db"
+    settings = Settings(db=str(db), secret=SECRET, max_body=hostile.FUZZ_MAX_BODY)
+    with Store(db) as store:
+        client = create_app(settings, store=store).test_client()
+        conn = sqlite3.connect(db)
+        try:
+            for content_type in (None, "application/json", "multipart/form-data; boundary=x"):
+                with hostile.default_recursion_limit():
+                    r = client.post(
+                        f"/webhook?token={SECRET}", data=body, content_type=content_type
+                    )
+                hostile.check_answer(r.status_code, r.get_data(), body, conn)
+        finally:
+            conn.close()
+    assert hostile.loads_cleanly(db)["ok"]
+
+
+def test_fuzz_webhook_through_the_test_client(tmp_path):
+    r = hostile.fuzz_app(tmp_path, examples=150)
+    assert r["examples"] > 0 and 200 in r["answers"] and 400 in r["answers"]
+    assert set(r["answers"]) <= {200, 400, 413}
+    assert r["load"]["ok"], r["load"]
+
+
+def test_fuzz_real_collector_with_chunked_truncated_and_broken_framing(tmp_path):
+    r = hostile.fuzz_server(tmp_path, examples=40)
+    assert r["collector_alive_after"] and r["healthz_after"] == 200
+    assert r["collector_log_problems"] == []
+    assert r["load"]["ok"], r["load"]
+
+
+def test_each_framing_once_against_a_real_collector(tmp_path):
+    db = tmp_path / "framing.db"
+    col = harness.Collector(db, SECRET, tmp_path, name="framing")
+    col.start()
+    conn = sqlite3.connect(db)
+    seen = {}
+    try:
+        for i, mode in enumerate(
+            [
+                "content-length",
+                "chunked",
+                "truncated-content-length",
+                "truncated-chunked",
+                "bad-chunk-size",
+                "content-length-too-large",
+            ]
+        ):
+            body = harness.make_body("framing", i, size=20_000)
+            before = conn.execute("SELECT count(*) FROM callbacks").fetchone()[0]
+            answer = hostile.raw_exchange(
+                col.port, f"/webhook?token={SECRET}", body, mode, [7, 900, 5000]
+            )
+            seen[mode] = hostile.check_raw(answer, body, mode, before, conn)
+        assert col.proc.poll() is None
+    finally:
+        conn.close()
+        col.stop()
+    assert seen == {
+        "content-length": "200",
+        "chunked": "200",
+        "truncated-content-length": "no answer",
+        "truncated-chunked": "no answer",
+        "bad-chunk-size": "400",
+        "content-length-too-large": "no answer",
+    }
+    assert col.problems() == []
+
+
+# -- access ---------------------------------------------------------------------------------------
+def test_every_route_with_and_without_the_token_leaks_nothing(tmp_path):
+    r = hostile.access(tmp_path)
+    assert r["requests"] == len(hostile.ROUTES) * r["token_variants"] * 2
+    assert r["problems"] == []
+    assert 500 not in r["answers"]
+    assert r["answers"][401] > 0 and r["answers"][503] > 0

@@ -1,0 +1,1 @@
+"""Reliability harness for the collector: ``python -m stress.run --help``."""

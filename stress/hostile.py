@@ -1,0 +1,699 @@
+"""Hostile input and access: fuzzing ``POST /webhook``, every route with and without the token,
+and a measurement of the token check's timing.
+
+The fuzzers use hypothesis strategies (:func:`bodies`, :func:`content_types`,
+:func:`transfers`) and one checker per path: :func:`check_answer` for Flask's test client,
+:func:`raw_exchange` + :func:`check_raw` for the real waitress server over raw sockets (chunked,
+truncated and malformed framing). The same functions serve the test suite (few examples) and
+``stress/run.py fuzz`` (many).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import logging
+import random
+import socket
+import sqlite3
+import statistics
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from hypothesis import strategies as st
+
+from .harness import ROOT, Collector, make_body, new_secret, notebook_load, sha, stop_in_process
+
+#: The body limit the fuzzers configure (small, so that over-limit bodies are cheap).
+FUZZ_MAX_BODY = 256 * 1024
+
+_BAD_UTF8 = [b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xc0\xaf", b"\xf8\x88\x80\x80\x80", b"\xe2\x82"]
+_CONTENT_TYPES = [
+    None,
+    "application/json",
+    "application/json; charset=utf-8",
+    "application/json; charset=latin-1",
+    "text/plain",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=xyz",
+    "application/octet-stream",
+    "",
+    "garbage/\x7f;;;=",
+]
+
+
+# -- strategies ----------------------------------------------------------------------------------
+def _dump(obj, ensure_ascii: bool) -> bytes:
+    return json.dumps(obj, ensure_ascii=ensure_ascii).encode("utf-8")
+
+
+def _insert(data: bytes, pos: int, what: bytes) -> bytes:
+    pos = pos % (len(data) + 1)
+    return data[:pos] + what + data[pos:]
+
+
+def _nested(depth: int, shape: str) -> bytes:
+    if shape == "object":
+        return b'{"a":' * depth + b"1" + b"}" * depth
+    if shape == "array":
+        return b'{"a":' + b"[" * depth + b"]" * depth + b"}"
+    return b'{"a":' + b'[{"b":' * depth + b"null" + b"}]" * depth + b"}"
+
+
+def bodies(max_body: int = FUZZ_MAX_BODY) -> st.SearchStrategy[bytes]:
+    """Bodies a hostile or broken sender could POST: every family the issue lists."""
+    scalars = (
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(max_size=30)
+    )
+    values = st.recursive(
+        scalars,
+        lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
+        max_leaves=20,
+    )
+    objects = st.dictionaries(st.text(max_size=12), values, max_size=6)
+    valid = st.builds(_dump, objects, st.booleans())
+    tavus = st.builds(lambda n: make_body("fz", n), st.integers(0, 10**9))
+    numbers = st.one_of(
+        st.integers(1, 6000).map(lambda n: b"9" * n),
+        st.integers(1, 6000).map(lambda n: b"-1" + b"0" * n + b".5e-3"),
+        st.sampled_from(
+            [
+                b"1e999",
+                b"-1e999",
+                b"1e-999",
+                b"1E+400",
+                b"-0",
+                b"0.0",
+                b"123456789012345678901234567890",
+                b"NaN",
+                b"Infinity",
+                b"-Infinity",
+                b"01",
+                b"1.",
+                b".5",
+                b"0x10",
+                b"1e",
+                b"+1",
+            ]
+        ),
+    ).map(lambda lit: b'{"event_type": "x", "conversation_id": ' + lit + b', "n": ' + lit + b"}")
+    deep = st.builds(_nested, st.integers(1, 3000), st.sampled_from(["object", "array", "mixed"]))
+    huge = st.builds(
+        lambda n, c: b'{"s": "' + c * n + b'"}',
+        st.integers(0, max_body + 4096),
+        st.sampled_from([b"x", b"\\u00e9", b"\xc3\xa9", b"\\\\"]),
+    )
+    bad_utf8 = st.builds(_insert, valid | tavus, st.integers(0, 10**6), st.sampled_from(_BAD_UTF8))
+    nul = st.builds(
+        _insert, valid | tavus, st.integers(0, 10**6), st.sampled_from([b"\x00", b"\x00" * 5])
+    ) | st.builds(lambda s: _dump({"s": "\x00" + s}, True), st.text(max_size=10))
+    surrogates = st.builds(
+        lambda field, esc: b'{"' + field + b'": "' + esc + b'", "event_type": "x", "status": "ok"}',
+        st.sampled_from([b"conversation_id", b"replica_id", b"video_id", b"timestamp", b"other"]),
+        st.sampled_from([b"\\ud800", b"\\udfff", b"a\\ud83d", b"\\ude00b", b"\\ud83d\\ude00"]),
+    )
+    mutated = st.builds(
+        lambda b, pos, byte: b[: pos % (len(b) + 1)] + bytes([byte]) + b[pos % (len(b) + 1) + 1 :],
+        tavus,
+        st.integers(0, 10**6),
+        st.integers(0, 255),
+    ) | st.builds(lambda b, cut: b[: cut % (len(b) + 1)], tavus, st.integers(0, 10**6))
+    framing = st.sampled_from(
+        [
+            b"",
+            b" ",
+            b"\n",
+            b"\xef\xbb\xbf{}",
+            b"{}",
+            b"[]",
+            b'"x"',
+            b"null",
+            b"{} {}",
+            b'{"a":1,"a":2}',
+            b"{\n}\n",
+            b'{"a":1}\x00',
+            b"\t{}\r\n",
+        ]
+    )
+    return st.one_of(
+        st.binary(max_size=512),
+        valid,
+        tavus,
+        numbers,
+        deep,
+        huge,
+        bad_utf8,
+        nul,
+        surrogates,
+        mutated,
+        framing,
+    )
+
+
+def content_types() -> st.SearchStrategy[str | None]:
+    return st.sampled_from(_CONTENT_TYPES)
+
+
+def transfers() -> st.SearchStrategy[tuple[str, list[int]]]:
+    """How a body travels over the wire, and where it is cut into chunks."""
+    return st.tuples(
+        st.sampled_from(
+            [
+                "content-length",
+                "chunked",
+                "truncated-content-length",
+                "truncated-chunked",
+                "bad-chunk-size",
+                "content-length-too-large",
+            ]
+        ),
+        st.lists(st.integers(1, 4096), min_size=1, max_size=8),
+    )
+
+
+# -- checks --------------------------------------------------------------------------------------
+def stored_body(conn: sqlite3.Connection, rowid: int) -> bytes | None:
+    row = conn.execute("SELECT CAST(body AS BLOB) FROM callbacks WHERE id = ?", (rowid,)).fetchone()
+    return row[0] if row else None
+
+
+def is_stored(conn: sqlite3.Connection, body: bytes) -> bool:
+    return (
+        conn.execute("SELECT 1 FROM callbacks WHERE sha256 = ?", (sha(body),)).fetchone()
+        is not None
+    )
+
+
+def check_answer(status: int, answer: bytes, body: bytes, conn: sqlite3.Connection) -> None:
+    """Assert what the collector may answer to ``body`` and what it may have stored."""
+    assert status in (200, 400, 413), (status, answer[:300])
+    assert b"Traceback" not in answer and b'File "' not in answer
+    got = json.loads(answer)
+    assert got["status"] in ("ok", status), got
+    if status == 200:
+        assert got["ok"] is True and isinstance(got["id"], int)
+        assert stored_body(conn, got["id"]) == body, "stored row differs from what was sent"
+    else:
+        assert got["ok"] is False and isinstance(got["error"], str)
+        assert not is_stored(conn, body), "a refused body was stored"
+
+
+def loads_cleanly(db: Path) -> dict:
+    """Every stored body parses with the collector's parser and with SQLite's ``json_valid``, the
+    rows' SHA-256 match their bodies, ``integrity_check`` is ok, and the notebook load runs."""
+    from tavus_analytics.events import parse_body
+
+    conn = sqlite3.connect(db)
+    try:
+        integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        rows = bad_parse = bad_sha = 0
+        for digest, body in conn.execute("SELECT sha256, CAST(body AS BLOB) FROM callbacks"):
+            rows += 1
+            bad_sha += sha(body) != digest
+            try:
+                parse_body(body)
+            except Exception:
+                bad_parse += 1
+        json_invalid = conn.execute(
+            "SELECT count(*) FROM callbacks WHERE NOT json_valid(body)"
+        ).fetchone()[0]
+    finally:
+        conn.close()
+    how, n = notebook_load(db)
+    return {
+        "rows": rows,
+        "integrity_check": integrity,
+        "unparseable": bad_parse,
+        "json_invalid": json_invalid,
+        "sha256_mismatch": bad_sha,
+        "notebook_load": how,
+        "notebook_rows": n,
+        "ok": integrity == "ok" and not bad_parse and not json_invalid and not bad_sha,
+    }
+
+
+# -- raw HTTP against the real server ------------------------------------------------------------
+def raw_exchange(
+    port: int,
+    path: str,
+    body: bytes,
+    mode: str,
+    cuts: list[int],
+    content_type: str | None = "application/json",
+    timeout: float = 10.0,
+) -> bytes:
+    """Send ``body`` with the framing ``mode`` over a fresh connection; return all it answered."""
+    head = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close"]
+    if content_type is not None:
+        head.append(f"Content-Type: {content_type}")
+    pieces, pos = [], 0
+    for c in cuts:
+        pieces.append(body[pos : pos + c])
+        pos += c
+    pieces.append(body[pos:])
+    pieces = [p for p in pieces if p]
+    if mode == "content-length":
+        payload = [f"Content-Length: {len(body)}"], pieces
+    elif mode == "content-length-too-large":
+        payload = [f"Content-Length: {len(body) + 10}"], pieces
+    elif mode == "truncated-content-length":
+        payload = [f"Content-Length: {len(body) + 1}"], pieces[:-1] or [body[: len(body) // 2]]
+    else:
+        chunks = [b"%x\r\n%s\r\n" % (len(p), p) for p in pieces]
+        if mode == "chunked":
+            chunks.append(b"0\r\n\r\n")
+        elif mode == "truncated-chunked":
+            chunks = chunks[:-1] or [b"%x\r\n" % (len(body) + 5)]
+        elif mode == "bad-chunk-size":
+            chunks.insert(len(chunks) // 2, b"zz\r\nnope\r\n")
+            chunks.append(b"0\r\n\r\n")
+        payload = ["Transfer-Encoding: chunked"], chunks
+    extra, parts = payload
+    request_head = ("\r\n".join(head + extra) + "\r\n\r\n").encode("latin-1")
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        try:
+            s.sendall(request_head)
+            for p in parts:
+                s.sendall(p)
+            s.shutdown(socket.SHUT_WR)  # the sender stops here, complete or not
+        except OSError:  # the server answered and closed before the sender was done
+            pass
+        answer = b""
+        while True:
+            try:
+                data = s.recv(65536)
+            except (ConnectionResetError, TimeoutError):
+                break
+            if not data:
+                break
+            answer += data
+    return answer
+
+
+def check_raw(answer: bytes, body: bytes, mode: str, before: int, conn: sqlite3.Connection) -> str:
+    """Assert what the real server may do with a framed body; return the outcome's name."""
+    count = conn.execute("SELECT count(*) FROM callbacks").fetchone()[0]
+    if not answer:
+        assert mode.startswith("truncated") or mode == "content-length-too-large", mode
+        assert count == before, "an unanswered (truncated) request stored something"
+        return "no answer"
+    status = int(answer.split(b" ", 2)[1])
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert status != 500 and status < 500, answer[:300]
+    assert b"Traceback" not in answer and str(ROOT).encode() not in answer
+    if mode in ("chunked", "content-length"):
+        check_answer(status, payload, body, conn)
+        assert count == before + (status == 200 and not json.loads(payload)["duplicate"])
+    else:
+        assert status == 400, (mode, answer[:300])  # waitress refuses broken framing itself
+        assert count == before, "a request with broken framing stored something"
+    return str(status)
+
+
+# -- access --------------------------------------------------------------------------------------
+ROUTES = [
+    ("GET", "/"),
+    ("HEAD", "/"),
+    ("POST", "/"),
+    ("GET", "/healthz"),
+    ("HEAD", "/healthz"),
+    ("POST", "/healthz"),
+    ("POST", "/webhook"),
+    ("GET", "/webhook"),
+    ("HEAD", "/webhook"),
+    ("PUT", "/webhook"),
+    ("PATCH", "/webhook"),
+    ("DELETE", "/webhook"),
+    ("OPTIONS", "/webhook"),
+    ("POST", "/webhook/"),
+    ("GET", "/callbacks"),
+    ("GET", "/api/callbacks"),
+    ("GET", "/static/app.py"),
+    ("GET", "/..%2f..%2fetc%2fpasswd"),
+    ("GET", "/%00"),
+    ("GET", "/" + "a" * 3000),
+]
+
+
+def _auths(secret: str) -> dict[str, tuple[dict, dict]]:
+    """(query, headers) per way of presenting a token; only ``query`` and ``header`` are right."""
+    flipped = secret[:-1] + ("A" if secret[-1] != "A" else "B")
+    return {
+        "none": ({}, {}),
+        "empty": ({"token": ""}, {"X-Webhook-Token": ""}),
+        "wrong": ({"token": "nope"}, {}),
+        "all but the last character": ({"token": flipped}, {}),
+        "prefix": ({}, {"X-Webhook-Token": secret[:-1]}),
+        "secret plus one": ({"token": secret + "x"}, {}),
+        "upper case": ({"token": secret.upper()}, {}),
+        "wrong query, right header": ({"token": "nope"}, {"X-Webhook-Token": secret}),
+        "bearer header": ({}, {"Authorization": f"Bearer {secret}"}),
+        "query": ({"token": secret}, {}),
+        "header": ({}, {"X-Webhook-Token": secret}),
+    }
+
+
+_RIGHT = ("query", "header")
+
+
+def access(workdir: Path, *, log=lambda s: None) -> dict:
+    """Every route, with every way of presenting a token, on a working and on a locked database,
+    through the real server. Checks: no write and no content without the token; no secret, path
+    or traceback in any answer or header; the secret in no log record; never a 500."""
+    import requests
+
+    from tavus_analytics import Settings
+    from tavus_analytics.server import make_server
+
+    workdir = Path(workdir)
+    db, secret = workdir / "access.db", new_secret()
+    marker = "TRANSCRIPT-" + new_secret()
+    evidence = "REJECTED-" + new_secret()
+    settings = Settings(db=str(db), secret=secret, port=0, threads=2, busy_timeout_ms=50)
+    server = make_server(settings)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.effective_port}"
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(self.format(record))
+
+    handler = Keep()
+    loggers = [logging.getLogger(n) for n in ("tavus_analytics", "waitress", "werkzeug")]
+    old_levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(handler)
+        lg.setLevel(logging.DEBUG)
+    leaks = [secret, str(workdir), str(db), str(ROOT), "site-packages", "Traceback", 'File "']
+    problems: list[str] = []
+    statuses: Counter = Counter()
+    n = 0
+    try:
+        with requests.Session() as s:
+            seed = {
+                "conversation_id": "c-access",
+                "event_type": "application.transcription_ready",
+                "properties": {"transcript": [{"role": "user", "content": marker}]},
+            }
+            r = s.post(f"{base}/webhook", params={"token": secret}, json=seed, timeout=10)
+            assert r.status_code == 200, r.text
+            r = s.post(f"{base}/webhook", params={"token": secret}, data=evidence, timeout=10)
+            assert r.status_code == 400, r.text
+            for state in ("working", "locked"):
+                lock = None
+                if state == "locked":
+                    lock = sqlite3.connect(db, isolation_level=None)
+                    lock.execute("BEGIN EXCLUSIVE")
+                try:
+                    for method, path in ROUTES:
+                        for name, (query, headers) in _auths(secret).items():
+                            n += 1
+                            body = json.dumps(
+                                {"conversation_id": f"c{n}", "event_type": "x.y", "seq": n}
+                            ).encode()
+                            before = _counts(db) if state == "working" else None
+                            r = s.request(
+                                method,
+                                base + path,
+                                params=query,
+                                headers=headers,
+                                data=body,
+                                timeout=15,
+                            )
+                            statuses[r.status_code] += 1
+                            where = f"{state} {method} {path[:40]} [{name}] -> {r.status_code}"
+                            text = r.text + " ".join(f"{k}: {v}" for k, v in r.headers.items())
+                            for leak in leaks + [marker, evidence]:
+                                if leak in text:
+                                    problems.append(f"{where}: answer shows {leak[:20]!r}")
+                            if r.status_code >= 500 and r.status_code != 503:
+                                problems.append(f"{where}: server error")
+                            right = name in _RIGHT
+                            writes = right and (method, path) == ("POST", "/webhook")
+                            if before is not None and not writes and _counts(db) != before:
+                                problems.append(f"{where}: the database changed")
+                            if (method, path) == ("POST", "/webhook"):
+                                want = (200 if state == "working" else 503) if right else 401
+                                if r.status_code != want:
+                                    problems.append(f"{where}: expected {want}")
+                            if path == "/" and method == "GET" and r.status_code == 200:
+                                # WAL readers are not blocked by a writer: with the token
+                                # the counts show even while the database is locked.
+                                shows = "callback" in r.text and "stored" in r.text
+                                if shows != right:
+                                    problems.append(f"{where}: counts shown={shows}")
+                finally:
+                    if lock is not None:
+                        lock.execute("ROLLBACK")
+                        lock.close()
+                log(f"{state}: {n} requests so far, {len(problems)} problems")
+    finally:
+        stop_in_process(server, thread)
+        for lg, level in zip(loggers, old_levels, strict=True):
+            lg.removeHandler(handler)
+            lg.setLevel(level)
+    for rec in records:
+        if secret in rec:
+            problems.append(f"log record shows the secret: {rec[:100]}")
+    return {
+        "scenario": "access",
+        "routes": len(ROUTES),
+        "token_variants": len(_auths(secret)),
+        "requests": n,
+        "answers": dict(sorted(statuses.items())),
+        "log_records_checked": len(records),
+        "problems": problems[:20],
+        "ok": not problems,
+    }
+
+
+def _counts(db: Path) -> tuple[int, int]:
+    conn = sqlite3.connect(db)
+    try:
+        return (
+            conn.execute("SELECT count(*) FROM callbacks").fetchone()[0],
+            conn.execute("SELECT count(*) FROM rejected").fetchone()[0],
+        )
+    finally:
+        conn.close()
+
+
+# -- timing of the token check -------------------------------------------------------------------
+def _mann_whitney_z(a: list[float], b: list[float]) -> float:
+    """The normal approximation of the Mann-Whitney U statistic (ties get average ranks)."""
+    pooled = sorted([(x, 0) for x in a] + [(x, 1) for x in b])
+    ranks = [0.0] * len(pooled)
+    i = 0
+    while i < len(pooled):
+        j = i
+        while j + 1 < len(pooled) and pooled[j + 1][0] == pooled[i][0]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[k] = (i + j) / 2 + 1
+        i = j + 1
+    r_a = sum(r for r, (_, g) in zip(ranks, pooled, strict=True) if g == 0)
+    n1, n2 = len(a), len(b)
+    u = r_a - n1 * (n1 + 1) / 2
+    mean, sd = n1 * n2 / 2, (n1 * n2 * (n1 + n2 + 1) / 12) ** 0.5
+    return (u - mean) / sd
+
+
+def _token_classes(secret: str) -> dict[str, str]:
+    def wrong_from(i: int) -> str:
+        return secret[:i] + "".join("A" if c != "A" else "B" for c in secret[i:])
+
+    return {
+        "nothing right": wrong_from(0),
+        "first half right": wrong_from(len(secret) // 2),
+        "all but the last right": wrong_from(len(secret) - 1),
+        "empty": "",
+        "10x too long": secret * 10,
+    }
+
+
+def token_timing(workdir: Path, *, samples: int = 3000, seed: int = 0) -> dict:
+    """Measure how long a wrong token takes to refuse, by how much of it is right.
+
+    Two measurements, each interleaving the token classes in random order: (1) ``GET /`` through
+    the app (Flask's test client, logging off), ``samples`` requests per class; (2) the check
+    alone (the app's digest and ``hmac.compare_digest``), and, as a control that the method can
+    see a leak, a plain ``==`` on 1 MB strings. Reported: medians and the Mann-Whitney z of
+    "all but the last right" against "nothing right" (|z| < 3: no detectable difference).
+    """
+    from tavus_analytics import Settings, create_app
+    from tavus_analytics.app import _digest
+
+    rng = random.Random(seed)
+    secret = new_secret()
+    app = create_app(Settings(db=str(Path(workdir) / "timing.db"), secret=secret))
+    client = app.test_client()
+    logger = logging.getLogger("tavus_analytics")
+    old = logger.level
+    logger.setLevel(logging.CRITICAL)
+    classes = _token_classes(secret)
+    order = [name for name in classes for _ in range(samples)]
+    rng.shuffle(order)
+    http: dict[str, list[float]] = {name: [] for name in classes}
+    try:
+        for name in order[: len(classes) * 50]:  # warm-up
+            client.get("/", query_string={"token": classes[name]})
+        for name in order:
+            t = time.perf_counter_ns()
+            client.get("/", query_string={"token": classes[name]})
+            http[name].append((time.perf_counter_ns() - t) / 1000)
+    finally:
+        logger.setLevel(old)
+
+    want = _digest(secret)
+    check: dict[str, list[float]] = {name: [] for name in classes}
+    reps = 200
+    for name in order:
+        given = classes[name]
+        t = time.perf_counter_ns()
+        for _ in range(reps):
+            hmac.compare_digest(_digest(given), want)
+        check[name].append((time.perf_counter_ns() - t) / reps)
+
+    big = "x" * 1_000_000
+    leaky = {"nothing right": "y" + big[1:], "all but the last right": big[:-1] + "y"}
+    control: dict[str, list[float]] = {k: [] for k in leaky}
+    for name in [k for k in leaky for _ in range(300)]:
+        t = time.perf_counter_ns()
+        _ = leaky[name] == big
+        control[name].append((time.perf_counter_ns() - t) / 1000)
+
+    a, b = "nothing right", "all but the last right"
+    return {
+        "scenario": "token timing",
+        "samples_per_class": samples,
+        "http_median_us": {k: round(statistics.median(v), 1) for k, v in http.items()},
+        "http_z_all_but_last_vs_nothing": round(_mann_whitney_z(http[b], http[a]), 2),
+        "check_median_ns": {k: round(statistics.median(v), 1) for k, v in check.items()},
+        "check_z_all_but_last_vs_nothing": round(_mann_whitney_z(check[b], check[a]), 2),
+        "control_plain_eq_1MB_median_us": {
+            k: round(statistics.median(v), 2) for k, v in control.items()
+        },
+        "control_z": round(_mann_whitney_z(control[b], control[a]), 2),
+    }
+
+
+@contextlib.contextmanager
+def default_recursion_limit(limit: int = 1000):
+    """Python's default recursion limit for the duration (hypothesis raises it while a test runs,
+    and the collector's JSON fallback parser accepts deeper bodies under a higher limit)."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
+# -- fuzz drivers --------------------------------------------------------------------------------
+def fuzz_app(workdir: Path, *, examples: int = 2000, seed: int = 0) -> dict:
+    """Fuzz ``POST /webhook`` through Flask's test client; then check the data loads cleanly."""
+    from hypothesis import HealthCheck, given, settings
+
+    from tavus_analytics import Settings, Store, create_app
+
+    db = Path(workdir) / "fuzz-app.db"
+    store = Store(db)
+    app = create_app(Settings(db=str(db), secret="fuzz", max_body=FUZZ_MAX_BODY), store=store)
+    client = app.test_client()
+    conn = sqlite3.connect(db)
+    outcomes: Counter = Counter()
+    logging.getLogger("tavus_analytics").setLevel(logging.CRITICAL)
+
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=False,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(body=bodies(), content_type=content_types(), header=st.booleans())
+    def one(body: bytes, content_type: str | None, header: bool) -> None:
+        kwargs = (
+            {"headers": {"X-Webhook-Token": "fuzz"}}
+            if header
+            else {"query_string": {"token": "fuzz"}}
+        )
+        with default_recursion_limit():
+            r = client.post("/webhook", data=body, content_type=content_type, **kwargs)
+        check_answer(r.status_code, r.get_data(), body, conn)
+        outcomes[r.status_code] += 1
+
+    t0 = time.monotonic()
+    try:
+        random.seed(seed)
+        one()
+    finally:
+        logging.getLogger("tavus_analytics").setLevel(logging.NOTSET)
+        conn.close()
+        store.close()
+    loaded = loads_cleanly(db)
+    return {
+        "scenario": "fuzz (Flask test client)",
+        "examples": sum(outcomes.values()),
+        "answers": dict(sorted(outcomes.items())),
+        "load": loaded,
+        "elapsed_s": round(time.monotonic() - t0, 1),
+        "ok": loaded["ok"],
+    }
+
+
+def fuzz_server(workdir: Path, *, examples: int = 300) -> dict:
+    """Fuzz a real collector process with framed, chunked, truncated and malformed bodies."""
+    import requests
+    from hypothesis import HealthCheck, given, settings
+
+    workdir = Path(workdir)
+    db = workdir / "fuzz-server.db"
+    col = Collector(db, "fuzz", workdir, name="fuzz", extra_args=["--max-body", str(FUZZ_MAX_BODY)])
+    col.start()
+    conn = sqlite3.connect(db)
+    outcomes: Counter = Counter()
+
+    @settings(
+        max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    @given(body=bodies(), transfer=transfers(), content_type=content_types())
+    def one(body: bytes, transfer: tuple[str, list[int]], content_type: str | None) -> None:
+        mode, cuts = transfer
+        if content_type is not None and not content_type.isprintable():
+            content_type = "application/json"
+        before = conn.execute("SELECT count(*) FROM callbacks").fetchone()[0]
+        answer = raw_exchange(col.port, "/webhook?token=fuzz", body, mode, cuts, content_type)
+        outcomes[(mode, check_raw(answer, body, mode, before, conn))] += 1
+
+    t0 = time.monotonic()
+    try:
+        one()
+        health = requests.get(f"{col.url}/healthz", timeout=10).status_code
+        alive = col.proc.poll() is None
+    finally:
+        conn.close()
+        col.stop()
+    loaded = loads_cleanly(db)
+    problems = col.problems()
+    return {
+        "scenario": "fuzz (collector process, raw sockets)",
+        "examples": sum(outcomes.values()),
+        "outcomes": {f"{m}: {o}": n for (m, o), n in sorted(outcomes.items())},
+        "collector_alive_after": alive,
+        "healthz_after": health,
+        "collector_log_problems": problems[:5],
+        "load": loaded,
+        "elapsed_s": round(time.monotonic() - t0, 1),
+        "ok": loaded["ok"] and health == 200 and alive and not problems,
+    }

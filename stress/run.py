@@ -1,0 +1,143 @@
+"""Run the reliability harness: ``python -m stress.run SCENARIO [options]``.
+
+Scenarios: crash, contention, diskfull (root, for a tmpfs), fuzz, access, soak, and ``all``
+(everything but soak). Each prints its figures as JSON and exits non-zero when a guarantee did
+not hold. Everything happens in a temporary directory, on 127.0.0.1, bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from . import harness, hostile
+
+
+def _log(msg: str) -> None:
+    print(f"  {msg}", file=sys.stderr, flush=True)
+
+
+def run_crash(args, workdir: Path) -> dict:
+    return harness.crash(workdir, kills=args.kills, threads=args.threads, seed=args.seed, log=_log)
+
+
+def run_contention(args, workdir: Path) -> list[dict]:
+    out = []
+    for busy in (None, args.tight_busy_timeout_ms):
+        sub = workdir / f"busy{busy or 'default'}"
+        sub.mkdir()
+        out.append(
+            harness.contention(
+                sub,
+                collectors=args.collectors,
+                threads=args.threads,
+                duration=args.duration,
+                busy_timeout_ms=busy,
+                seed=args.seed,
+                log=_log,
+            )
+        )
+    return out
+
+
+def run_diskfull(args, workdir: Path) -> dict:
+    if os.geteuid() != 0:
+        return {"scenario": "diskfull", "skipped": "needs root to mount a tmpfs", "ok": True}
+    with harness.tmpfs(workdir / "fs", size=args.tmpfs_size) as fs:
+        return harness.diskfull(fs, workdir, log=_log)
+
+
+def run_fuzz(args, workdir: Path) -> list[dict]:
+    return [
+        hostile.fuzz_app(workdir, examples=args.examples, seed=args.seed),
+        hostile.fuzz_server(workdir, examples=args.server_examples),
+    ]
+
+
+def run_access(args, workdir: Path) -> list[dict]:
+    timing = hostile.token_timing(workdir, samples=args.timing_samples, seed=args.seed)
+    timing["ok"] = (
+        abs(timing["http_z_all_but_last_vs_nothing"]) < 3
+        and abs(timing["check_z_all_but_last_vs_nothing"]) < 3
+        and abs(timing["control_z"]) >= 3
+    )
+    return [hostile.access(workdir, log=_log), timing]
+
+
+def run_soak(args, workdir: Path) -> dict:
+    return harness.soak(
+        workdir, duration=args.duration, rate=args.rate, sample_every=args.sample_every, log=_log
+    )
+
+
+SCENARIOS = {
+    "crash": run_crash,
+    "contention": run_contention,
+    "diskfull": run_diskfull,
+    "fuzz": run_fuzz,
+    "access": run_access,
+    "soak": run_soak,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stress.run", description=__doc__)
+    parser.add_argument("scenario", choices=[*SCENARIOS, "all"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=4, help="sender threads")
+    parser.add_argument("--kills", type=int, default=20, help="crash: SIGKILLs")
+    parser.add_argument("--collectors", type=int, default=2, help="contention: processes")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="contention: seconds (default 20); soak: seconds (default 600)",
+    )
+    parser.add_argument("--tight-busy-timeout-ms", type=int, default=50)
+    parser.add_argument("--tmpfs-size", default="8m", help="diskfull: size of the tmpfs")
+    parser.add_argument("--examples", type=int, default=3000, help="fuzz: test-client examples")
+    parser.add_argument("--server-examples", type=int, default=500, help="fuzz: real server")
+    parser.add_argument("--timing-samples", type=int, default=2000, help="access: per class")
+    parser.add_argument("--rate", type=float, default=20.0, help="soak: callbacks per second")
+    parser.add_argument("--sample-every", type=float, default=5.0, help="soak: seconds")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args(argv)
+    names = [n for n in SCENARIOS if n != "soak"] if args.scenario == "all" else [args.scenario]
+    results = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
+    }
+    ok = True
+    for name in names:
+        if args.duration is None:
+            args.duration = 600.0 if name == "soak" else 20.0
+        print(f"== {name}", file=sys.stderr, flush=True)
+        t0 = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix=f"stress-{name}-") as tmp:
+            got = SCENARIOS[name](args, Path(tmp))
+        parts = got if isinstance(got, list) else [got]
+        ok = ok and all(p.get("ok") for p in parts)
+        results[name] = got
+        print(
+            f"== {name}: {'ok' if all(p.get('ok') for p in parts) else 'FAILED'} "
+            f"in {time.monotonic() - t0:.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+    text = json.dumps(results, indent=2, ensure_ascii=False)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
