@@ -32,7 +32,7 @@ from pathlib import Path
 import sqlite_utils
 
 from .errors import InvalidCallback, StoreUnavailable
-from .events import Fields, classify, parse_body
+from .events import TRANSCRIPTION_READY, Fields, classify, parse_body
 
 #: How much of a refused body is kept in ``rejected``.
 REJECTED_BODY_LIMIT = 64 * 1024
@@ -352,6 +352,31 @@ def _index_text(value: str | None) -> str | None:
     return value
 
 
+#: The trigger of migration 2 that keeps ``transcript_fts`` in step with single inserts.
+FTS_TRIGGER = "callbacks_transcript_fts"
+_INSERT_FTS = (
+    "INSERT INTO transcript_fts (content, role, conversation_id, callback_id, turn) "
+    "VALUES (?, ?, ?, ?, ?)"
+)
+
+
+def _fts_rows(obj: dict, callback_id: int, conversation_id: str | None) -> list[tuple]:
+    """The ``transcript_fts`` rows of a parsed transcription_ready body: what the trigger of
+    migration 2 inserts (user and assistant messages with non-empty text content)."""
+    props = obj.get("properties")
+    transcript = props.get("transcript") if isinstance(props, dict) else None
+    if not isinstance(transcript, list):
+        return []
+    rows = []
+    for turn, message in enumerate(transcript):
+        if not isinstance(message, dict):
+            continue
+        role, content = message.get("role"), message.get("content")
+        if role in ("user", "assistant") and isinstance(content, str) and content:
+            rows.append((_index_text(content), role, conversation_id, callback_id, turn))
+    return rows
+
+
 @dataclass
 class BatchResult:
     """Counts of one :meth:`Store.insert_batch` call."""
@@ -510,10 +535,21 @@ class Store:
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
+                # The full-text trigger re-parses each transcript body in SQL; a batch indexes
+                # the objects it has already parsed instead, and puts the trigger back before
+                # committing (DDL is transactional: no other writer sees it missing).
+                trigger = conn.execute(
+                    "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",
+                    (FTS_TRIGGER,),
+                ).fetchone()
+                if trigger:
+                    conn.execute(f"DROP TRIGGER {FTS_TRIGGER}")
+                fts: list[tuple] = []
                 for n, item in enumerate(bodies, 1):
                     body, received_at = item if isinstance(item, tuple) else (item, None)
                     try:
-                        fields = classify(parse_body(body))
+                        obj = parse_body(body)
+                        fields = classify(obj)
                     except InvalidCallback as e:
                         conn.execute(
                             _INSERT_REJECTED,
@@ -531,13 +567,21 @@ class Store:
                         result.rejected += 1
                     else:
                         row = self._callback_row(body, fields, received_at, remote_addr, user_agent)
-                        _, duplicate = self._insert_row(conn, row)
+                        rowid, duplicate = self._insert_row(conn, row)
                         if duplicate:
                             result.duplicate += 1
                         else:
                             result.stored += 1
+                            if trigger and fields.event_type == TRANSCRIPTION_READY:
+                                fts.extend(_fts_rows(obj, rowid, row[4]))
+                                if len(fts) >= 10_000:
+                                    conn.executemany(_INSERT_FTS, fts)
+                                    fts.clear()
                     if on_progress is not None and n % 1000 == 0:
                         on_progress(1000)
+                if trigger:
+                    conn.executemany(_INSERT_FTS, fts)
+                    conn.execute(trigger[0])
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:

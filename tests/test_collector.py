@@ -368,3 +368,54 @@ def test_batch_is_one_transaction(store):
     with pytest.raises(RuntimeError):
         store.insert_batch(boom())
     assert rows(store, "SELECT count(*) FROM callbacks") == [(2,)]
+
+
+def _fts(store):
+    return rows(
+        store,
+        "SELECT content, role, conversation_id, turn FROM transcript_fts "
+        "ORDER BY conversation_id, turn",
+    )
+
+
+def test_batch_fills_the_full_text_index_as_the_trigger_does(tmp_path):
+    from tavus_analytics import demo
+
+    bodies = [body for body, _ in demo.generate(40, seed=3)]
+    bodies.append(
+        b'{"conversation_id": "cx", "event_type": "application.transcription_ready", '
+        b'"properties": {"transcript": [{"role": "system", "content": "sys"}, '
+        b'{"role": "user", "content": ""}, {"role": "user", "content": null}, 7, '
+        b'{"role": "assistant", "content": "caf\\u00e9 \\u4f60 ok"}, {"role": 5, "content": "x"}]}}'
+    )
+    one_by_one = Store(tmp_path / "a.db")
+    batched = Store(tmp_path / "b.db")
+    try:
+        for body in bodies:
+            one_by_one.insert_callback(body)
+        batched.insert_batch(bodies)
+        expected = _fts(one_by_one)
+        assert len(expected) > 100
+        assert _fts(batched) == expected
+        # The trigger is back for the collector's single inserts, also after a failed batch.
+        with pytest.raises(RuntimeError):
+            batched.insert_batch(_boom())
+        extra = (
+            b'{"conversation_id": "cy", "event_type": "application.transcription_ready", '
+            b'"properties": {"transcript": [{"role": "user", "content": "late words"}]}}'
+        )
+        batched.insert_callback(extra)
+        assert rows(
+            batched, "SELECT conversation_id FROM transcript_fts WHERE content = ?", "late words"
+        ) == [("cy",)]
+    finally:
+        one_by_one.close()
+        batched.close()
+
+
+def _boom():
+    yield (
+        b'{"conversation_id": "cz", "event_type": "application.transcription_ready", '
+        b'"properties": {"transcript": []}}'
+    )
+    raise RuntimeError("interrupted")
