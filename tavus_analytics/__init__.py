@@ -21,6 +21,16 @@ __all__ = [
     "Store",
     "StoreUnavailable",
     "TavusAnalyticsError",
+    "charts",
     "create_app",
     "load",
 ]
+
+
+def __getattr__(name: str):
+    # ``ta.charts`` imports matplotlib: only when first used, not in the collector.
+    if name == "charts":
+        import importlib
+
+        return importlib.import_module(".charts", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
