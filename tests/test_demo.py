@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import threading
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 
@@ -28,7 +27,7 @@ from tavus_analytics.events import (
     shutdown_category,
     shutdown_error_step,
 )
-from tavus_analytics.server import make_server
+from tavus_analytics.server import start_in_thread, stop
 
 ISO_US = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -457,14 +456,10 @@ def test_write_stores_what_generate_yields(tmp_path):
 
 @pytest.fixture
 def collector(tmp_path):
-    settings = Settings(db=str(tmp_path / "live.db"), secret=SECRET, port=0)
-    server = make_server(settings)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}/webhook", settings.db
-    server.close()
-    thread.join(timeout=5)
-    server.store.close()
+    settings = Settings(db=str(tmp_path / "live.db"), secret=SECRET)
+    server, base = start_in_thread(settings)
+    yield f"{base}/webhook", settings.db
+    stop(server)
 
 
 def test_post_sends_every_callback_to_the_real_collector(collector):

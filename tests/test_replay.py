@@ -16,7 +16,7 @@ from conftest import SHUTDOWN_EXAMPLE
 from tavus_analytics import Settings, Store
 from tavus_analytics.cli import cli
 from tavus_analytics.replay import ReplayError, replay
-from tavus_analytics.server import make_server
+from tavus_analytics.server import start_in_thread, stop
 
 TARGET_SECRET = "staging-token-xyz"
 
@@ -56,13 +56,9 @@ def source(db_path):
 def collector(tmp_path):
     """A real collector on a free loopback port, writing its own database."""
     target_db = tmp_path / "staging.db"
-    server = make_server(Settings(db=str(target_db), secret=TARGET_SECRET, port=0, threads=2))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}/webhook?token={TARGET_SECRET}", target_db
-    server.close()
-    thread.join(timeout=5)
-    server.store.close()
+    server, base = start_in_thread(Settings(db=str(target_db), secret=TARGET_SECRET, threads=2))
+    yield f"{base}/webhook?token={TARGET_SECRET}", target_db
+    stop(server)
 
 
 class _Capture(BaseHTTPRequestHandler):
