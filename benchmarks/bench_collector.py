@@ -15,8 +15,13 @@ server variants measured to choose the production WSGI server (waitress threads,
 and gthread workers, ``synchronous=FULL`` vs ``NORMAL``).
 
     python benchmarks/bench_collector.py                    # about 40 s
-    python benchmarks/bench_collector.py --matrix           # about 3 minutes
-    python benchmarks/bench_collector.py --configs reference,waitress-16 --seconds 5
+    python benchmarks/bench_collector.py --matrix           # about 2 minutes
+    python benchmarks/bench_collector.py --proposals        # about 2 minutes
+    python benchmarks/bench_collector.py --configs reference,waitress-16 --seconds 5 --repeat 3
+
+``srvCPU`` and ``genCPU`` are the server's and the load generator's CPU time over the run's
+wall time (100% = one core); ``fsync`` is the median fsync time measured just before each
+collector run (what every durable commit waits for; it varies on a shared machine).
 """
 
 from __future__ import annotations
@@ -357,7 +362,29 @@ CONFIGS = {
     ]
 }
 DEFAULT_CONFIGS = ["ceiling", "reference", "collector"]
-MATRIX = list(CONFIGS)
+#: ``--matrix``: the production WSGI server choice.
+MATRIX = [
+    "reference",
+    "collector",
+    "waitress-4",
+    "waitress-16",
+    "waitress-8-normal",
+    "gunicorn-sync-2",
+    "gunicorn-sync-4",
+    "gunicorn-sync-4-normal",
+    "gunicorn-gthread-2x8",
+]
+#: ``--proposals``: changes to app.py/store.py, measured through benchmark-only patches.
+PROPOSALS = [
+    "reference",
+    "collector",
+    "waitress-8-quiet",
+    "waitress-8-lock",
+    "waitress-16-group",
+    "waitress-8-nofts",
+    "waitress-16-group-fast",
+    "waitress-16-group-fast-nofts",
+]
 
 
 def _patch_store(synchronous: str = "FULL", write: str = "each") -> None:
@@ -367,8 +394,9 @@ def _patch_store(synchronous: str = "FULL", write: str = "each") -> None:
     thread runs its own BEGIN IMMEDIATE/INSERT/COMMIT and waits for SQLite's lock in its busy
     handler), ``lock`` (the same transaction under a process-wide ``threading.Lock``, so threads
     queue on the lock instead of SQLite's sleeping busy handler), ``group`` (group commit: the
-    thread that gets the lock commits every row queued meanwhile in one transaction; each
-    request still returns only after its own row is committed).
+    thread that gets the lock commits every row queued meanwhile in one transaction, on one
+    writer connection shared under the lock; each request still returns only after its own row
+    is committed).
     """
     from tavus_analytics.errors import StoreUnavailable
     from tavus_analytics.store import Store, _unavailable
@@ -395,6 +423,7 @@ def _patch_store(synchronous: str = "FULL", write: str = "each") -> None:
         write_lock = threading.Lock()
         queue_lock = threading.Lock()
         pending: list[list] = []
+        writer: dict = {}
 
         def insert_callback(
             self, body, fields=None, *, received_at=None, remote_addr=None, user_agent=None
@@ -411,7 +440,11 @@ def _patch_store(synchronous: str = "FULL", write: str = "each") -> None:
                     with queue_lock:
                         batch = pending[:]
                         pending.clear()
-                    conn = self.connection()
+                    # One writer connection for the whole process (SQLite's page cache
+                    # stays warm); the lock makes sharing it safe.
+                    conn = writer.get("conn")
+                    if conn is None:
+                        conn = writer["conn"] = self._open()
                     try:
                         conn.execute("BEGIN IMMEDIATE")
                         try:
@@ -696,17 +729,37 @@ def stored_count(db: Path) -> int:
         conn.close()
 
 
+def fsync_ms(folder: Path, n: int = 30) -> float:
+    """Median time of an fsync after a 4 KB append in ``folder``, in ms: what a durable commit
+    waits for. It varies a lot on a shared machine, and the collector's figures with it."""
+    path = folder / f"fsync-probe-{time.monotonic_ns()}"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    times = []
+    try:
+        for _ in range(n):
+            t = time.perf_counter()
+            os.write(fd, b"x" * 4096)
+            os.fsync(fd)
+            times.append(time.perf_counter() - t)
+    finally:
+        os.close(fd)
+        path.unlink()
+    return 1000 * statistics.median(times)
+
+
 @dataclass
 class Row:
     config: Config
     load: LoadResult
     server_cpu_s: float | None
     stored: int | None
+    fsync_ms: float | None = None
 
 
 def measure(config: Config, templates, args, workdir: Path) -> Row:
     """One bounded run against one server; the server is stopped before this returns."""
     lifetime = args.warmup + args.seconds + 120
+    fsync = fsync_ms(workdir) if config.is_collector else None
     running = start(config, workdir, lifetime)
     try:
         cpu0 = _cpu_seconds(running.proc.pid)
@@ -730,7 +783,7 @@ def measure(config: Config, templates, args, workdir: Path) -> Row:
         stored = stored_count(running.db)
         for path in running.db.parent.glob(running.db.name + "*"):
             path.unlink()
-    return Row(config, load, server_cpu, stored)
+    return Row(config, load, server_cpu, stored, fsync)
 
 
 # -- report -------------------------------------------------------------------------------------
@@ -789,9 +842,11 @@ class Summary:
         if len(self.runs) > 1:
             rates = [r.load.rps for r in self.runs]
             spread = f" ({min(rates):.0f}-{max(rates):.0f})"
+        fsync = self._median(r.fsync_ms for r in self.runs)
+        fsync_text = "" if fsync != fsync else f"{fsync:.2f}"
         return (
             f"{self.config.name:28s} {self.rps:7.0f}{spread:14s} {self.p50_ms:7.2f} "
-            f"{self.p99_ms:7.2f} {cpu:6.0%} {gen:6.0%} {bad:6d}  {durable}"
+            f"{self.p99_ms:7.2f} {cpu:6.0%} {gen:6.0%} {fsync_text:>6s} {bad:6d}  {durable}"
         )
 
 
@@ -812,7 +867,7 @@ def report(rows: list[Row], args, source: str, mix: str) -> bool:
     print()
     print(
         f"{'server':28s} {'req/s':>7s}{'':14s} {'p50 ms':>7s} {'p99 ms':>7s} {'srvCPU':>6s} "
-        f"{'genCPU':>6s} {'errors':>6s}  stored/acknowledged"
+        f"{'genCPU':>6s} {'fsync':>6s} {'errors':>6s}  stored/acknowledged"
     )
     for summary in summaries.values():
         print(summary.line(wall))
@@ -870,12 +925,24 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(DEFAULT_CONFIGS),
         help=f"comma-separated, from: {', '.join(CONFIGS)}",
     )
-    parser.add_argument("--matrix", action="store_true", help="every config (WSGI server choice)")
+    parser.add_argument(
+        "--matrix", action="store_true", help="the WSGI server choice: " + ", ".join(MATRIX)
+    )
+    parser.add_argument(
+        "--proposals",
+        action="store_true",
+        help="proposed changes to the collector: " + ", ".join(PROPOSALS),
+    )
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs per server, interleaved; medians are shown"
     )
     args = parser.parse_args(argv)
-    names = MATRIX if args.matrix else [n.strip() for n in args.configs.split(",") if n.strip()]
+    if args.matrix or args.proposals:
+        names = list(
+            dict.fromkeys((MATRIX if args.matrix else []) + (PROPOSALS if args.proposals else []))
+        )
+    else:
+        names = [n.strip() for n in args.configs.split(",") if n.strip()]
     unknown = [n for n in names if n not in CONFIGS]
     if unknown:
         parser.error(f"unknown config(s) {', '.join(unknown)}: choose from {', '.join(CONFIGS)}")
