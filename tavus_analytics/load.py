@@ -25,6 +25,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,7 @@ _CONVERSATIONS = {
     "assistant_turns": "Int64",
     "user_words": "Int64",
     "assistant_words": "Int64",
-    "system_prompt": STR,
+    "system_prompt": "category",
     "recording_s3_key": STR,
     "first_seen": TIME,
     "last_seen": TIME,
@@ -199,17 +200,31 @@ _TABULATED = (
 
 
 # -- building blocks -----------------------------------------------------------------------------
-def _column(values: Any, dtype: Any) -> Any:
-    """``values`` as an array of ``dtype`` (the column builder of every table)."""
-    if isinstance(dtype, str) and dtype.startswith("datetime64"):
-        return parse_times(values)
+def _column(values: Any, dtype: Any, n: int) -> Any:
+    """``values`` (a list, array, Series or ``None`` for all-NA) as an array of ``dtype``."""
+    if values is None:
+        values = [None] * n
+    if isinstance(values, pd.Series) and not isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = values.array
+    if dtype == TIME:
+        return parse_times(values).array
+    if dtype == "category" or isinstance(dtype, pd.CategoricalDtype):
+        if isinstance(values, pd.Categorical) and (dtype == "category" or values.dtype == dtype):
+            return values
+        return pd.Categorical(values, dtype=None if dtype == "category" else dtype)
     if dtype is object:
-        arr = np.empty(len(values), dtype=object)
-        arr[:] = list(values) if not isinstance(values, np.ndarray) else values
+        arr = np.empty(n, dtype=object)
+        arr[:] = values if isinstance(values, np.ndarray) else list(values)
         return arr
-    if dtype is STR and not isinstance(values, pd.Series):
-        return pd.array(list(values) if not isinstance(values, list) else values, dtype=STR)
-    return pd.array(values, dtype=dtype) if not isinstance(values, pd.Series) else values
+    if dtype is STR:
+        if not isinstance(values, np.ndarray):
+            values = np.asarray(list(values) if not isinstance(values, list) else values, object)
+        return pd.array(values.astype(object, copy=False), dtype=STR)
+    if isinstance(values, pd.api.extensions.ExtensionArray) and values.dtype == dtype:
+        return values
+    if dtype in ("int64", "float64"):
+        return np.asarray(values, dtype=dtype)
+    return pd.array(values, dtype=dtype)
 
 
 def _frame(schema: dict[str, Any], columns: dict[str, Any] | None = None) -> pd.DataFrame:
@@ -220,19 +235,7 @@ def _frame(schema: dict[str, Any], columns: dict[str, Any] | None = None) -> pd.
     """
     columns = columns or {}
     n = len(next(iter(columns.values()))) if columns else 0
-    data = {}
-    for name, dtype in schema.items():
-        values = columns.get(name)
-        if values is None:
-            values = [None] * n
-        if isinstance(values, pd.Series):
-            values = values.to_numpy(dtype=object) if dtype is STR else values.array
-        if isinstance(dtype, pd.CategoricalDtype):
-            data[name] = pd.Categorical(values, dtype=dtype)
-        elif dtype == TIME:
-            data[name] = pd.Series(parse_times(values), dtype=TIME).array
-        else:
-            data[name] = _column(values, dtype)
+    data = {name: _column(columns.get(name), dtype, n) for name, dtype in schema.items()}
     return pd.DataFrame(data, index=pd.RangeIndex(n), columns=list(schema))
 
 
@@ -481,6 +484,12 @@ SELECT id, conversation_id, coalesce(timestamp, received_at), json_valid(body),
 FROM callbacks
 WHERE event_type = ? AND kind = ? AND id <= ?
 """
+_PERCEPTION_SQL = """
+SELECT id, conversation_id,
+       CASE WHEN json_valid(body) THEN json_type(body, '$.properties.analysis') ELSE 'invalid' END
+FROM callbacks
+WHERE event_type = ? AND kind = ? AND id <= ?
+"""
 _EXTRACT_SQL = """
 SELECT id, conversation_id, coalesce(timestamp, received_at), json_valid(body),
        CASE WHEN json_valid(body) THEN json_type(body, '$.properties') END,
@@ -497,158 +506,205 @@ def _latest(frame: pd.DataFrame, key: str, time: str) -> pd.DataFrame:
     return order.drop_duplicates(key, keep="last")
 
 
-def _earliest(frame: pd.DataFrame, key: str, time: str) -> pd.DataFrame:
-    order = frame.sort_values([time, "id"], na_position="last", kind="stable")
-    return order.drop_duplicates(key, keep="first")
+def _columns(rows: list[tuple], n: int) -> list[np.ndarray]:
+    """The columns of query rows as object arrays (``n`` empty arrays when there is no row)."""
+    if not rows:
+        return [np.empty(0, dtype=object) for _ in range(n)]
+    out = []
+    for col in zip(*rows, strict=True):
+        arr = np.empty(len(col), dtype=object)
+        arr[:] = col
+        out.append(arr)
+    return out
 
 
-def _extract(reader: _Reader, event_type: str, path: str) -> pd.DataFrame:
-    """One JSON value of every ``event_type`` body, guarded against what SQLite cannot parse."""
-    rows = reader.query(_EXTRACT_SQL, (path, path, event_type, ev.KIND_CONVERSATION, reader.max_id))
-    names = ["id", "conversation_id", "time", "valid", "props_type", "type", "value"]
-    frame = pd.DataFrame.from_records(rows, columns=names)
-    frame["time"] = parse_times(frame["time"]).array
-    return frame
+def _time_key(times: pd.Series, missing_last: bool = True) -> np.ndarray:
+    """Nanoseconds since the epoch as int64, for sorting; NaT sorts last (or first)."""
+    ns = times.to_numpy(dtype="datetime64[ns]").view("int64").copy()
+    ns[times.isna().to_numpy()] = np.iinfo(np.int64).max if missing_last else np.iinfo(np.int64).min
+    return ns
+
+
+def _first_per_group(groups: np.ndarray, *keys: np.ndarray) -> np.ndarray:
+    """Row numbers of the first row of each group in ``keys`` order (the first key decides)."""
+    if not len(groups):
+        return np.empty(0, dtype=np.int64)
+    order = np.lexsort((*reversed(keys), groups))
+    g = groups[order]
+    first = np.ones(len(g), dtype=bool)
+    first[1:] = g[1:] != g[:-1]
+    return order[first]
+
+
+_SQLITE_JSON_PROBLEM = "body is not JSON that SQLite's JSON functions can read: skipped"
+
+
+def _sql_side(reader: _Reader) -> dict[str, list[np.ndarray]]:
+    """Every SQL query ``conversations`` needs, as columns; run in a thread beside the
+    transcript pass (SQLite works with Python's GIL released, so the two use two cores)."""
+    kind, top = ev.KIND_CONVERSATION, reader.max_id
+    queries = {
+        "calls": (_CONVERSATION_SQL, (*ev.JOIN_EVENTS,) * 5 + (kind, top), 9),
+        "shutdowns": (_SHUTDOWN_SQL, (ev.SHUTDOWN, kind, top), 7),
+        "recordings": (
+            _EXTRACT_SQL,
+            ("$.properties.s3_key",) * 2 + (ev.RECORDING_READY, kind, top),
+            7,
+        ),
+        "perception": (_PERCEPTION_SQL, (ev.PERCEPTION_ANALYSIS, kind, top), 3),
+    }
+    out = {}
+    with reader.connect() as conn:
+        for name, (sql, params, width) in queries.items():
+            out[name] = _columns(conn.execute(sql, params).fetchall(), width)
+    return out
 
 
 def _read_conversations(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
     problems = _Problems("conversations")
-    rows = reader.query(
-        _CONVERSATION_SQL, (*ev.JOIN_EVENTS,) * 5 + (ev.KIND_CONVERSATION, reader.max_id)
-    )
-    if not rows:
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        sql = pool.submit(_sql_side, reader)
+        transcripts = _transcript_counts(reader, problems)
+        q = sql.result()
+    if not len(q["calls"][0]):
         return _frame(_CONVERSATIONS), problems.rows
-    cols = list(zip(*rows, strict=True))
-    conv = pd.DataFrame(
-        {
-            "conversation_id": pd.array(cols[0], dtype=STR),
-            "replica_id": pd.array(
-                [j if j is not None else a for j, a in zip(cols[1], cols[2], strict=True)],
-                dtype=STR,
-            ),
-            "joined_at": parse_times(list(cols[3])).array,
-            "first_seen": parse_times(list(cols[7])).array,
-            "last_seen": parse_times(list(cols[8])).array,
-        }
-    )
+    cid, join_rep, any_rep, jmin, jmax, jlmin, jlmax, first, last = q["calls"]
+    n = len(cid)
+    index = pd.Index(cid, dtype=object)  # one row per conversation (GROUP BY)
+    replica = np.where(pd.isna(join_rep), any_rep, join_rep)
+
     # The earliest join: the text minimum is the time minimum when every join timestamp of the
     # call has the same shape (one sender, one format); otherwise compare parsed times.
-    mixed = np.array(
-        [lo != hi for lo, hi in zip(cols[5], cols[6], strict=True)], dtype=bool
-    ) & np.array([lo != hi for lo, hi in zip(cols[3], cols[4], strict=True)], dtype=bool)
+    joined_at = parse_times(jmin)
+    mixed = (jlmin != jlmax) & (jmin != jmax)
     if mixed.any():
-        ids = conv.loc[mixed, "conversation_id"].tolist()
-        joins = pd.DataFrame.from_records(
+        ids = cid[mixed].tolist()
+        jc, jt = _columns(
             reader.query(
                 "SELECT conversation_id, coalesce(timestamp, received_at) FROM callbacks "
                 f"WHERE event_type IN ({_JOINS}) AND kind = ? AND id <= ? "
                 f"AND conversation_id IN ({_placeholders(ids)})",
                 (*ev.JOIN_EVENTS, ev.KIND_CONVERSATION, reader.max_id, *ids),
             ),
-            columns=["conversation_id", "time"],
+            2,
         )
-        joins["time"] = parse_times(joins["time"]).array
-        first = joins.groupby("conversation_id")["time"].min()
-        conv.loc[mixed, "joined_at"] = _lookup(first, conv.loc[mixed, "conversation_id"])
-    joined_text = pd.Series(cols[3], dtype=object)
-    bad_join = joined_text.notna().to_numpy() & conv["joined_at"].isna().to_numpy()
-    for cid in conv.loc[bad_join, "conversation_id"]:
-        problems.add(None, cid, ev.REPLICA_JOINED, "join timestamp is not a time: join unknown")
+        earliest = parse_times(jt).groupby(jc).min()
+        joined_at[mixed] = earliest.reindex(cid[mixed]).to_numpy()
+    has_join = ~pd.isna(jmin)
+    for i in np.flatnonzero(has_join & joined_at.isna().to_numpy()):
+        problems.add(None, cid[i], ev.REPLICA_JOINED, "join timestamp is not a time: join unknown")
 
     # Shutdown: the earliest shutdown of each call, with its reason (narrow SQL extraction).
-    shut = pd.DataFrame.from_records(
-        reader.query(_SHUTDOWN_SQL, (ev.SHUTDOWN, ev.KIND_CONVERSATION, reader.max_id)),
-        columns=["id", "conversation_id", "time", "valid", "props_type", "type", "reason"],
-    )
-    shut["time"] = parse_times(shut["time"]).array
-    for row in shut.itertuples(index=False):
-        if not row.valid:
-            problems.add(row.id, row.conversation_id, ev.SHUTDOWN, _SQLITE_JSON_PROBLEM)
-        elif row.props_type != "object":
-            problems.add(row.id, row.conversation_id, ev.SHUTDOWN, "properties is not an object")
-        elif row.type is None:
-            problems.add(row.id, row.conversation_id, ev.SHUTDOWN, "no shutdown_reason")
-        elif row.type != "text":
-            problems.add(row.id, row.conversation_id, ev.SHUTDOWN, "shutdown_reason is not text")
-        if pd.isna(row.time):
-            problems.add(row.id, row.conversation_id, ev.SHUTDOWN, "timestamp is not a time")
-    shut.loc[shut["type"] != "text", "reason"] = None
-    counts = shut["conversation_id"].value_counts()
-    for cid in counts.index[counts > 1]:
+    s_id, s_cid, s_time, s_valid, s_ptype, s_type, s_reason = q["shutdowns"]
+    s_at = parse_times(s_time)
+    readable = (s_valid == 1) & (s_ptype == "object") & (s_type == "text")
+    for i in np.flatnonzero(~readable | s_at.isna().to_numpy()):
+        if s_valid[i] != 1:
+            what = _SQLITE_JSON_PROBLEM
+        elif s_ptype[i] != "object":
+            what = "properties is not an object"
+        elif s_type[i] is None:
+            what = "no shutdown_reason"
+        elif s_type[i] != "text":
+            what = "shutdown_reason is not text"
+        else:
+            what = "timestamp is not a time"
+        problems.add(s_id[i], s_cid[i], ev.SHUTDOWN, what)
+    s_reason = np.where(readable, s_reason, None)
+    s_pos = index.get_indexer(s_cid)
+    per_call = np.bincount(s_pos, minlength=n) if len(s_pos) else np.zeros(n, dtype=np.int64)
+    for i in np.flatnonzero(per_call > 1):
         problems.add(
-            None,
-            cid,
-            ev.SHUTDOWN,
-            f"{counts[cid]} shutdown callbacks: the earliest is used",
+            None, cid[i], ev.SHUTDOWN, f"{per_call[i]} shutdown callbacks: the earliest is used"
         )
-    first_shut = _earliest(shut, "conversation_id", "time").set_index("conversation_id")
-    ids = conv["conversation_id"]
-    has_shutdown = ids.isin(first_shut.index).to_numpy()
-    conv["shutdown_at"] = _lookup(first_shut["time"], ids)
-    reasons = pd.Series(_lookup(first_shut["reason"].astype(object), ids)).where(has_shutdown, None)
-    conv["shutdown_reason"] = pd.array(reasons.tolist(), dtype=STR)
-    conv["duration_s"] = (conv["shutdown_at"] - conv["joined_at"]).dt.total_seconds()
-    _categorise(conv, reasons, has_shutdown)
+    firsts = _first_per_group(s_pos, _time_key(s_at), s_id.astype(np.int64))
+    has_shutdown = per_call > 0
+    shutdown_at = pd.Series(pd.NaT, index=range(n), dtype=TIME)
+    shutdown_at.iloc[s_pos[firsts]] = s_at.iloc[firsts].to_numpy()
+    reasons = np.full(n, None, dtype=object)
+    reasons[s_pos[firsts]] = s_reason[firsts]
 
-    has_join = conv["joined_at"].notna().to_numpy() | joined_text.notna().to_numpy()
     status = np.where(
         has_join & has_shutdown, "complete", np.where(has_join, "in_progress", "incomplete")
     )
-    conv["status"] = pd.Categorical(status, dtype=STATUS_DTYPE)
+    columns: dict[str, Any] = {
+        "conversation_id": cid,
+        "replica_id": replica,
+        "joined_at": joined_at,
+        "shutdown_at": shutdown_at,
+        "duration_s": (shutdown_at - joined_at).dt.total_seconds(),
+        "shutdown_reason": reasons,
+        "status": status,
+        "first_seen": first,
+        "last_seen": last,
+    }
+    columns.update(_categorise(reasons, has_shutdown))
 
-    # Transcripts: one streaming pass over the transcription bodies.
-    tr = _transcript_counts(reader, problems)
-    tr = tr.set_index("conversation_id")
-    conv["has_transcript"] = pd.array(ids.isin(tr.index).to_numpy(), dtype="boolean")
+    # Transcripts (counted by the pass above): scatter into one row per call.
+    t_pos = index.get_indexer(transcripts["conversation_id"])
+    has_transcript = np.zeros(n, dtype=bool)
+    has_transcript[t_pos] = True
+    columns["has_transcript"] = has_transcript
     for name in ("user_turns", "assistant_turns", "user_words", "assistant_words"):
-        conv[name] = pd.array(_lookup(tr[name].astype("Int64"), ids), dtype="Int64")
-    conv["system_prompt"] = _lookup(tr["system_prompt"].astype(object), ids)
-
-    # Recordings: the S3 key of the latest recording of each call.
-    rec = _extract(reader, ev.RECORDING_READY, "$.properties.s3_key")
-    for row in rec[~rec["valid"].astype(bool)].itertuples(index=False):
-        problems.add(row.id, row.conversation_id, ev.RECORDING_READY, _SQLITE_JSON_PROBLEM)
-    rec_ok = rec[rec["props_type"] == "object"]
-    conv["has_recording"] = pd.array(ids.isin(rec_ok["conversation_id"]).to_numpy(), "boolean")
-    keyed = _latest(rec_ok[rec_ok["type"] == "text"], "conversation_id", "time")
-    conv["recording_s3_key"] = _lookup(
-        keyed.set_index("conversation_id")["value"].astype(object), ids
+        values = np.zeros(n, dtype=np.int64)
+        values[t_pos] = transcripts[name]
+        columns[name] = pd.arrays.IntegerArray(values, ~has_transcript)
+    codes = np.full(n, -1, dtype=np.int64)
+    codes[t_pos] = transcripts["prompt_code"]
+    columns["system_prompt"] = pd.Categorical.from_codes(
+        codes, dtype=pd.CategoricalDtype(pd.Index(transcripts["prompts"], dtype=object))
     )
 
+    # Recordings: the S3 key of the latest recording of each call.
+    r_id, r_cid, r_time, r_valid, r_ptype, r_type, r_key = q["recordings"]
+    for i in np.flatnonzero(r_valid != 1):
+        problems.add(r_id[i], r_cid[i], ev.RECORDING_READY, _SQLITE_JSON_PROBLEM)
+    r_pos = index.get_indexer(r_cid)
+    has_recording = np.zeros(n, dtype=bool)
+    has_recording[r_pos[r_ptype == "object"]] = True
+    keyed = np.flatnonzero(r_type == "text")
+    latest = keyed[
+        _first_per_group(
+            r_pos[keyed],
+            -_time_key(parse_times(r_time[keyed]), missing_last=False),
+            -r_id[keyed].astype(np.int64),
+        )
+    ]
+    s3_key = np.full(n, None, dtype=object)
+    s3_key[r_pos[latest]] = r_key[latest]
+    columns["has_recording"] = has_recording
+    columns["recording_s3_key"] = s3_key
+
     # Perception: an analysis that is text (perception_unavailable does not count).
-    per = _extract(reader, ev.PERCEPTION_ANALYSIS, "$.properties.analysis")
-    for row in per[~per["valid"].astype(bool)].itertuples(index=False):
-        problems.add(row.id, row.conversation_id, ev.PERCEPTION_ANALYSIS, _SQLITE_JSON_PROBLEM)
-    with_analysis = per.loc[per["type"] == "text", "conversation_id"]
-    conv["has_perception"] = pd.array(ids.isin(with_analysis).to_numpy(), dtype="boolean")
-    return _frame(_CONVERSATIONS, {c: conv[c] for c in conv.columns}), problems.rows
+    p_id, p_cid, p_type = q["perception"]
+    for i in np.flatnonzero(p_type == "invalid"):
+        problems.add(p_id[i], p_cid[i], ev.PERCEPTION_ANALYSIS, _SQLITE_JSON_PROBLEM)
+    has_perception = np.zeros(n, dtype=bool)
+    has_perception[index.get_indexer(p_cid[p_type == "text"])] = True
+    columns["has_perception"] = has_perception
+    return _frame(_CONVERSATIONS, columns), problems.rows
 
 
-_SQLITE_JSON_PROBLEM = "body is not JSON that SQLite's JSON functions can read: skipped"
-
-
-def _lookup(values: pd.Series, keys: pd.Series) -> Any:
-    """``values[key]`` for each key (NA where missing), keeping the dtype of ``values``."""
-    return values.reindex(keys.to_numpy(dtype=object)).array
-
-
-def _categorise(conv: pd.DataFrame, reasons: pd.Series, has_shutdown: np.ndarray) -> None:
+def _categorise(reasons: np.ndarray, has_shutdown: np.ndarray) -> dict[str, Any]:
     """shutdown_category, outcome and shutdown_error_step, computed once per distinct reason."""
-    unique = pd.unique(reasons.dropna())
+    unique = pd.unique(reasons[~pd.isna(reasons)])
     category = {r: ev.shutdown_category(r) for r in unique}
     step = {}
     for r in unique:
         s = ev.shutdown_error_step(r)
         step[r] = int(s) if s is not None and s.isdigit() else None
-    cats = reasons.map(category).astype(object)
-    conv["shutdown_category"] = pd.Categorical(
-        cats.where(cats.notna(), None), dtype=SHUTDOWN_CATEGORY_DTYPE
+    cats = np.array([category.get(r) if r is not None else None for r in reasons], dtype=object)
+    outcome = np.array(
+        [ev.CATEGORY_OUTCOME[c] if c is not None else None for c in cats], dtype=object
     )
-    outcome = cats.map(ev.CATEGORY_OUTCOME).astype(object)
     # A call that ended without a reason we can read ended for an unknown reason.
-    outcome = outcome.where(outcome.notna() | ~has_shutdown, "unknown")
-    conv["outcome"] = pd.Categorical(outcome.where(outcome.notna(), None), dtype=OUTCOME_DTYPE)
-    conv["shutdown_error_step"] = pd.array(reasons.map(step).astype(object).tolist(), "Int64")
+    outcome[has_shutdown & pd.isna(outcome)] = "unknown"
+    steps = [step.get(r) if r is not None else None for r in reasons]
+    return {
+        "shutdown_category": pd.Categorical(cats, dtype=SHUTDOWN_CATEGORY_DTYPE),
+        "outcome": pd.Categorical(outcome, dtype=OUTCOME_DTYPE),
+        "shutdown_error_step": pd.array(steps, dtype="Int64"),
+    }
 
 
 def _transcript_rows(reader: _Reader) -> Iterator[list[tuple]]:
@@ -679,10 +735,16 @@ def _transcript_of(body: bytes, problems: _Problems, cid: Any, cb_id: int) -> li
 
 def _winners(ids: list, cids: list, times: list, problems: _Problems) -> np.ndarray:
     """Which transcripts count: the latest (sender's time, then arrival) per conversation."""
-    frame = pd.DataFrame({"id": ids, "conversation_id": cids, "time": parse_times(times).array})
-    keep = np.ones(len(frame), dtype=bool)
-    dup = frame["conversation_id"].duplicated(keep=False).to_numpy()
+    keep = np.ones(len(ids), dtype=bool)
+    dup = pd.Index(cids, dtype=object).duplicated(keep=False)
     if dup.any():
+        frame = pd.DataFrame(
+            {
+                "id": ids,
+                "conversation_id": pd.Series(cids, dtype=object),
+                "time": parse_times(times).array,
+            }
+        )
         latest = set(_latest(frame[dup], "conversation_id", "time")["id"])
         for i in np.flatnonzero(dup):
             cb_id = frame.at[i, "id"]
@@ -697,16 +759,21 @@ def _winners(ids: list, cids: list, times: list, problems: _Problems) -> np.ndar
     return keep
 
 
-def _transcript_counts(reader: _Reader, problems: _Problems) -> pd.DataFrame:
-    """Turn and word counts and the system prompt of every valid transcript."""
+def _transcript_counts(reader: _Reader, problems: _Problems) -> dict[str, Any]:
+    """Turn and word counts and the system prompt of the transcript that counts for each call.
+
+    Returns a dict of equal-length arrays (``conversation_id``, ``user_turns``,
+    ``assistant_turns``, ``user_words``, ``assistant_words``, ``prompt_code``) and ``prompts``,
+    the distinct system prompts that ``prompt_code`` indexes (-1: none).
+    """
     ids: list[int] = []
     cids: list[Any] = []
     times: list[Any] = []
     user_turns: list[int] = []
     assistant_turns: list[int] = []
-    prompts: list[str | None] = []
+    prompt_codes: list[int] = []
+    prompts: dict[str, int] = {}  # system prompts repeat across calls: keep each once
     words: list[np.ndarray] = []
-    interned: dict[str, str] = {}  # system prompts repeat across calls: keep one copy
     for rows in _transcript_rows(reader):
         texts: list[str] = []
         for cb_id, cid, ts, body in rows:
@@ -715,26 +782,21 @@ def _transcript_counts(reader: _Reader, problems: _Problems) -> pd.DataFrame:
                 continue
             user: list[str] = []
             assistant: list[str] = []
-            nu = na = skipped = 0
+            skipped = 0
             prompt = None
             for m in transcript:
                 if type(m) is not dict:
                     skipped += 1
                     continue
                 role = m.get("role")
-                content = m.get("content")
-                if type(content) is not str:
-                    content = _content_text(content)
                 if role == "user":
-                    nu += 1
-                    if content:
-                        user.append(content)
+                    user.append(m.get("content"))
                 elif role == "assistant":
-                    na += 1
-                    if content:
-                        assistant.append(content)
-                elif role == "system" and prompt is None and content is not None:
-                    prompt = interned.setdefault(content, content)
+                    assistant.append(m.get("content"))
+                elif role == "system" and prompt is None:
+                    prompt = m.get("content")
+                    if type(prompt) is not str:
+                        prompt = _content_text(prompt)
             if skipped:
                 problems.add(
                     cb_id,
@@ -745,25 +807,34 @@ def _transcript_counts(reader: _Reader, problems: _Problems) -> pd.DataFrame:
             ids.append(cb_id)
             cids.append(cid)
             times.append(ts)
-            user_turns.append(nu)
-            assistant_turns.append(na)
-            prompts.append(prompt)
-            texts.append(" ".join(user))
-            texts.append(" ".join(assistant))
+            user_turns.append(len(user))
+            assistant_turns.append(len(assistant))
+            prompt_codes.append(-1 if prompt is None else prompts.setdefault(prompt, len(prompts)))
+            texts.append(_joined_text(user))
+            texts.append(_joined_text(assistant))
         words.append(count_words(texts))
     counts = np.concatenate(words) if words else np.zeros(0, dtype=np.int64)
     keep = _winners(ids, cids, times, problems)
-    frame = pd.DataFrame(
-        {
-            "conversation_id": pd.array(cids, dtype=STR),
-            "user_turns": np.asarray(user_turns, dtype=np.int64),
-            "assistant_turns": np.asarray(assistant_turns, dtype=np.int64),
-            "user_words": counts[0::2],
-            "assistant_words": counts[1::2],
-            "system_prompt": pd.array(prompts, dtype=STR),
-        }
-    )
-    return frame[keep].reset_index(drop=True)
+    cid_arr = np.empty(len(cids), dtype=object)
+    cid_arr[:] = cids
+    return {
+        "conversation_id": cid_arr[keep],
+        "user_turns": np.asarray(user_turns, dtype=np.int64)[keep],
+        "assistant_turns": np.asarray(assistant_turns, dtype=np.int64)[keep],
+        "user_words": counts[0::2][keep],
+        "assistant_words": counts[1::2][keep],
+        "prompt_code": np.asarray(prompt_codes, dtype=np.int64)[keep],
+        "prompts": list(prompts),
+    }
+
+
+def _joined_text(contents: list) -> str:
+    """The text of messages' contents, joined by spaces (which adds no word)."""
+    try:
+        return " ".join(contents)
+    except TypeError:  # some content is null, a list of parts or something else
+        texts = (c if type(c) is str else _content_text(c) for c in contents)
+        return " ".join(t for t in texts if t)
 
 
 def _read_turns(reader: _Reader) -> pd.DataFrame:
