@@ -284,6 +284,13 @@ def _minutes(ax: Axes, axis: str = "x") -> None:
     target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
 
 
+def _counts(ax: Axes, axis: str = "y") -> None:
+    """An axis of counts: whole numbers, with thousands separators."""
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_locator(MaxNLocator(integer=True))
+    target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+
+
 def _short(label: str, width: int = 42) -> str:
     return textwrap.shorten(str(label), width=width, placeholder="…")
 
@@ -380,7 +387,7 @@ def volume(
             align="edge" if freq_ == "W" else "center",
         )
         bottom += heights
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    _counts(ax, "y")
     _date_axis(ax)
     ax.set_xlabel("day (UTC)" if freq_ == "D" else "week starting Monday (UTC)")
     ax.set_ylabel(f"conversations per {unit}")
@@ -398,7 +405,8 @@ def volume(
     ended = int(vol["ended"].sum())
     per = vol["conversations"]
     sub = (
-        f"{total:,} conversations, {ended:,} ended; {per.mean():,.1f} per {unit} on average, "
+        f"{total:,} conversations, {ended:,} ended; {per.mean():,.{1 if per.mean() < 100 else 0}f} "
+        f"per {unit} on average, "
         f"busiest {per.max():,}"
     )
     _titles(ax, title, sub)
@@ -473,7 +481,7 @@ def durations(
             linewidth=0.3,
         )
         ax.set_ylabel(f"calls per {step:g}-minute bin")
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        _counts(ax, "y")
     else:
         ax.ecdf(minutes, color=_MAIN, linewidth=1.8)
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
@@ -577,7 +585,7 @@ def shutdown_reasons(
     ax.set_yticks(y, [_short(v, 50) for v in labels])
     ax.invert_yaxis()
     ax.set_xlabel("conversations")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _counts(ax, "x")
     ax.grid(axis="y", visible=False)
     ax.set_xlim(0, counts.max() * 1.18)
     _bar_labels(ax, bars, [f"{_pct(s)} ({c:,})" for s, c in zip(shares, counts, strict=True)])
@@ -704,7 +712,7 @@ def funnel(
     ax.set_yticks(y, table["stage"])
     ax.invert_yaxis()
     ax.set_xlabel("joined conversations")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _counts(ax, "x")
     ax.set_xlim(0, joined * 1.2)
     ax.grid(axis="y", visible=False)
     _bar_labels(
@@ -778,8 +786,8 @@ def turns_per_conversation(
     shown = f"{bins[-1] - 0.5:g}"
     ax.set_xlabel("turns (messages) per conversation")
     ax.set_ylabel("conversations")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _counts(ax, "y")
+    _counts(ax, "x")
     ax.legend(title="role", loc="upper right")
     sub = f"{len(have):,} conversations with a transcript" + (
         f"; counts above {shown} turns not shown ({cut:,})" if cut else ""
@@ -843,7 +851,7 @@ def words_per_turn(
     ax.set_xlim(0, bins[-1])
     ax.set_xlabel("words per turn")
     ax.set_ylabel("turns")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    _counts(ax, "y")
     ax.legend(title="role", loc="upper right")
     sub = "every user and assistant message of the transcripts" + (
         f"; {cut:,} turns of {bins[-1]:g} words or more not shown" if cut else ""
@@ -910,7 +918,7 @@ def talk_ratio(
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_xlabel("user's words as a share of the user's and the assistant's (%)")
     ax.set_ylabel("conversations")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    _counts(ax, "y")
     sub = f"{share.size:,} conversations with a transcript" + (
         f"; {silent:,} where nobody said a word not shown" if silent else ""
     )
@@ -1122,7 +1130,7 @@ def video_generation(
     ax.set_xlabel("generation time, created to ready (minutes)")
     ax.set_ylabel("videos")
     _minutes(ax)
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    _counts(ax, "y")
     sub = f"{len(ready):,} ready videos" + (f"; also {others} (not drawn)" if others else "")
     _titles(ax, title, sub)
     return ax.figure
@@ -1169,7 +1177,7 @@ def replica_training(
     ax.invert_yaxis()
     ax.set_xlabel("training callbacks")
     ax.set_ylabel("status")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _counts(ax, "x")
     ax.set_xlim(0, counts.max() * 1.25)
     ax.grid(axis="y", visible=False)
     total = int(counts.sum())
@@ -1177,20 +1185,19 @@ def replica_training(
     errors = table.loc[table["status"].astype(object) == "error", "error_message"].astype(object)
     errors = errors.fillna("(no message)").value_counts().head(3)
     if len(errors):
-        lines = ["most frequent errors:"] + [
-            f"{n:,} × {_short(msg, 70)}" for msg, n in errors.items()
+        lines = ["Most frequent errors:"] + [
+            f"{n:,} × {_short(msg, 90)}" for msg, n in errors.items()
         ]
-        ax.text(
-            0.99,
-            0.04,
+        ax.annotate(
             "\n".join(lines),
-            transform=ax.transAxes,
-            ha="right",
-            va="bottom",
-            fontsize=8.5,
+            xy=(0, 0),
+            xycoords="axes fraction",
+            xytext=(0, -40),
+            textcoords="offset points",
+            ha="left",
+            va="top",
+            fontsize=9,
             color=_TEXT_GREY,
-            multialignment="left",
-            bbox={"facecolor": "white", "edgecolor": _LIGHT_GREY, "boxstyle": "round,pad=0.4"},
         )
     replicas_n = int(table["replica_id"].nunique())
     sub = f"{total:,} training callbacks for {replicas_n:,} replicas"

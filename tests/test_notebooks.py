@@ -1,0 +1,113 @@
+"""The four notebooks, executed from a clean kernel against a small demo database.
+
+The notebooks are committed as ``.ipynb`` with outputs cleared (not paired with jupytext): they
+open as they are in JupyterLab, and nbclient runs the very files analysts use.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from tavus_analytics import demo
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NAMES = [
+    "01_overview.ipynb",
+    "02_transcripts.ipynb",
+    "03_perception.ipynb",
+    "04_replicas_and_videos.ipynb",
+]
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("notebooks") / "tavus.db"
+    demo.write(path, conversations=120, seed=0)
+    return path
+
+
+def execute(name: str, db: Path, cwd: Path, monkeypatch) -> nbformat.NotebookNode:
+    """Run a notebook in a fresh python3 kernel with ``TAVUS_ANALYTICS_DB=db``; any error in a
+    cell fails (nbclient raises CellExecutionError)."""
+    monkeypatch.setenv("TAVUS_ANALYTICS_DB", str(db))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    client = NotebookClient(
+        nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(cwd)}}
+    )
+    client.execute()
+    return nb
+
+
+def outputs(nb: nbformat.NotebookNode, kind: str) -> list:
+    """Every output of the code cells: ``text`` (streams and plain results), ``png`` (images)
+    or ``html``."""
+    found = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if kind == "text" and out.get("output_type") == "stream":
+                found.append(out["text"])
+            data = out.get("data", {})
+            if kind == "text" and "text/plain" in data:
+                found.append(data["text/plain"])
+            if kind == "png" and "image/png" in data:
+                found.append(base64.b64decode(data["image/png"]))
+            if kind == "html" and "text/html" in data:
+                found.append(data["text/html"])
+    return found
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_is_committed_clean_and_opens_with_an_explanation(name):
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    nbformat.validate(nb)
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    assert "TAVUS_ANALYTICS_DB" in nb.cells[0].source
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, name
+
+
+def test_every_notebook_is_tested():
+    assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == NAMES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_runs_on_the_demo_database(name, demo_db, tmp_path, monkeypatch):
+    nb = execute(name, demo_db, tmp_path, monkeypatch)
+    text = "\n".join(outputs(nb, "text"))
+    assert f"Database: {demo_db}" in text
+    assert "does not exist" not in text
+    images = outputs(nb, "png")
+    charts = sum(1 for c in nb.cells if c.cell_type == "code" and c.source.startswith("charts."))
+    assert charts >= 1 and len(images) == charts
+    assert all(img.startswith(PNG) for img in images)
+    assert outputs(nb, "html"), "tables are shown as HTML"
+    assert "Traceback" not in text
+    if name == "01_overview.ipynb":
+        import tavus_analytics as ta
+
+        n = len(ta.load(demo_db).conversations)
+        assert re.search(rf"Conversations\s+{n:,} \(\d+ ended", text), text
+    if name == "02_transcripts.ipynb":
+        assert "messages found" in text and "Longest: c" in text
+    if name == "03_perception.ipynb":
+        assert "analyses" in text and "week of" in text
+    if name == "04_replicas_and_videos.ipynb":
+        assert "generation time, minutes" in text
+
+
+def test_a_missing_database_is_made_first_and_said(tmp_path, monkeypatch):
+    db = tmp_path / "new" / "tavus.db"
+    nb = execute("04_replicas_and_videos.ipynb", db, tmp_path, monkeypatch)
+    text = "\n".join(outputs(nb, "text"))
+    assert f"{db} does not exist: making a demo database there" in text
+    assert db.is_file()
