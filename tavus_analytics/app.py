@@ -22,8 +22,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
+import re
 
+import orjson
 from flask import Flask, Response, jsonify, render_template_string, request
 from werkzeug.exceptions import HTTPException
 
@@ -35,6 +38,31 @@ from .store import REJECTED_BODY_LIMIT, Store
 log = logging.getLogger("tavus_analytics.collector")
 
 _READ_CHUNK = 64 * 1024
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _refuse_lone_surrogates(body: bytes, obj: dict) -> None:
+    """Refuse a body holding a lone UTF-16 surrogate escape (``"\\ud800"`` with no pair).
+
+    Such a string is not Unicode: SQLite's JSON functions turn it into invalid UTF-8, and every
+    later read of that value (the loader, the SQL views, the search index) fails.
+    """
+    if _SURROGATE_ESCAPE.search(body) is None:
+        return
+    try:
+        orjson.loads(body)  # orjson refuses lone surrogates: what it reads is Unicode
+        return
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidCallback(
+            "body holds a lone UTF-16 surrogate escape (such as \\ud800 without its pair): "
+            "not valid Unicode"
+        ) from None
+    except RecursionError:
+        raise InvalidCallback("body is nested too deeply: send at most 900 levels") from None
 
 
 def _error(status: int, message: str, **headers) -> Response:
@@ -133,7 +161,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
                 size,
             )
         try:
-            fields = classify(parse_body(body))
+            obj = parse_body(body)
+            _refuse_lone_surrogates(body, obj)
+            fields = classify(obj)
         except InvalidCallback as e:
             return reject(400, str(e), body, size)
         try:

@@ -26,12 +26,10 @@ from stress import harness, hostile  # noqa: E402
 
 
 # -- regressions found by the harness -----------------------------------------------------------
-def test_lone_surrogate_escape_in_an_index_field_is_stored_not_500(client, store, db_path):
+def test_lone_surrogate_escape_in_an_index_field_is_stored_not_500(store, db_path):
     body = b'{"event_type": "system.shutdown", "conversation_id": "c\\ud800", "status": "\\udfff"}'
-    r = client.post(f"/webhook?token={SECRET}", data=body)
-    assert r.status_code == 200, r.get_data()
-    batch = store.insert_batch([b'{"replica_id": "\\ud83d", "status": "ready"}'])
-    assert batch.stored == 1
+    batch = store.insert_batch([body, b'{"replica_id": "\\ud83d", "status": "ready"}'])
+    assert batch.stored == 2
     conn = sqlite3.connect(db_path)
     rows = conn.execute(
         "SELECT body, sha256, conversation_id, status, replica_id FROM callbacks ORDER BY id"
@@ -46,6 +44,29 @@ def test_lone_surrogate_escape_in_an_index_field_is_stored_not_500(client, store
     )
     assert rows[1][4] == "\ufffd"
     assert json.loads(rows[0][0])["conversation_id"] == "c\ud800"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"event_type": "x", "conversation_id": "c\\ud800"}',
+        b'{"conversation_id": "c1", "event_type": "system.shutdown", '
+        b'"properties": {"shutdown_reason": "x\\udfff"}}',
+        b'{"conversation_id": "c1", "event_type": "application.transcription_ready", '
+        b'"properties": {"transcript": [{"role": "user", "content": "hi \\ud83d"}]}, "n": 1e400}',
+        b'{"\\ud800": 1}',
+    ],
+)
+def test_lone_surrogate_escape_is_refused_and_the_database_still_loads(client, db_path, body):
+    r = client.post(f"/webhook?token={SECRET}", data=body)
+    assert r.status_code == 400
+    assert r.json["error"].startswith("body holds a lone UTF-16 surrogate escape")
+    ok = b'{"conversation_id": "c1", "event_type": "x", "pair": "\\ud83d\\ude00", "s": "\\\\ud800"}'
+    assert client.post(f"/webhook?token={SECRET}", data=ok).status_code == 200
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("SELECT status FROM rejected").fetchall() == [(400,)]
+    conn.close()
+    assert hostile.loads_cleanly(db_path)["ok"]
 
 
 def test_healthz_is_503_when_the_disk_is_full(client, monkeypatch):
