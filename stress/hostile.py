@@ -115,10 +115,31 @@ def bodies(max_body: int = FUZZ_MAX_BODY) -> st.SearchStrategy[bytes]:
     nul = st.builds(
         _insert, valid | tavus, st.integers(0, 10**6), st.sampled_from([b"\x00", b"\x00" * 5])
     ) | st.builds(lambda s: _dump({"s": "\x00" + s}, True), st.text(max_size=10))
+    escapes = st.sampled_from(
+        [b"\\ud800", b"\\udfff", b"a\\ud83d", b"\\ude00b", b"\\ud83d\\ude00", b"\\\\ud800"]
+    )
     surrogates = st.builds(
         lambda field, esc: b'{"' + field + b'": "' + esc + b'", "event_type": "x", "status": "ok"}',
         st.sampled_from([b"conversation_id", b"replica_id", b"video_id", b"timestamp", b"other"]),
-        st.sampled_from([b"\\ud800", b"\\udfff", b"a\\ud83d", b"\\ude00b", b"\\ud83d\\ude00"]),
+        escapes,
+    ) | st.builds(
+        lambda where, esc, n: (
+            b'{"conversation_id": "c%d", "event_type": "%s", "properties": %s}'
+            % (n, where[0], where[1].replace(b"ESC", esc))
+        ),
+        st.sampled_from(
+            [
+                (b"system.shutdown", b'{"shutdown_reason": "ESC"}'),
+                (
+                    b"application.transcription_ready",
+                    b'{"transcript": [{"role": "user", "content": "hi ESC"}]}',
+                ),
+                (b"application.perception_analysis", b'{"analysis": "**User** ESC"}'),
+                (b"application.x", b'{"ESC": 1}'),
+            ]
+        ),
+        escapes,
+        st.integers(0, 10**6),
     )
     mutated = st.builds(
         lambda b, pos, byte: b[: pos % (len(b) + 1)] + bytes([byte]) + b[pos % (len(b) + 1) + 1 :],
@@ -227,7 +248,11 @@ def loads_cleanly(db: Path) -> dict:
         ).fetchone()[0]
     finally:
         conn.close()
-    how, n = notebook_load(db)
+    try:
+        how, n = notebook_load(db)
+        load_error = None
+    except Exception as e:  # a database that cannot be loaded is the finding
+        how, n, load_error = "failed", 0, f"{type(e).__name__}: {e}"[:300]
     return {
         "rows": rows,
         "integrity_check": integrity,
@@ -236,7 +261,12 @@ def loads_cleanly(db: Path) -> dict:
         "sha256_mismatch": bad_sha,
         "notebook_load": how,
         "notebook_rows": n,
-        "ok": integrity == "ok" and not bad_parse and not json_invalid and not bad_sha,
+        "notebook_load_error": load_error,
+        "ok": integrity == "ok"
+        and not bad_parse
+        and not json_invalid
+        and not bad_sha
+        and load_error is None,
     }
 
 
