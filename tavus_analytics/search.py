@@ -39,12 +39,14 @@ def _connection(db: str | Path | Store | sqlite3.Connection) -> Iterator[sqlite3
         yield db
         return
     if isinstance(db, Store):
+        db.index_transcripts()
         yield db.connection()
         return
     path = Path(db)
     if not path.is_file():
         raise DatabaseNotFound(path)
     with Store(path) as store:  # migrates an older database: the index is built on first use
+        store.index_transcripts()
         yield store.connection()
 
 

@@ -11,11 +11,19 @@ Two tables, both append-only:
     What was refused (not JSON, not an object, empty, too large), kept as evidence: the reason, the
     HTTP status answered, and at most the first 64 KiB of the body as a BLOB.
 
+Beside them, ``transcript_fts`` (FTS5 over transcript messages, brought up to date by
+:meth:`Store.index_transcripts`, off the collector's write path) and read-only SQL views.
+
 The schema version is SQLite's ``PRAGMA user_version``; :data:`MIGRATIONS` brings any older
-database up to date on open. Every write is its own ``BEGIN IMMEDIATE ... COMMIT`` (a batch is
-one), on a WAL database with ``synchronous=FULL``: once a write method returns, the row survives
-a crash of the process or of the machine. Errors that mean "cannot write now" (locked past the
-busy timeout, read-only, disk full, I/O error) are raised as :class:`StoreUnavailable`.
+database up to date on open. Writes are ``BEGIN IMMEDIATE ... COMMIT`` transactions on a WAL
+database with ``synchronous=FULL``: once a write method returns, the row survives a crash of the
+process or of the machine. Concurrent :meth:`Store.insert_callback` calls are committed in
+groups: each thread queues its row, and whichever thread holds the writer lock commits every
+queued row in one transaction (one fsync), then each caller returns its own row's result. In a
+process, writers take turns on a Python lock rather than sleeping in SQLite's busy handler;
+between processes, SQLite's lock and busy timeout apply. Errors that mean "cannot write now"
+(locked past the busy timeout, read-only, disk full, I/O error) are raised as
+:class:`StoreUnavailable`.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from pathlib import Path
 import sqlite_utils
 
 from .errors import InvalidCallback, StoreUnavailable
-from .events import TRANSCRIPTION_READY, Fields, classify, parse_body
+from .events import Fields, classify, parse_body
 
 #: How much of a refused body is kept in ``rejected``.
 REJECTED_BODY_LIMIT = 64 * 1024
@@ -116,6 +124,30 @@ def _migration_1(db: sqlite_utils.Database) -> None:
     db["rejected"].create_index(["received_at"])
 
 
+# A body when it is valid JSON holding a transcript list, else NULL (json_each(NULL) is
+# empty). CASE, unlike AND, is documented to evaluate only the branch it takes.
+_TRANSCRIPT_OF = (
+    "CASE WHEN json_valid({b}) THEN CASE WHEN json_type({b}, '$.properties.transcript') "
+    "= 'array' THEN {b} END END"
+)
+_MESSAGE_COLUMNS = (
+    "CAST(m.key AS INTEGER) AS turn, "
+    "CASE WHEN m.type = 'object' THEN json_extract(m.value, '$.role') END AS role, "
+    "CASE WHEN m.type = 'object' THEN CASE WHEN json_type(m.value, '$.content') = 'text' "
+    "THEN json_extract(m.value, '$.content') END END AS content"
+)
+#: Index the transcript messages of callbacks with ids in (:after, :upto].
+_INDEX_TRANSCRIPTS = (
+    "INSERT INTO transcript_fts (content, role, conversation_id, callback_id, turn) "
+    "SELECT content, role, conversation_id, callback_id, turn FROM ("
+    f"SELECT c.conversation_id, c.id AS callback_id, {_MESSAGE_COLUMNS} "
+    f"FROM callbacks AS c, json_each({_TRANSCRIPT_OF.format(b='c.body')}, "
+    "'$.properties.transcript') AS m "
+    "WHERE c.event_type = 'application.transcription_ready' AND c.id > :after AND c.id <= :upto"
+    ") WHERE role IN ('user', 'assistant') AND content <> '' ORDER BY callback_id, turn"
+)
+
+
 def _migration_2(db: sqlite_utils.Database) -> None:
     """Full-text search over transcript messages, and readable SQL views.
 
@@ -132,18 +164,8 @@ def _migration_2(db: sqlite_utils.Database) -> None:
     ``videos_view``, ``replica_trainings_view``, ``rejected_view``.
     """
     run = db.execute
-    # A body when it is valid JSON holding a transcript list, else NULL (json_each(NULL) is
-    # empty). CASE, unlike AND, is documented to evaluate only the branch it takes.
-    transcript_of = (
-        "CASE WHEN json_valid({b}) THEN CASE WHEN json_type({b}, '$.properties.transcript') "
-        "= 'array' THEN {b} END END"
-    )
-    message_columns = (
-        "CAST(m.key AS INTEGER) AS turn, "
-        "CASE WHEN m.type = 'object' THEN json_extract(m.value, '$.role') END AS role, "
-        "CASE WHEN m.type = 'object' THEN CASE WHEN json_type(m.value, '$.content') = 'text' "
-        "THEN json_extract(m.value, '$.content') END END AS content"
-    )
+    transcript_of = _TRANSCRIPT_OF
+    message_columns = _MESSAGE_COLUMNS
     run(
         "CREATE VIRTUAL TABLE transcript_fts USING fts5(content, role UNINDEXED, "
         "conversation_id UNINDEXED, callback_id UNINDEXED, turn UNINDEXED, "
@@ -314,7 +336,29 @@ def _migration_2(db: sqlite_utils.Database) -> None:
 
 
 #: ``MIGRATIONS[n]`` brings a database at version ``n`` to version ``n + 1``.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2]
+def _migration_3(db: sqlite_utils.Database) -> None:
+    """Take the transcript index off the write path.
+
+    The trigger of migration 2 parsed every transcript inside the collector's write transaction.
+    ``transcript_fts`` is now brought up to date by :meth:`Store.index_transcripts` (which
+    ``search`` calls first); ``transcript_fts_state`` remembers the last callback indexed.
+    """
+    db.execute("DROP TRIGGER IF EXISTS callbacks_transcript_fts")
+    db.execute(
+        "CREATE TABLE transcript_fts_state (id INTEGER PRIMARY KEY CHECK (id = 1), "
+        "last_callback_id INTEGER NOT NULL)"
+    )
+    db.execute(
+        "INSERT INTO transcript_fts_state (id, last_callback_id) "
+        "SELECT 1, coalesce(max(id), 0) FROM callbacks"
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _migration_1,
+    _migration_2,
+    _migration_3,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _UNAVAILABLE_MARKERS = (
@@ -352,29 +396,16 @@ def _index_text(value: str | None) -> str | None:
     return value
 
 
-#: The trigger of migration 2 that keeps ``transcript_fts`` in step with single inserts.
-FTS_TRIGGER = "callbacks_transcript_fts"
-_INSERT_FTS = (
-    "INSERT INTO transcript_fts (content, role, conversation_id, callback_id, turn) "
-    "VALUES (?, ?, ?, ?, ?)"
-)
+class _Pending:
+    """A callback row waiting for a group commit, and what became of it."""
 
+    __slots__ = ("row", "result", "error", "done")
 
-def _fts_rows(obj: dict, callback_id: int, conversation_id: str | None) -> list[tuple]:
-    """The ``transcript_fts`` rows of a parsed transcription_ready body: what the trigger of
-    migration 2 inserts (user and assistant messages with non-empty text content)."""
-    props = obj.get("properties")
-    transcript = props.get("transcript") if isinstance(props, dict) else None
-    if not isinstance(transcript, list):
-        return []
-    rows = []
-    for turn, message in enumerate(transcript):
-        if not isinstance(message, dict):
-            continue
-        role, content = message.get("role"), message.get("content")
-        if role in ("user", "assistant") and isinstance(content, str) and content:
-            rows.append((_index_text(content), role, conversation_id, callback_id, turn))
-    return rows
+    def __init__(self, row: tuple) -> None:
+        self.row = row
+        self.result: tuple[int, bool] | None = None
+        self.error: BaseException | None = None
+        self.done = False
 
 
 @dataclass
@@ -407,6 +438,10 @@ class Store:
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         self._migrated = False
+        # Group commit: callbacks queue up; whoever holds the writer lock commits all of them.
+        self._writer = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Pending] = []
 
     # -- connections ------------------------------------------------------------------------
     def connection(self) -> sqlite3.Connection:
@@ -502,20 +537,43 @@ class Store:
         """
         if fields is None:
             fields = classify(parse_body(body))
-        row = self._callback_row(body, fields, received_at, remote_addr, user_agent)
-        conn = self.connection()
+        pending = _Pending(self._callback_row(body, fields, received_at, remote_addr, user_agent))
+        with self._queue_lock:
+            self._queue.append(pending)
+        with self._writer:
+            # While this thread waited, the previous holder may have committed our row too.
+            if not pending.done:
+                with self._queue_lock:
+                    group, self._queue = self._queue, []
+                self._commit_group(group)
+        if pending.error is not None:
+            raise pending.error
+        return pending.result
+
+    def _commit_group(self, group: list[_Pending]) -> None:
+        """Insert every queued row in one transaction: one fsync for all of them."""
         try:
+            conn = self.connection()
             conn.execute("BEGIN IMMEDIATE")
             try:
-                rowid, duplicate = self._insert_row(conn, row)
+                results = [self._insert_row(conn, p.row) for p in group]
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
         except sqlite3.Error as e:
-            raise _unavailable(e) from None
-        return rowid, duplicate
+            error: BaseException = _unavailable(e)
+        except StoreUnavailable as e:
+            error = e
+        except Exception as e:  # a row that cannot be written fails its whole group
+            error = e
+        else:
+            for p, result in zip(group, results, strict=True):
+                p.result, p.done = result, True
+            return
+        for p in group:
+            p.error, p.done = error, True
 
     def insert_batch(
         self,
@@ -532,64 +590,85 @@ class Store:
         """
         result = BatchResult()
         conn = self.connection()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._writer:
             try:
-                # The full-text trigger re-parses each transcript body in SQL; a batch indexes
-                # the objects it has already parsed instead, and puts the trigger back before
-                # committing (DDL is transactional: no other writer sees it missing).
-                trigger = conn.execute(
-                    "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",
-                    (FTS_TRIGGER,),
-                ).fetchone()
-                if trigger:
-                    conn.execute(f"DROP TRIGGER {FTS_TRIGGER}")
-                fts: list[tuple] = []
-                for n, item in enumerate(bodies, 1):
-                    body, received_at = item if isinstance(item, tuple) else (item, None)
-                    try:
-                        obj = parse_body(body)
-                        fields = classify(obj)
-                    except InvalidCallback as e:
-                        conn.execute(
-                            _INSERT_REJECTED,
-                            self._rejected_row(
-                                str(e),
-                                400,
-                                body,
-                                len(body),
-                                None,
-                                remote_addr,
-                                user_agent,
-                                received_at,
-                            ),
-                        )
-                        result.rejected += 1
-                    else:
-                        row = self._callback_row(body, fields, received_at, remote_addr, user_agent)
-                        rowid, duplicate = self._insert_row(conn, row)
-                        if duplicate:
-                            result.duplicate += 1
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for n, item in enumerate(bodies, 1):
+                        body, received_at = item if isinstance(item, tuple) else (item, None)
+                        try:
+                            fields = classify(parse_body(body))
+                        except InvalidCallback as e:
+                            conn.execute(
+                                _INSERT_REJECTED,
+                                self._rejected_row(
+                                    str(e),
+                                    400,
+                                    body,
+                                    len(body),
+                                    None,
+                                    remote_addr,
+                                    user_agent,
+                                    received_at,
+                                ),
+                            )
+                            result.rejected += 1
                         else:
-                            result.stored += 1
-                            if trigger and fields.event_type == TRANSCRIPTION_READY:
-                                fts.extend(_fts_rows(obj, rowid, row[4]))
-                                if len(fts) >= 10_000:
-                                    conn.executemany(_INSERT_FTS, fts)
-                                    fts.clear()
-                    if on_progress is not None and n % 1000 == 0:
-                        on_progress(1000)
-                if trigger:
-                    conn.executemany(_INSERT_FTS, fts)
-                    conn.execute(trigger[0])
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+                            row = self._callback_row(
+                                body, fields, received_at, remote_addr, user_agent
+                            )
+                            _, duplicate = self._insert_row(conn, row)
+                            if duplicate:
+                                result.duplicate += 1
+                            else:
+                                result.stored += 1
+                        if on_progress is not None and n % 1000 == 0:
+                            on_progress(1000)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as e:
+                raise _unavailable(e) from None
+        return result
+
+    def index_transcripts(self, *, chunk: int = 2000) -> int:
+        """Bring the full-text index ``transcript_fts`` up to date; return the messages indexed.
+
+        Transcripts stored since the last call are indexed in transactions of at most ``chunk``
+        callbacks, so that a running collector waits at most one short transaction.
+        """
+        conn = self.connection()
+        done = 0
+        try:
+            while True:
+                with self._writer:
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        after = conn.execute(
+                            "SELECT last_callback_id FROM transcript_fts_state"
+                        ).fetchone()[0]
+                        upto = conn.execute(
+                            "SELECT max(id) FROM (SELECT id FROM callbacks WHERE id > ? "
+                            "ORDER BY id LIMIT ?)",
+                            (after, chunk),
+                        ).fetchone()[0]
+                        if upto is None:
+                            conn.execute("ROLLBACK")
+                            return done
+                        cur = conn.execute(_INDEX_TRANSCRIPTS, {"after": after, "upto": upto})
+                        conn.execute(
+                            "UPDATE transcript_fts_state SET last_callback_id = ?", (upto,)
+                        )
+                        conn.execute("COMMIT")
+                    except BaseException:
+                        if conn.in_transaction:
+                            conn.execute("ROLLBACK")
+                        raise
+                done += max(cur.rowcount, 0)
         except sqlite3.Error as e:
             raise _unavailable(e) from None
-        return result
 
     def insert_rejected(
         self,
@@ -614,9 +693,9 @@ class Store:
             user_agent,
             received_at,
         )
-        conn = self.connection()
         try:
-            return conn.execute(_INSERT_REJECTED, row).lastrowid
+            with self._writer:
+                return self.connection().execute(_INSERT_REJECTED, row).lastrowid
         except sqlite3.Error as e:
             raise _unavailable(e) from None
 
@@ -678,10 +757,11 @@ class Store:
         """
         conn = self.connection()
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            # Touch the file for real: a read-only database only complains on a write.
-            conn.execute("PRAGMA user_version = " + str(SCHEMA_VERSION))
-            conn.execute("ROLLBACK")
+            with self._writer:
+                conn.execute("BEGIN IMMEDIATE")
+                # Touch the file for real: a read-only database only complains on a write.
+                conn.execute("PRAGMA user_version = " + str(SCHEMA_VERSION))
+                conn.execute("ROLLBACK")
         except sqlite3.Error as e:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

@@ -378,7 +378,7 @@ def _fts(store):
     )
 
 
-def test_batch_fills_the_full_text_index_as_the_trigger_does(tmp_path):
+def test_transcript_index_catches_up_off_the_write_path(tmp_path):
     from tavus_analytics import demo
 
     bodies = [body for body, _ in demo.generate(40, seed=3)]
@@ -393,18 +393,23 @@ def test_batch_fills_the_full_text_index_as_the_trigger_does(tmp_path):
     try:
         for body in bodies:
             one_by_one.insert_callback(body)
+        assert _fts(one_by_one) == []  # the collector's write does not index
         batched.insert_batch(bodies)
-        expected = _fts(one_by_one)
-        assert len(expected) > 100
-        assert _fts(batched) == expected
-        # The trigger is back for the collector's single inserts, also after a failed batch.
-        with pytest.raises(RuntimeError):
-            batched.insert_batch(_boom())
+        n = one_by_one.index_transcripts(chunk=7)
+        assert batched.index_transcripts() == n > 100
+        assert _fts(batched) == _fts(one_by_one)
+        assert ("café 你 ok", "assistant", "cx", 4) in _fts(batched)
+        assert not any(
+            role not in ("user", "assistant") or not text for text, role, _, _ in _fts(batched)
+        )
+        # Only what arrived since is read next time.
         extra = (
             b'{"conversation_id": "cy", "event_type": "application.transcription_ready", '
             b'"properties": {"transcript": [{"role": "user", "content": "late words"}]}}'
         )
         batched.insert_callback(extra)
+        assert batched.index_transcripts() == 1
+        assert batched.index_transcripts() == 0
         assert rows(
             batched, "SELECT conversation_id FROM transcript_fts WHERE content = ?", "late words"
         ) == [("cy",)]
@@ -413,9 +418,41 @@ def test_batch_fills_the_full_text_index_as_the_trigger_does(tmp_path):
         batched.close()
 
 
-def _boom():
-    yield (
-        b'{"conversation_id": "cz", "event_type": "application.transcription_ready", '
-        b'"properties": {"transcript": []}}'
-    )
-    raise RuntimeError("interrupted")
+def test_concurrent_callbacks_are_committed_in_groups_and_none_is_lost(store):
+    import threading
+
+    bodies = [json.dumps({"n": i}).encode() for i in range(400)]
+    answers: dict[int, tuple[int, bool]] = {}
+
+    def send(part):
+        for i in part:
+            answers[i] = store.insert_callback(bodies[i])
+            answers[-1 - i] = store.insert_callback(bodies[i])  # a duplicate right after
+
+    threads = [threading.Thread(target=send, args=(range(k, 400, 16),)) for k in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ids = {answers[i][0] for i in range(400)}
+    assert len(ids) == 400 and not any(answers[i][1] for i in range(400))
+    assert all(answers[-1 - i] == (answers[i][0], True) for i in range(400))
+    stored = dict(rows(store, "SELECT id, body FROM callbacks"))
+    assert {stored[answers[i][0]].encode() for i in range(400)} == set(bodies)
+
+
+def test_a_failed_group_fails_every_callback_in_it(db_path):
+    store = Store(db_path, busy_timeout_ms=50)
+    try:
+        store.insert_callback(b'{"first": 1}')
+        other = sqlite3.connect(db_path, isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")
+        from tavus_analytics.errors import StoreUnavailable
+
+        with pytest.raises(StoreUnavailable, match="locked"):
+            store.insert_callback(b'{"second": 2}')
+        other.execute("ROLLBACK")
+        other.close()
+        assert store.insert_callback(b'{"second": 2}') == (2, False)
+    finally:
+        store.close()
