@@ -611,5 +611,64 @@ def stats(db, since, until, replicas, as_json):
     click.echo(render(figures, title=title))
 
 
+@cli.command()
+@db_option
+@load_since_option
+@load_until_option
+@replica_option
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The HTML file to write (replaced if it exists).",
+)
+@_user_errors
+def report(db, since, until, replicas, out):
+    """Write a shareable report: one self-contained HTML file with every chart.
+
+    Key figures in a table at the top, the period and the database it came from, the time it
+    was made, then every chart (embedded as PNG). The file needs no server and no network: open
+    it in any browser or send it as it is.
+
+    Example:
+
+        tavus-analytics report --since 2025-07-01 --db data/tavus.db --out report.html
+    """
+    from .report import write
+
+    path = _existing_db(db)
+    written = write(path, out, since=since, until=until, replicas=replicas, progress=True)
+    click.echo(f"Wrote {written}")
+
+
+@cli.command("charts")
+@db_option
+@load_since_option
+@load_until_option
+@replica_option
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    metavar="DIR",
+    help="The folder to write the PNG files into (made if needed; files are replaced).",
+)
+@_user_errors
+def charts_(db, since, until, replicas, out):
+    """Write every chart as a PNG file, one per chart (volume.png, durations.png, ...).
+
+    The same charts as the report and as tavus_analytics.charts in a notebook.
+
+    Example:
+
+        tavus-analytics charts --since 2025-07-01 --db data/tavus.db --out charts/
+    """
+    from .report import write_charts
+
+    path = _existing_db(db)
+    written = write_charts(path, out, since=since, until=until, replicas=replicas, progress=True)
+    click.echo(f"Wrote {_plural(len(written), 'chart')} to {out}")
+
+
 if __name__ == "__main__":
     cli()

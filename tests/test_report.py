@@ -1,0 +1,166 @@
+"""The HTML report and the charts command: produced, complete, self-contained."""
+
+from __future__ import annotations
+
+import base64
+import re
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+
+import pytest
+from click.testing import CliRunner
+
+import tavus_analytics as ta
+from tavus_analytics import charts, demo, report
+from tavus_analytics.cli import cli
+from tavus_analytics.store import Store
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+class Page(HTMLParser):
+    """Every tag with its attributes, and the text of the key figures table."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str]]] = []
+        self.cells: list[str] = []
+        self._in_cell = False
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        self._in_cell = tag in ("th", "td")
+
+    def handle_endtag(self, tag):
+        self._in_cell = False
+
+    def handle_data(self, data):
+        if self._in_cell:
+            self.cells.append(data)
+
+
+def parse(text: str) -> Page:
+    page = Page()
+    page.feed(text)
+    page.close()
+    return page
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("report") / "demo.db"
+    demo.write(path, conversations=120, seed=0)
+    return path
+
+
+@pytest.fixture(scope="module")
+def demo_report(demo_db, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report-out") / "report.html"
+    result = CliRunner().invoke(cli, ["report", "--db", str(demo_db), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"Wrote {out}\n"
+    return out.read_text(encoding="utf-8")
+
+
+def test_report_contains_every_chart_as_an_embedded_png(demo_report):
+    page = parse(demo_report)
+    figures = [a["data-chart"] for tag, a in page.tags if tag == "figure"]
+    assert sorted(figures) == sorted(charts.CHARTS)
+    images = [a for tag, a in page.tags if tag == "img"]
+    assert len(images) == len(charts.CHARTS)
+    for img in images:
+        assert img["src"].startswith("data:image/png;base64,")
+        assert base64.b64decode(img["src"].split(",", 1)[1]).startswith(PNG)
+        assert len(img["alt"]) > 10  # the chart's title
+
+
+def test_report_has_no_external_reference(demo_report):
+    page = parse(demo_report)
+    for tag, attrs in page.tags:
+        assert tag not in ("script", "link", "iframe", "object", "embed"), tag
+        for name in ("src", "href"):
+            if name in attrs:
+                value = attrs[name]
+                assert value.startswith("data:") or value.startswith("#"), (tag, value[:60])
+    without_images = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", demo_report)
+    assert not re.search(r"https?:|//[a-z0-9]|url\(|@import", without_images, re.I)
+
+
+def test_report_key_figures_period_database_and_time(demo_db, demo_report):
+    ds = ta.load(demo_db)
+    page = parse(demo_report)
+    cells = page.cells
+    assert cells[cells.index("Conversations") + 1] == f"{len(ds.conversations):,}"
+    first_table = demo_report.index('<table class="figures">')
+    assert first_table < demo_report.index("<figure")  # figures at the top
+    assert str(demo_db.resolve()) in demo_report
+    assert "Selection: everything stored." in demo_report
+    when = ds.conversations["joined_at"].fillna(ds.conversations["first_seen"])
+    assert f"{when.min():%Y-%m-%d %H:%M} UTC to {when.max():%Y-%m-%d %H:%M} UTC" in demo_report
+    assert re.search(r"Generated \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", demo_report)
+
+
+def test_report_of_a_selection(demo_db, tmp_path):
+    ds = ta.load(demo_db)
+    replica = ds.conversations["replica_id"].value_counts().index[0]
+    n = int((ds.conversations["replica_id"] == replica).sum())
+    out = tmp_path / "r.html"
+    args = ["report", "--db", str(demo_db), "--out", str(out), "--replica", replica]
+    args += ["--since", "2020-01-01"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    text = out.read_text(encoding="utf-8")
+    assert f"Selection: from 2020-01-01 00:00 UTC; replica {replica}." in text
+    cells = parse(text).cells
+    assert cells[cells.index("Conversations") + 1] == f"{n:,}"
+
+
+def test_report_of_an_empty_database_shows_every_chart_empty(tmp_path):
+    db = tmp_path / "empty.db"
+    store = Store(db)
+    store.connection()
+    store.close()
+    html = report.build(ta.load(db), generated_at=datetime(2025, 7, 1, tzinfo=UTC))
+    page = parse(html)
+    assert len([t for t, _ in page.tags if t == "img"]) == len(charts.CHARTS)
+    assert "Conversations found: no conversations." in html
+    assert "Generated 2025-07-01 00:00:00 UTC" in html
+    cells = page.cells
+    assert cells[cells.index("Conversations") + 1] == "0"
+    assert cells[cells.index("Completion rate") + 1] == "- of ended calls"
+
+
+def test_every_chart_is_in_one_report_section():
+    names = [n for _, _, group in report.SECTIONS for n in group]
+    assert sorted(names) == sorted(charts.CHARTS)
+
+
+def test_report_errors_are_one_line(tmp_path, demo_db):
+    runner = CliRunner()
+    missing = tmp_path / "missing.db"
+    r = runner.invoke(cli, ["report", "--db", str(missing), "--out", str(tmp_path / "r.html")])
+    assert r.exit_code == 1
+    assert r.output.startswith(f"Error: no database at {missing}")
+    out = tmp_path / "no" / "such" / "r.html"
+    r = runner.invoke(cli, ["report", "--db", str(demo_db), "--out", str(out)])
+    assert r.exit_code == 1
+    assert r.output == (f"Error: cannot write {out}: the folder {out.parent} does not exist\n")
+    assert not out.parent.exists()
+
+
+def test_charts_command_writes_every_chart(demo_db, tmp_path):
+    out = tmp_path / "charts"
+    r = CliRunner().invoke(cli, ["charts", "--db", str(demo_db), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert r.output == f"Wrote {len(charts.CHARTS)} charts to {out}\n"
+    files = sorted(p.name for p in out.iterdir())
+    assert files == sorted(f"{name}.png" for name in charts.CHARTS)
+    for p in out.iterdir():
+        assert p.read_bytes().startswith(PNG)
+
+
+def test_charts_command_refuses_a_file_as_folder(demo_db, tmp_path):
+    f = tmp_path / "file.txt"
+    f.write_text("x")
+    with pytest.raises(ta.TavusAnalyticsError, match="is a file"):
+        report.write_charts(demo_db, f)
