@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
-import re
+from http import HTTPStatus
+from urllib.parse import parse_qsl
 
 import orjson
 from flask import Flask, Response, jsonify, render_template_string, request
@@ -38,35 +38,10 @@ from .store import REJECTED_BODY_LIMIT, Store
 log = logging.getLogger("tavus_analytics.collector")
 
 _READ_CHUNK = 64 * 1024
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-
-
-def _refuse_lone_surrogates(body: bytes, obj: dict) -> None:
-    """Refuse a body holding a lone UTF-16 surrogate escape (``"\\ud800"`` with no pair).
-
-    Such a string is not Unicode: SQLite's JSON functions turn it into invalid UTF-8, and every
-    later read of that value (the loader, the SQL views, the search index) fails.
-    """
-    if _SURROGATE_ESCAPE.search(body) is None:
-        return
-    try:
-        orjson.loads(body)  # orjson refuses lone surrogates: what it reads is Unicode
-        return
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        json.dumps(obj, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidCallback(
-            "body holds a lone UTF-16 surrogate escape (such as \\ud800 without its pair): "
-            "not valid Unicode"
-        ) from None
-    except RecursionError:
-        raise InvalidCallback("body is nested too deeply: send at most 900 levels") from None
 
 
 def _error(status: int, message: str, **headers) -> Response:
-    resp = jsonify({"ok": False, "status": status, "error": message})
+    resp = jsonify(_failure(status, message))
     resp.status_code = status
     resp.headers.update(headers)
     return resp
@@ -107,84 +82,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         # Compare digests: constant time whatever the length or how much of it is right.
         return hmac.compare_digest(_digest(given), secret_digest)
 
-    def read_body() -> tuple[bytes, int, bool]:
-        """The raw body (at most max_body + 1 bytes, or its first 64 KiB when over the limit),
-        the size announced or read, and whether it is over the limit."""
-        stream = request.stream
-        limit = settings.max_body
-        declared = request.content_length
-        if declared is not None and declared > limit:
-            return stream.read(REJECTED_BODY_LIMIT), declared, True
-        chunks, size = [], 0
-        while True:
-            chunk = stream.read(_READ_CHUNK)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:
-                head = b"".join(chunks)[:REJECTED_BODY_LIMIT]
-                while stream.read(_READ_CHUNK):  # drain what is left, counting it
-                    pass
-                return head, size, True
-        return b"".join(chunks), size, False
-
-    def reject(status: int, reason: str, body: bytes, size: int) -> Response:
-        try:
-            store.insert_rejected(
-                reason,
-                status,
-                body,
-                size=size,
-                content_type=request.content_type,
-                remote_addr=request.remote_addr,
-                user_agent=request.user_agent.string or None,
-            )
-        except StoreUnavailable as e:
-            log.error("could not keep a refused body as evidence: %s", e)
-            return _error(503, "database unavailable, retry later", **{"Retry-After": "1"})
-        log.warning("refused (%d) from %s: %s", status, request.remote_addr, reason)
-        return _error(status, reason)
-
-    @app.post("/webhook")
-    def webhook():
-        if not authorized():
-            log.warning("refused (401) from %s: missing or wrong token", request.remote_addr)
-            return _error(401, "missing or wrong token: pass ?token=SECRET or X-Webhook-Token")
-        body, size, too_large = read_body()
-        if too_large:
-            return reject(
-                413,
-                f"body is {size} bytes, over the limit of {settings.max_body} bytes "
-                "(raise it with --max-body)",
-                body,
-                size,
-            )
-        try:
-            obj = parse_body(body)
-            _refuse_lone_surrogates(body, obj)
-            fields = classify(obj)
-        except InvalidCallback as e:
-            return reject(400, str(e), body, size)
-        try:
-            rowid, duplicate = store.insert_callback(
-                body,
-                fields,
-                remote_addr=request.remote_addr,
-                user_agent=request.user_agent.string or None,
-            )
-        except StoreUnavailable as e:
-            log.error("callback not stored: %s", e)
-            return _error(503, "database unavailable, retry later", **{"Retry-After": "1"})
-        log.info(
-            "%s #%d %s %s %s",
-            "duplicate of" if duplicate else "stored",
-            rowid,
-            fields.kind,
-            fields.event_type or fields.status or "-",
-            fields.conversation_id or fields.video_id or fields.replica_id or "-",
-        )
-        return jsonify({"ok": True, "status": "ok", "id": rowid, "duplicate": duplicate})
+    app.wsgi_app = _Webhook(settings, store, secret_digest, app.wsgi_app)
 
     @app.get("/healthz")
     def healthz():
@@ -219,6 +117,144 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         return _error(500, "internal error, see the collector's log")
 
     return app
+
+
+_UNAUTHORIZED = "missing or wrong token: pass ?token=SECRET or X-Webhook-Token"
+_UNAVAILABLE = "database unavailable, retry later"
+
+
+class _Webhook:
+    """``POST /webhook`` as a plain WSGI handler in front of the Flask app.
+
+    This is the hot path: it reads the raw bytes (never a form), checks the token, parses,
+    stores, and answers, without building a Flask request. Every other path goes to Flask.
+    """
+
+    def __init__(self, settings: Settings, store: Store, secret_digest: bytes | None, app):
+        self.settings = settings
+        self.store = store
+        self.secret_digest = secret_digest
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") != "/webhook":
+            return self.app(environ, start_response)
+        if environ.get("REQUEST_METHOD") != "POST":
+            return _answer(
+                start_response, 405, _failure(405, "use POST to send a callback"), ("Allow", "POST")
+            )
+        status, payload, headers = self.handle(environ)
+        return _answer(start_response, status, payload, *headers)
+
+    def authorized(self, environ) -> bool:
+        if self.secret_digest is None:
+            return True
+        given = environ.get("HTTP_X_WEBHOOK_TOKEN") or ""
+        query = environ.get("QUERY_STRING")
+        if query:
+            for key, value in parse_qsl(query, keep_blank_values=True):
+                if key == "token":
+                    given = value or given
+                    break
+        # Compare digests: constant time whatever the length or how much of it is right.
+        return hmac.compare_digest(_digest(given), self.secret_digest)
+
+    def read_body(self, environ) -> tuple[bytes, int, bool]:
+        """The raw body (or its first 64 KiB when over the limit), its size as announced or
+        read, and whether it is over the limit."""
+        stream = environ["wsgi.input"]
+        limit = self.settings.max_body
+        try:
+            declared = int(environ.get("CONTENT_LENGTH") or "")
+        except ValueError:
+            declared = None
+        if declared is not None and declared >= 0:
+            if declared > limit:
+                return stream.read(min(declared, REJECTED_BODY_LIMIT)), declared, True
+            chunks, size = [], 0
+            while size < declared:
+                chunk = stream.read(declared - size)
+                if not chunk:
+                    break  # truncated: what arrived is refused as not JSON
+                chunks.append(chunk)
+                size += len(chunk)
+            return b"".join(chunks), size, False
+        if not environ.get("wsgi.input_terminated"):
+            return b"", 0, False
+        chunks, size = [], 0
+        while chunk := stream.read(_READ_CHUNK):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                head = b"".join(chunks)[:REJECTED_BODY_LIMIT]
+                while chunk := stream.read(_READ_CHUNK):  # drain what is left, counting it
+                    size += len(chunk)
+                return head, size, True
+        return b"".join(chunks), size, False
+
+    def handle(self, environ) -> tuple[int, dict, tuple]:
+        remote = environ.get("REMOTE_ADDR")
+        if not self.authorized(environ):
+            log.warning("refused (401) from %s: missing or wrong token", remote)
+            return 401, _failure(401, _UNAUTHORIZED), ()
+        body, size, too_large = self.read_body(environ)
+        if too_large:
+            reason = (
+                f"body is {size} bytes, over the limit of {self.settings.max_body} bytes "
+                "(raise it with --max-body)"
+            )
+            return self.reject(environ, 413, reason, body, size)
+        try:
+            fields = classify(parse_body(body))
+        except InvalidCallback as e:
+            return self.reject(environ, 400, str(e), body, size)
+        try:
+            rowid, duplicate = self.store.insert_callback(
+                body, fields, remote_addr=remote, user_agent=environ.get("HTTP_USER_AGENT")
+            )
+        except StoreUnavailable as e:
+            log.error("callback not stored: %s", e)
+            return 503, _failure(503, _UNAVAILABLE), (("Retry-After", "1"),)
+        log.info(
+            "%s #%d %s %s %s",
+            "duplicate of" if duplicate else "stored",
+            rowid,
+            fields.kind,
+            fields.event_type or fields.status or "-",
+            fields.conversation_id or fields.video_id or fields.replica_id or "-",
+        )
+        return 200, {"ok": True, "status": "ok", "id": rowid, "duplicate": duplicate}, ()
+
+    def reject(self, environ, status: int, reason: str, body: bytes, size: int):
+        remote = environ.get("REMOTE_ADDR")
+        try:
+            self.store.insert_rejected(
+                reason,
+                status,
+                body,
+                size=size,
+                content_type=environ.get("CONTENT_TYPE") or None,
+                remote_addr=remote,
+                user_agent=environ.get("HTTP_USER_AGENT"),
+            )
+        except StoreUnavailable as e:
+            log.error("could not keep a refused body as evidence: %s", e)
+            return 503, _failure(503, _UNAVAILABLE), (("Retry-After", "1"),)
+        log.warning("refused (%d) from %s: %s", status, remote, reason)
+        return status, _failure(status, reason), ()
+
+
+def _failure(status: int, message: str) -> dict:
+    return {"ok": False, "status": status, "error": message}
+
+
+def _answer(start_response, status: int, payload: dict, *headers: tuple[str, str]):
+    data = orjson.dumps(payload) + b"\n"
+    start_response(
+        f"{status} {HTTPStatus(status).phrase}",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(data))), *headers],
+    )
+    return [data]
 
 
 _STATUS_PAGE = """<!doctype html>

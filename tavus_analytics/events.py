@@ -128,15 +128,26 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
+_LONE_SURROGATE = (
+    "body holds a lone UTF-16 surrogate escape (such as \\ud800 without its pair): "
+    "not valid Unicode"
+)
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def parse_body(body: bytes) -> dict:
-    """Parse a raw callback body; raise :class:`InvalidCallback` saying why it is refused."""
+    """Parse a raw callback body; raise :class:`InvalidCallback` saying why it is refused.
+
+    Refused: an empty body, bytes that are not UTF-8, a byte order mark, text that is not JSON,
+    nesting deeper than 1024 levels, a lone UTF-16 surrogate escape (``"\\ud800"`` unpaired:
+    SQLite's JSON functions would turn it into invalid UTF-8 and break every later read of the
+    row), and JSON that is not an object.
+    """
     if not body or not body.strip():
         raise InvalidCallback("body is empty: send the callback as a JSON object")
     try:
-        obj = orjson.loads(body)
+        obj = orjson.loads(body)  # refuses lone surrogates and deep nesting itself
     except orjson.JSONDecodeError as first:
-        # orjson refuses a few inputs that are valid JSON (numbers beyond a double's range);
-        # give the standard library the last word before refusing.
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as e:
@@ -145,10 +156,24 @@ def parse_body(body: bytes) -> dict:
             raise InvalidCallback(
                 "body starts with a UTF-8 byte order mark: send plain JSON"
             ) from None
+        reason = str(first)
+        if "depth limit" in reason:
+            raise InvalidCallback(
+                "body is nested too deeply: at most 1024 levels of arrays and objects"
+            ) from None
+        if "surrogate" in reason:
+            raise InvalidCallback(_LONE_SURROGATE) from None
+        # orjson refuses a few inputs that are valid JSON (numbers beyond a double's range);
+        # give the standard library the last word before refusing.
         try:
             obj = json.loads(text, parse_constant=_reject_constant)
         except (ValueError, RecursionError):
             raise InvalidCallback(f"body is not valid JSON: {first}") from None
+        if _SURROGATE_ESCAPE.search(body) is not None:
+            try:
+                json.dumps(obj, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidCallback(_LONE_SURROGATE) from None
     if not isinstance(obj, dict):
         raise InvalidCallback(
             f"body is JSON but not an object (got {_json_type(obj)}): a callback is a JSON object"

@@ -102,9 +102,11 @@ def make_server(settings: Settings, *, port: int | None = None):
         host=settings.host,
         port=settings.port if port is None else port,
         threads=settings.threads,
-        # waitress refuses bodies past its own limit before the app sees them; keep it well
-        # above ours so that over-limit bodies reach the app and are kept as evidence.
-        max_request_body_size=max(1 << 30, 2 * settings.max_body),
+        # waitress buffers a whole body (to a temporary file past 512 KiB) before the app sees
+        # it, token or not, and refuses past its own limit with no evidence kept. Twice ours:
+        # over-limit bodies up to that size reach the app and are kept in `rejected`, and a
+        # sender without the token cannot make it buffer more.
+        max_request_body_size=2 * settings.max_body,
         ident="tavus-analytics",
         clear_untrusted_proxy_headers=True,
     )

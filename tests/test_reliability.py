@@ -26,24 +26,32 @@ from stress import harness, hostile  # noqa: E402
 
 
 # -- regressions found by the harness -----------------------------------------------------------
-def test_lone_surrogate_escape_in_an_index_field_is_stored_not_500(store, db_path):
+def test_lone_surrogate_escape_is_refused_by_every_storage_path(store, db_path):
+    """Once a 500 in the collector, then stored by imports; now refused everywhere alike."""
     body = b'{"event_type": "system.shutdown", "conversation_id": "c\\ud800", "status": "\\udfff"}'
     batch = store.insert_batch([body, b'{"replica_id": "\\ud83d", "status": "ready"}'])
-    assert batch.stored == 2
+    assert (batch.stored, batch.rejected) == (0, 2)
     conn = sqlite3.connect(db_path)
-    rows = conn.execute(
-        "SELECT body, sha256, conversation_id, status, replica_id FROM callbacks ORDER BY id"
-    ).fetchall()
+    rows = conn.execute("SELECT reason, body FROM rejected ORDER BY id").fetchall()
     conn.close()
     assert rows[0] == (
-        body.decode(),
-        hashlib.sha256(body).hexdigest(),
-        "c\ufffd",
-        "\ufffd",
-        None,
+        "body holds a lone UTF-16 surrogate escape (such as \\ud800 without its pair): "
+        "not valid Unicode",
+        body,
     )
-    assert rows[1][4] == "\ufffd"
-    assert json.loads(rows[0][0])["conversation_id"] == "c\ud800"
+
+
+def test_index_columns_never_hold_text_sqlite_cannot_store(store, db_path):
+    from tavus_analytics.events import classify
+
+    fields = classify(json.loads('{"event_type": "x", "conversation_id": "c\\ud800"}'))
+    body = b'{"event_type": "x", "conversation_id": "c"}'
+    store.insert_callback(body, fields)  # a caller that classified on its own
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("SELECT conversation_id, sha256 FROM callbacks").fetchall() == [
+        ("c\ufffd", hashlib.sha256(body).hexdigest())
+    ]
+    conn.close()
 
 
 @pytest.mark.parametrize(

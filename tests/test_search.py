@@ -143,7 +143,14 @@ def test_weird_bodies_never_make_the_insert_fail(store):
         b' "properties": {"transcript": [{"role": "user", "content": "lone \\ud800 half"}]}}',
     ]
     result = store.insert_batch(weird)
-    assert (result.stored, result.rejected) == (5, 0)
+    assert (result.stored, result.rejected) == (4, 1)  # the lone surrogate is refused
+    # Written past every check, SQLite turns it into bytes that are not UTF-8.
+    store.connection().execute(
+        "INSERT INTO callbacks (received_at, kind, event_type, conversation_id, body, sha256) "
+        "VALUES ('2025-07-11T00:00:00.000Z', 'conversation', 'application.transcription_ready',"
+        " 'w5', ?, 'y')",
+        (weird[-1].decode(),),
+    )
     conn = store.connection()
     # A body SQLite does not read as JSON at all, written past the collector's checks.
     conn.execute(
