@@ -587,7 +587,7 @@ def shutdown_reasons(
     ax.set_xlabel("conversations")
     _counts(ax, "x")
     ax.grid(axis="y", visible=False)
-    ax.set_xlim(0, counts.max() * 1.18)
+    ax.set_xlim(0, counts.max() * 1.24)
     _bar_labels(ax, bars, [f"{_pct(s)} ({c:,})" for s, c in zip(shares, counts, strict=True)])
     ended = int(table["count"].sum())
     sub = f"{ended:,} calls with a shutdown; bars coloured by shutdown category"
