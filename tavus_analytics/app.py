@@ -23,6 +23,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import threading
+import time
 from http import HTTPStatus
 from urllib.parse import parse_qsl
 
@@ -135,6 +137,7 @@ class _Webhook:
         self.store = store
         self.secret_digest = secret_digest
         self.app = app
+        self.activity = _ActivityLog()
 
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO") != "/webhook":
@@ -215,14 +218,7 @@ class _Webhook:
         except StoreUnavailable as e:
             log.error("callback not stored: %s", e)
             return 503, _failure(503, _UNAVAILABLE), (("Retry-After", "1"),)
-        log.info(
-            "%s #%d %s %s %s",
-            "duplicate of" if duplicate else "stored",
-            rowid,
-            fields.kind,
-            fields.event_type or fields.status or "-",
-            fields.conversation_id or fields.video_id or fields.replica_id or "-",
-        )
+        self.activity.stored(rowid, duplicate, fields)
         return 200, {"ok": True, "status": "ok", "id": rowid, "duplicate": duplicate}, ()
 
     def reject(self, environ, status: int, reason: str, body: bytes, size: int):
@@ -242,6 +238,45 @@ class _Webhook:
             return 503, _failure(503, _UNAVAILABLE), (("Retry-After", "1"),)
         log.warning("refused (%d) from %s: %s", status, remote, reason)
         return status, _failure(status, reason), ()
+
+
+class _ActivityLog:
+    """One INFO line per stored callback, at most one a second.
+
+    A collector fed by a few calls a minute logs every callback; under load, each line also
+    counts the callbacks stored since the previous line, so the log stays readable and costs
+    next to nothing (formatting a log record per callback took a sixth of the CPU).
+    """
+
+    def __init__(self, interval: float = 1.0) -> None:
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._next = 0.0
+        self._stored = 0
+        self._duplicates = 0
+
+    def stored(self, rowid: int, duplicate: bool, fields) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now < self._next:
+                self._stored += not duplicate
+                self._duplicates += duplicate
+                return
+            self._next = now + self.interval
+            stored, duplicates = self._stored, self._duplicates
+            self._stored = self._duplicates = 0
+        more = ""
+        if stored or duplicates:
+            more = f" (and {stored} stored, {duplicates} duplicates since the previous line)"
+        log.info(
+            "%s #%d %s %s %s%s",
+            "duplicate of" if duplicate else "stored",
+            rowid,
+            fields.kind,
+            fields.event_type or fields.status or "-",
+            fields.conversation_id or fields.video_id or fields.replica_id or "-",
+            more,
+        )
 
 
 def _failure(status: int, message: str) -> dict:

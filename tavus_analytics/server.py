@@ -150,6 +150,9 @@ def serve(settings: Settings, *, out=None) -> None:
     """Resolve the secret, print the banner and serve until interrupted."""
     out = out or sys.stdout
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # waitress warns on every request that waits for a free thread: noise under load, and a
+    # cost on the hot path. Queueing shows in the latency; real problems still log as errors.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     settings, source = resolve_secret(settings)
     server = make_server(settings)
     print(banner(settings, source, server.effective_port), file=out, flush=True)
