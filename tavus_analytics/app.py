@@ -143,9 +143,11 @@ class _Webhook:
         if environ.get("PATH_INFO") != "/webhook":
             return self.app(environ, start_response)
         if environ.get("REQUEST_METHOD") != "POST":
-            return _answer(
+            answer = _answer(
                 start_response, 405, _failure(405, "use POST to send a callback"), ("Allow", "POST")
             )
+            # A HEAD answer has headers only: a body would be read as the next answer.
+            return [] if environ.get("REQUEST_METHOD") == "HEAD" else answer
         status, payload, headers = self.handle(environ)
         return _answer(start_response, status, payload, *headers)
 

@@ -181,3 +181,14 @@ def test_cli_reports_bad_environment_without_traceback(monkeypatch):
     assert result.exit_code == 2
     assert "TAVUS_ANALYTICS_PORT='eighty' is not a whole number" in result.output
     assert "Traceback" not in result.output
+
+
+def test_head_and_get_on_the_webhook_keep_the_connection_usable(live):
+    with requests.Session() as s:
+        head = s.head(f"{live}/webhook")
+        assert head.status_code == 405 and head.headers["Allow"] == "POST"
+        assert head.content == b""
+        got = s.get(f"{live}/webhook")
+        assert got.status_code == 405 and got.json()["error"] == "use POST to send a callback"
+        after = s.post(f"{live}/webhook?token={SECRET}", data=json.dumps(SHUTDOWN_EXAMPLE))
+        assert after.status_code == 200
