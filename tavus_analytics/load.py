@@ -269,6 +269,8 @@ def parse_times(values: Any) -> pd.Series:
     """
     if isinstance(values, pd.Series) and isinstance(values.dtype, pd.DatetimeTZDtype):
         return _clip_ns(values.reset_index(drop=True))
+    if isinstance(values, np.ndarray) and values.dtype.kind == "M":  # naive: UTC
+        return _clip_ns(pd.Series(values).dt.tz_localize("UTC"))
     obj = pd.Series(values, dtype=object).reset_index(drop=True)
     out = pd.Series(pd.NaT, index=obj.index, dtype=TIME)
     kind = pd.api.types.infer_dtype(obj, skipna=True)
@@ -297,21 +299,26 @@ def parse_times(values: Any) -> pd.Series:
     return out
 
 
-# Python's str.split() separates on these besides ASCII whitespace; they are turned into spaces
-# before counting so that count_words agrees with len(text.split()) on any text.
-_UNICODE_SPACES = re.compile("[\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
-_NOT_SPACE = bytearray(b"\x01" * 256)
-for _b in b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f":
-    _NOT_SPACE[_b] = 0
-_NOT_SPACE = bytes(_NOT_SPACE)
+# Python's str.split() also separates on U+0085, U+00A0, U+1680, U+2000-200A, U+2028, U+2029,
+# U+202F, U+205F and U+3000, so count_words does too (see _unicode_spaces).
+_ASCII_SPACES = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+# Byte classes for counting: 0 whitespace (and NUL, the separator of the texts), 1 anything
+# else, 2 the first byte of a UTF-8 sequence that may be one of the Unicode spaces.
+_CLASS = bytearray(b"\x01" * 256)
+for _b in _ASCII_SPACES + b"\x00":
+    _CLASS[_b] = 0
+for _b in (0xC2, 0xE1, 0xE2, 0xE3):
+    _CLASS[_b] = 2
+_CLASS = bytes(_CLASS)
 
 
 def count_words(texts: Sequence[str]) -> np.ndarray:
     """The number of words of each text: exactly ``len(text.split())``, computed in bulk.
 
     A word is a run of characters between whitespace (Python's definition, Unicode spaces
-    included). The texts are joined into one buffer and word starts are counted with numpy,
-    which is several times faster than splitting each text.
+    included). The texts are joined into one UTF-8 buffer, separated by NUL bytes, and word
+    starts are found with numpy, about twice as fast as splitting each text and without making
+    an object per word.
 
     Returns
     -------
@@ -319,21 +326,42 @@ def count_words(texts: Sequence[str]) -> np.ndarray:
     """
     if not texts:
         return np.zeros(0, dtype=np.int64)
-    encoded = []
-    for t in texts:
-        if not t.isascii():
-            t = _UNICODE_SPACES.sub(" ", t)
-        # The leading space makes every text start outside a word, so that counts never leak
-        # from one text into the next.
-        encoded.append((" " + t).encode("utf-8", "surrogatepass"))
-    lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-    flags = np.frombuffer(b"".join(encoded).translate(_NOT_SPACE), dtype=np.uint8)
-    # A word starts where a space byte is followed by a non-space byte; position p here means
-    # the word starts at byte p + 1.
-    starts = np.flatnonzero(flags[1:] > flags[:-1])
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    return np.diff(np.searchsorted(starts, offsets))
+    # Encoded one by one: a single non-ASCII text would make a joined str wide and slow.
+    raw = b"\x00" + b"\x00".join([t.encode("utf-8", "surrogatepass") for t in texts]) + b"  "
+    if raw.count(0) != len(texts):  # a text holds NUL, which is not a space
+        return np.array([len(t.split()) for t in texts], dtype=np.int64)
+    b = np.frombuffer(raw, dtype=np.uint8)
+    cls = np.frombuffer(raw.translate(_CLASS), dtype=np.uint8)
+    if not raw.isascii():
+        cls = _unicode_spaces(b, cls)
+    word = cls != 0
+    # Word starts: a non-space byte after a space byte (p + 1 for each p found here).
+    starts = np.flatnonzero(word[1:] > word[:-1]) + 1
+    bounds = np.append(np.flatnonzero(b == 0), len(b))
+    return np.diff(np.searchsorted(starts, bounds))
+
+
+def _unicode_spaces(b: np.ndarray, cls: np.ndarray) -> np.ndarray:
+    """Mark the bytes of U+0085, U+00A0, U+1680, U+2000-200A, U+2028, U+2029, U+202F, U+205F
+    and U+3000 as spaces (class 0), and every other multi-byte character as a word byte."""
+    cand = np.flatnonzero(cls == 2)
+    cls = cls.copy()
+    cls[cand] = 1
+    cand = cand[cand + 2 < len(b)]  # the buffer ends with two spaces: never a candidate
+    lead, b1, b2 = b[cand], b[cand + 1], b[cand + 2]
+    two = (lead == 0xC2) & ((b1 == 0x85) | (b1 == 0xA0))
+    e2 = (lead == 0xE2) & (
+        ((b1 == 0x80) & (((b2 >= 0x80) & (b2 <= 0x8A)) | np.isin(b2, (0xA8, 0xA9, 0xAF))))
+        | ((b1 == 0x81) & (b2 == 0x9F))
+    )
+    three = (
+        e2
+        | ((lead == 0xE1) & (b1 == 0x9A) & (b2 == 0x80))
+        | ((lead == 0xE3) & (b1 == 0x80) & (b2 == 0x80))
+    )
+    for k, where in ((0, two | three), (1, two | three), (2, three)):
+        cls[cand[where] + k] = 0
+    return cls
 
 
 def _loads(body: Any) -> Any:
@@ -462,24 +490,32 @@ def _read_events(reader: _Reader) -> pd.DataFrame:
 
 
 _JOINS = _placeholders(ev.JOIN_EVENTS)
+# A full scan sorted in a temporary b-tree measures faster here than walking the
+# conversation_id index, which visits the rows of the table in random order.
 _CONVERSATION_SQL = f"""
 SELECT conversation_id,
-       min(CASE WHEN event_type IN ({_JOINS}) THEN replica_id END),
-       min(replica_id),
-       min(CASE WHEN event_type IN ({_JOINS}) THEN coalesce(timestamp, received_at) END),
-       max(CASE WHEN event_type IN ({_JOINS}) THEN coalesce(timestamp, received_at) END),
-       min(CASE WHEN event_type IN ({_JOINS}) THEN length(coalesce(timestamp, received_at)) END),
-       max(CASE WHEN event_type IN ({_JOINS}) THEN length(coalesce(timestamp, received_at)) END),
+       coalesce(min(CASE WHEN is_join THEN replica_id END), min(replica_id)),
+       min(CASE WHEN is_join THEN ts END),
+       -- 1 when the join timestamps differ in shape: then the text minimum is not the earliest
+       min(CASE WHEN is_join THEN ts END) <> max(CASE WHEN is_join THEN ts END)
+       AND min(CASE WHEN is_join THEN length(ts) END) <> max(CASE WHEN is_join THEN length(ts) END),
        min(received_at),
        max(received_at)
-FROM callbacks
-WHERE kind = ? AND id <= ? AND conversation_id IS NOT NULL
+FROM (
+    SELECT conversation_id, replica_id, received_at, event_type IN ({_JOINS}) AS is_join,
+           coalesce(timestamp, received_at) AS ts
+    FROM callbacks NOT INDEXED
+    WHERE kind = ? AND id <= ? AND conversation_id IS NOT NULL
+)
 GROUP BY conversation_id
 """
+# What the shutdown body holds: 'invalid' (SQLite cannot read it), 'properties' (properties
+# is not an object), else the JSON type of shutdown_reason (NULL when absent), and its value.
 _SHUTDOWN_SQL = """
-SELECT id, conversation_id, coalesce(timestamp, received_at), json_valid(body),
-       CASE WHEN json_valid(body) THEN json_type(body, '$.properties') END,
-       CASE WHEN json_valid(body) THEN json_type(body, '$.properties.shutdown_reason') END,
+SELECT id, conversation_id, coalesce(timestamp, received_at),
+       CASE WHEN NOT json_valid(body) THEN 'invalid'
+            WHEN json_type(body, '$.properties') IS NOT 'object' THEN 'properties'
+            ELSE json_type(body, '$.properties.shutdown_reason') END,
        CASE WHEN json_valid(body) THEN json_extract(body, '$.properties.shutdown_reason') END
 FROM callbacks
 WHERE event_type = ? AND kind = ? AND id <= ?
@@ -518,10 +554,19 @@ def _columns(rows: list[tuple], n: int) -> list[np.ndarray]:
     return out
 
 
+_NAT = np.iinfo(np.int64).min  # NaT as int64 nanoseconds
+
+
+def _ns(times: pd.Series) -> np.ndarray:
+    """Nanoseconds since the epoch (UTC) as int64; NaT is ``_NAT``."""
+    return times.array.asi8
+
+
 def _time_key(times: pd.Series, missing_last: bool = True) -> np.ndarray:
     """Nanoseconds since the epoch as int64, for sorting; NaT sorts last (or first)."""
-    ns = times.to_numpy(dtype="datetime64[ns]").view("int64").copy()
-    ns[times.isna().to_numpy()] = np.iinfo(np.int64).max if missing_last else np.iinfo(np.int64).min
+    ns = _ns(times).copy()
+    if missing_last:
+        ns[ns == _NAT] = np.iinfo(np.int64).max
     return ns
 
 
@@ -544,8 +589,8 @@ def _sql_side(reader: _Reader) -> dict[str, list[np.ndarray]]:
     transcript pass (SQLite works with Python's GIL released, so the two use two cores)."""
     kind, top = ev.KIND_CONVERSATION, reader.max_id
     queries = {
-        "calls": (_CONVERSATION_SQL, (*ev.JOIN_EVENTS,) * 5 + (kind, top), 9),
-        "shutdowns": (_SHUTDOWN_SQL, (ev.SHUTDOWN, kind, top), 7),
+        "calls": (_CONVERSATION_SQL, (*ev.JOIN_EVENTS, kind, top), 6),
+        "shutdowns": (_SHUTDOWN_SQL, (ev.SHUTDOWN, kind, top), 5),
         "recordings": (
             _EXTRACT_SQL,
             ("$.properties.s3_key",) * 2 + (ev.RECORDING_READY, kind, top),
@@ -568,15 +613,14 @@ def _read_conversations(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
         q = sql.result()
     if not len(q["calls"][0]):
         return _frame(_CONVERSATIONS), problems.rows
-    cid, join_rep, any_rep, jmin, jmax, jlmin, jlmax, first, last = q["calls"]
+    cid, replica, jmin, mixed, first, last = q["calls"]
     n = len(cid)
     index = pd.Index(cid, dtype=object)  # one row per conversation (GROUP BY)
-    replica = np.where(pd.isna(join_rep), any_rep, join_rep)
 
     # The earliest join: the text minimum is the time minimum when every join timestamp of the
     # call has the same shape (one sender, one format); otherwise compare parsed times.
     joined_at = parse_times(jmin)
-    mixed = (jlmin != jlmax) & (jmin != jmax)
+    mixed = mixed == 1
     if mixed.any():
         ids = cid[mixed].tolist()
         jc, jt = _columns(
@@ -595,20 +639,16 @@ def _read_conversations(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
         problems.add(None, cid[i], ev.REPLICA_JOINED, "join timestamp is not a time: join unknown")
 
     # Shutdown: the earliest shutdown of each call, with its reason (narrow SQL extraction).
-    s_id, s_cid, s_time, s_valid, s_ptype, s_type, s_reason = q["shutdowns"]
+    s_id, s_cid, s_time, s_type, s_reason = q["shutdowns"]
     s_at = parse_times(s_time)
-    readable = (s_valid == 1) & (s_ptype == "object") & (s_type == "text")
+    readable = s_type == "text"
     for i in np.flatnonzero(~readable | s_at.isna().to_numpy()):
-        if s_valid[i] != 1:
-            what = _SQLITE_JSON_PROBLEM
-        elif s_ptype[i] != "object":
-            what = "properties is not an object"
-        elif s_type[i] is None:
-            what = "no shutdown_reason"
-        elif s_type[i] != "text":
-            what = "shutdown_reason is not text"
-        else:
-            what = "timestamp is not a time"
+        what = {
+            "invalid": _SQLITE_JSON_PROBLEM,
+            "properties": "properties is not an object",
+            None: "no shutdown_reason",
+            "text": "timestamp is not a time",
+        }.get(s_type[i], "shutdown_reason is not text")
         problems.add(s_id[i], s_cid[i], ev.SHUTDOWN, what)
     s_reason = np.where(readable, s_reason, None)
     s_pos = index.get_indexer(s_cid)
@@ -619,8 +659,12 @@ def _read_conversations(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
         )
     firsts = _first_per_group(s_pos, _time_key(s_at), s_id.astype(np.int64))
     has_shutdown = per_call > 0
-    shutdown_at = pd.Series(pd.NaT, index=range(n), dtype=TIME)
-    shutdown_at.iloc[s_pos[firsts]] = s_at.iloc[firsts].to_numpy()
+    shutdown_ns = np.full(n, _NAT, dtype=np.int64)
+    shutdown_ns[s_pos[firsts]] = _ns(s_at)[firsts]
+    joined_ns = _ns(joined_at)
+    timed = (shutdown_ns != _NAT) & (joined_ns != _NAT)
+    duration = np.full(n, np.nan)
+    duration[timed] = (shutdown_ns[timed] - joined_ns[timed]) / 1e9
     reasons = np.full(n, None, dtype=object)
     reasons[s_pos[firsts]] = s_reason[firsts]
 
@@ -631,8 +675,8 @@ def _read_conversations(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
         "conversation_id": cid,
         "replica_id": replica,
         "joined_at": joined_at,
-        "shutdown_at": shutdown_at,
-        "duration_s": (shutdown_at - joined_at).dt.total_seconds(),
+        "shutdown_at": shutdown_ns.view("datetime64[ns]"),
+        "duration_s": duration,
         "shutdown_reason": reasons,
         "status": status,
         "first_seen": first,
@@ -687,23 +731,29 @@ def _read_conversations(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
 
 def _categorise(reasons: np.ndarray, has_shutdown: np.ndarray) -> dict[str, Any]:
     """shutdown_category, outcome and shutdown_error_step, computed once per distinct reason."""
-    unique = pd.unique(reasons[~pd.isna(reasons)])
-    category = {r: ev.shutdown_category(r) for r in unique}
-    step = {}
+    codes, unique = pd.factorize(reasons)  # few distinct reasons; -1: none
+    category = [ev.shutdown_category(r) for r in unique]
+    steps = []
     for r in unique:
-        s = ev.shutdown_error_step(r)
-        step[r] = int(s) if s is not None and s.isdigit() else None
-    cats = np.array([category.get(r) if r is not None else None for r in reasons], dtype=object)
-    outcome = np.array(
-        [ev.CATEGORY_OUTCOME[c] if c is not None else None for c in cats], dtype=object
-    )
+        step = ev.shutdown_error_step(r)
+        steps.append(int(step) if step is not None and step.isdigit() else None)
+    outcome = [ev.CATEGORY_OUTCOME[c] for c in category]
     # A call that ended without a reason we can read ended for an unknown reason.
-    outcome[has_shutdown & pd.isna(outcome)] = "unknown"
-    steps = [step.get(r) if r is not None else None for r in reasons]
+    none_outcome = np.where(has_shutdown, "unknown", None)
+
+    def take(per_reason: list, missing: Any) -> np.ndarray:
+        values = np.empty(len(per_reason) + 1, dtype=object)
+        values[:-1] = per_reason
+        values[-1] = None
+        out = values[codes]  # code -1 picks the last slot: None
+        if missing is not None:
+            out[codes == -1] = missing[codes == -1]
+        return out
+
     return {
-        "shutdown_category": pd.Categorical(cats, dtype=SHUTDOWN_CATEGORY_DTYPE),
-        "outcome": pd.Categorical(outcome, dtype=OUTCOME_DTYPE),
-        "shutdown_error_step": pd.array(steps, dtype="Int64"),
+        "shutdown_category": pd.Categorical(take(category, None), dtype=SHUTDOWN_CATEGORY_DTYPE),
+        "outcome": pd.Categorical(take(outcome, none_outcome), dtype=OUTCOME_DTYPE),
+        "shutdown_error_step": pd.array(take(steps, None), dtype="Int64"),
     }
 
 
@@ -766,12 +816,8 @@ def _transcript_counts(reader: _Reader, problems: _Problems) -> dict[str, Any]:
     ``assistant_turns``, ``user_words``, ``assistant_words``, ``prompt_code``) and ``prompts``,
     the distinct system prompts that ``prompt_code`` indexes (-1: none).
     """
-    ids: list[int] = []
-    cids: list[Any] = []
-    times: list[Any] = []
-    user_turns: list[int] = []
-    assistant_turns: list[int] = []
-    prompt_codes: list[int] = []
+    # (callback id, conversation id, time, user turns, assistant turns, prompt code) each
+    meta: list[tuple] = []
     prompts: dict[str, int] = {}  # system prompts repeat across calls: keep each once
     words: list[np.ndarray] = []
     for rows in _transcript_rows(reader):
@@ -780,40 +826,38 @@ def _transcript_counts(reader: _Reader, problems: _Problems) -> dict[str, Any]:
             transcript = _transcript_of(body, problems, cid, cb_id)
             if transcript is None:
                 continue
-            user: list[str] = []
-            assistant: list[str] = []
-            skipped = 0
-            prompt = None
-            for m in transcript:
-                if type(m) is not dict:
-                    skipped += 1
-                    continue
-                role = m.get("role")
-                if role == "user":
-                    user.append(m.get("content"))
-                elif role == "assistant":
-                    assistant.append(m.get("content"))
-                elif role == "system" and prompt is None:
-                    prompt = m.get("content")
-                    if type(prompt) is not str:
-                        prompt = _content_text(prompt)
-            if skipped:
+            try:  # the common case, in comprehensions: every message is an object
+                roles = [m.get("role") for m in transcript]
+                messages = transcript
+            except AttributeError:
+                messages = [m for m in transcript if type(m) is dict]
+                roles = [m.get("role") for m in messages]
                 problems.add(
                     cb_id,
                     cid,
                     ev.TRANSCRIPTION_READY,
-                    f"{skipped} transcript messages are not objects: skipped",
+                    f"{len(transcript) - len(messages)} transcript messages are not objects: "
+                    "skipped",
                 )
-            ids.append(cb_id)
-            cids.append(cid)
-            times.append(ts)
-            user_turns.append(len(user))
-            assistant_turns.append(len(assistant))
-            prompt_codes.append(-1 if prompt is None else prompts.setdefault(prompt, len(prompts)))
+            user = [m.get("content") for m, r in zip(messages, roles, strict=True) if r == "user"]
+            assistant = [
+                m.get("content") for m, r in zip(messages, roles, strict=True) if r == "assistant"
+            ]
+            code = -1
+            if "system" in roles:
+                prompt = messages[roles.index("system")].get("content")
+                if type(prompt) is not str:
+                    prompt = _content_text(prompt)
+                if prompt is not None:
+                    code = prompts.setdefault(prompt, len(prompts))
+            meta.append((cb_id, cid, ts, len(user), len(assistant), code))
             texts.append(_joined_text(user))
             texts.append(_joined_text(assistant))
         words.append(count_words(texts))
     counts = np.concatenate(words) if words else np.zeros(0, dtype=np.int64)
+    ids, cids, times, user_turns, assistant_turns, codes = (
+        map(list, zip(*meta, strict=True)) if meta else ([] for _ in range(6))
+    )
     keep = _winners(ids, cids, times, problems)
     cid_arr = np.empty(len(cids), dtype=object)
     cid_arr[:] = cids
@@ -823,7 +867,7 @@ def _transcript_counts(reader: _Reader, problems: _Problems) -> dict[str, Any]:
         "assistant_turns": np.asarray(assistant_turns, dtype=np.int64)[keep],
         "user_words": counts[0::2][keep],
         "assistant_words": counts[1::2][keep],
-        "prompt_code": np.asarray(prompt_codes, dtype=np.int64)[keep],
+        "prompt_code": np.asarray(codes, dtype=np.int64)[keep],
         "prompts": list(prompts),
     }
 

@@ -391,6 +391,12 @@ def test_count_words_is_str_split():
     texts = ["", " ", "a", " a ", "a  b\tc\nd\r\ne", "\x1c\x1fa\x0b\x0cb", "x\u3000y\u00a0z\u2009w"]
     assert count_words(texts).tolist() == [len(t.split()) for t in texts]
     assert count_words([]).tolist() == []
+    # every character Python counts as whitespace separates words; look-alikes do not
+    spaces = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+    assert len(spaces) == 29
+    assert count_words([f"é{s}b" for s in spaces]).tolist() == [2] * len(spaces)
+    lookalikes = ["\u200b", "\u2060", "\u2800", "\u2019", "\u3001", "\u1681", "\x00"]
+    assert count_words([f"a{s}b" for s in lookalikes]).tolist() == [1] * len(lookalikes)
 
 
 def test_two_different_transcripts_the_later_wins_and_is_reported(db_path):
