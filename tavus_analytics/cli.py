@@ -116,8 +116,15 @@ def cli():
     default=None,
     help="Worker threads [env TAVUS_ANALYTICS_THREADS; default 8].",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes [env TAVUS_ANALYTICS_WORKERS; default 1: waitress]. Above 1, gunicorn "
+    "runs that many (Linux and macOS) to use more cores.",
+)
 @_user_errors
-def serve(db, host, port, secret, no_auth, max_body, threads):
+def serve(db, host, port, secret, no_auth, max_body, threads, workers):
     """Run the webhook collector with a production WSGI server (waitress).
 
     Prints the callback URL to paste into Tavus and the ngrok command to expose it.
@@ -136,6 +143,7 @@ def serve(db, host, port, secret, no_auth, max_body, threads):
         no_auth=no_auth,
         max_body=max_body,
         threads=threads,
+        workers=workers,
     )
     run(settings)
 

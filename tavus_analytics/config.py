@@ -52,6 +52,12 @@ class Settings:
         "TAVUS_ANALYTICS_BUSY_TIMEOUT_MS",
     )
     threads: int = _setting(8, "Worker threads of the WSGI server.", "TAVUS_ANALYTICS_THREADS")
+    workers: int = _setting(
+        1,
+        "Collector processes. 1: waitress, one process (any platform). More: gunicorn with that "
+        "many processes of `threads` threads each (Linux and macOS), to use more than one core.",
+        "TAVUS_ANALYTICS_WORKERS",
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:

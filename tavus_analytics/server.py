@@ -14,6 +14,7 @@ import secrets
 import sys
 
 from .config import Settings
+from .errors import TavusAnalyticsError
 
 log = logging.getLogger("tavus_analytics.collector")
 
@@ -154,6 +155,9 @@ def serve(settings: Settings, *, out=None) -> None:
     # cost on the hot path. Queueing shows in the latency; real problems still log as errors.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     settings, source = resolve_secret(settings)
+    if settings.workers > 1:
+        _serve_gunicorn(settings, source, out)
+        return
     server = make_server(settings)
     print(banner(settings, source, server.effective_port), file=out, flush=True)
     try:
@@ -163,3 +167,43 @@ def serve(settings: Settings, *, out=None) -> None:
     finally:
         server.close()
         server.store.close()
+
+
+def _serve_gunicorn(settings: Settings, source: str, out) -> None:
+    """Serve with gunicorn: ``settings.workers`` processes of ``settings.threads`` threads.
+
+    Each worker builds its own app and store after the fork (SQLite connections must not cross
+    a fork); within a worker, callbacks are group-committed; between workers, SQLite's lock and
+    busy timeout take turns.
+    """
+    if sys.platform == "win32":
+        raise TavusAnalyticsError(
+            "--workers above 1 needs gunicorn, which does not run on Windows: use --workers 1"
+        )
+    try:
+        from gunicorn.app.base import BaseApplication
+    except ImportError:
+        raise TavusAnalyticsError(
+            "--workers above 1 needs gunicorn: pip install gunicorn, or use --workers 1"
+        ) from None
+    if settings.port == 0:
+        raise TavusAnalyticsError("--workers above 1 needs a fixed --port")
+    from .app import create_app
+    from .store import Store
+
+    with Store(settings.db, busy_timeout_ms=settings.busy_timeout_ms) as store:
+        store.migrate()  # once, before the fork, with a clear message if it cannot be made
+
+    class _Collector(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", [f"{settings.host}:{settings.port}"])
+            self.cfg.set("workers", settings.workers)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", settings.threads)
+            self.cfg.set("proc_name", "tavus-analytics")
+
+        def load(self):
+            return create_app(settings)
+
+    print(banner(settings, source), file=out, flush=True)
+    _Collector().run()

@@ -9,6 +9,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -192,3 +193,48 @@ def test_head_and_get_on_the_webhook_keep_the_connection_usable(live):
         assert got.status_code == 405 and got.json()["error"] == "use POST to send a callback"
         after = s.post(f"{live}/webhook?token={SECRET}", data=json.dumps(SHUTDOWN_EXAMPLE))
         assert after.status_code == 200
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="gunicorn does not run on Windows")
+def test_two_worker_processes_store_everything_once(tmp_path):
+    import signal
+
+    db = tmp_path / "workers.db"
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAVUS_")}
+    proc = subprocess.Popen(
+        [sys.executable, "collector.py", "--db", str(db), "--port", str(port)]
+        + ["--secret", SECRET, "--workers", "2", "--threads", "4"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        for line in proc.stdout:
+            if line.startswith("Status page"):
+                break
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):  # the workers start after the banner
+            try:
+                if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        bodies = [json.dumps({**SHUTDOWN_EXAMPLE, "n": i}) for i in range(60)]
+        with requests.Session() as s:
+            first = [s.post(f"{url}/webhook?token={SECRET}", data=b).json() for b in bodies]
+            again = [s.post(f"{url}/webhook?token={SECRET}", data=b).json() for b in bodies]
+        assert all(a["duplicate"] is False for a in first)
+        assert [a["id"] for a in again] == [a["id"] for a in first]
+        assert all(a["duplicate"] is True for a in again)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+        proc.stdout.close()
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT count(*) FROM callbacks").fetchone() == (60,)
+    conn.close()
