@@ -43,10 +43,18 @@ from .errors import DatabaseNotFound, TavusAnalyticsError
 __all__ = ["Dataset", "load", "count_words", "SHUTDOWN_CATEGORY_DTYPE", "TABLES"]
 
 _PANDAS3 = int(pd.__version__.split(".")[0]) >= 3
+try:
+    import pyarrow as _pa
+except ImportError:  # pragma: no cover - pyarrow is optional
+    _pa = None
 #: The dtype of text columns: pandas' default string dtype (``str`` on pandas 3, ``object`` on 2).
 STR: Any = "str" if _PANDAS3 else object
 #: The dtype of every timestamp column.
 TIME = "datetime64[ns, UTC]"
+_NAT = np.iinfo(np.int64).min  # NaT as int64 nanoseconds
+# Whether text columns are Arrow-backed (pandas 3 with pyarrow): then they are built with
+# pyarrow directly, which is several times faster than through pandas' checks.
+_ARROW_STR = _pa is not None and getattr(pd.Series([], dtype=STR).dtype, "storage", "") == "pyarrow"
 SHUTDOWN_CATEGORY_DTYPE = pd.CategoricalDtype(list(ev.SHUTDOWN_CATEGORIES))
 OUTCOME_DTYPE = pd.CategoricalDtype(list(ev.OUTCOMES))
 STATUS_DTYPE = pd.CategoricalDtype(["complete", "in_progress", "incomplete"])
@@ -217,9 +225,15 @@ def _column(values: Any, dtype: Any, n: int) -> Any:
         arr[:] = values if isinstance(values, np.ndarray) else list(values)
         return arr
     if dtype is STR:
-        if not isinstance(values, np.ndarray):
-            values = np.asarray(list(values) if not isinstance(values, list) else values, object)
-        return pd.array(values.astype(object, copy=False), dtype=STR)
+        if not isinstance(values, (list, np.ndarray)):
+            values = list(values)
+        if _ARROW_STR:
+            try:
+                arrow = _pa.array(values, type=_pa.large_string(), from_pandas=True)
+                return pd.array(arrow, dtype=STR)
+            except (_pa.ArrowInvalid, _pa.ArrowTypeError):
+                pass  # not all text: let pandas convert (and say what is wrong)
+        return pd.array(_objects(values), dtype=STR)
     if isinstance(values, pd.api.extensions.ExtensionArray) and values.dtype == dtype:
         return values
     if dtype in ("int64", "float64"):
@@ -272,31 +286,38 @@ def parse_times(values: Any) -> pd.Series:
     if isinstance(values, np.ndarray) and values.dtype.kind == "M":  # naive: UTC
         return _clip_ns(pd.Series(values).dt.tz_localize("UTC"))
     obj = pd.Series(values, dtype=object).reset_index(drop=True)
-    out = pd.Series(pd.NaT, index=obj.index, dtype=TIME)
     kind = pd.api.types.infer_dtype(obj, skipna=True)
     if kind == "empty":
-        return out
+        return pd.Series(pd.NaT, index=obj.index, dtype=TIME)
     if kind == "string":
         out = _clip_ns(pd.to_datetime(obj, format="ISO8601", utc=True, errors="coerce"))
-    else:
-        is_str = obj.map(lambda v: isinstance(v, str)).astype(bool)
-        if is_str.any():
-            out[is_str] = _clip_ns(
-                pd.to_datetime(obj[is_str], format="ISO8601", utc=True, errors="coerce")
-            )
-        is_dt = obj.map(lambda v: isinstance(v, datetime)).astype(bool)
-        if is_dt.any():
-            out[is_dt] = _clip_ns(pd.to_datetime(obj[is_dt], utc=True, errors="coerce"))
-    rest = (out.isna() & obj.notna()).to_numpy()
-    if rest.any():
-        num = pd.to_numeric(obj[rest].map(_numeric), errors="coerce").astype("float64")
-        # Unix seconds, within what nanoseconds can hold.
-        num = num[num.between(-9.2e9, 9.2e9)]
-        if len(num):
-            out[num.index] = pd.to_datetime(
-                (num * 1e6).round().astype("int64"), unit="us", utc=True
-            ).dt.as_unit("ns")
-    return out
+        if not (out.isna() & obj.notna()).any():
+            return out
+    ns = np.full(len(obj), _NAT, dtype=np.int64)
+    present = np.flatnonzero(obj.notna().to_numpy())
+    values = obj.to_numpy()[present]
+    kinds = np.fromiter(
+        (2 if isinstance(v, str) else 1 if isinstance(v, datetime) else 0 for v in values),
+        dtype=np.int8,
+        count=len(values),
+    )
+    for k, parse in ((2, _iso), (1, lambda v: pd.to_datetime(v, utc=True, errors="coerce"))):
+        where = kinds == k
+        if where.any():
+            ns[present[where]] = _clip_ns(pd.Series(parse(pd.Series(values[where])))).array.asi8
+    # What is left: Unix seconds as numbers or numeric strings, within what ns can hold.
+    rest = present[ns[present] == _NAT]
+    if len(rest):
+        num = pd.to_numeric(
+            pd.Series([_numeric(v) for v in obj.to_numpy()[rest]], dtype=object), errors="coerce"
+        ).to_numpy(dtype="float64")
+        ok = (num >= -9.2e9) & (num <= 9.2e9)
+        ns[rest[ok]] = np.round(num[ok] * 1e6).astype(np.int64) * 1000
+    return pd.Series(ns.view("datetime64[ns]")).dt.tz_localize("UTC")
+
+
+def _iso(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values, format="ISO8601", utc=True, errors="coerce")
 
 
 # Python's str.split() also separates on U+0085, U+00A0, U+1680, U+2000-200A, U+2028, U+2029,
@@ -552,9 +573,6 @@ def _columns(rows: list[tuple], n: int) -> list[np.ndarray]:
         arr[:] = col
         out.append(arr)
     return out
-
-
-_NAT = np.iinfo(np.int64).min  # NaT as int64 nanoseconds
 
 
 def _ns(times: pd.Series) -> np.ndarray:
@@ -883,58 +901,83 @@ def _joined_text(contents: list) -> str:
 
 def _read_turns(reader: _Reader) -> pd.DataFrame:
     scratch = _Problems("turns")  # the same problems are reported by ds.conversations
-    ids: list[int] = []
-    cids: list[Any] = []
-    times: list[Any] = []
-    owner: list[int] = []  # index into ids of each message
-    col: dict[str, list] = {k: [] for k in _TURNS if k not in ("words", "chars")}
+    meta: list[tuple] = []  # (callback id, conversation id, time, messages) per transcript
+    roles: list[Any] = []
+    contents: list[str | None] = []
+    extra: dict[str, list] = {name: [] for name in _EXTRA_FIELDS}
     words: list[np.ndarray] = []
     for rows in _transcript_rows(reader):
-        texts: list[str] = []
+        chunk: list[Any] = []
         for cb_id, cid, ts, body in rows:
             transcript = _transcript_of(body, scratch, cid, cb_id)
             if transcript is None:
                 continue
-            k = len(ids)
-            ids.append(cb_id)
-            cids.append(cid)
-            times.append(ts)
-            turn = 0
-            for m in transcript:
-                if type(m) is not dict:
-                    continue
-                content = m.get("content")
-                if type(content) is not str:
-                    content = _content_text(content)
-                role = m.get("role")
-                owner.append(k)
-                col["conversation_id"].append(cid)
-                col["turn"].append(turn)
-                col["role"].append(role if type(role) is str else _text(role))
-                col["content"].append(content)
-                texts.append(content or "")
-                turn += 1
-                if len(m) > 2:
-                    col["timestamp"].append(m.get("timestamp"))
-                    col["seconds_from_start"].append(_number(m.get("seconds_from_start")))
-                    col["duration"].append(_number(m.get("duration")))
-                    col["inference_id"].append(_text(m.get("inference_id")))
-                    col["tool_call_id"].append(_text(m.get("tool_call_id")))
-                    col["tool_calls"].append(_json_text(m.get("tool_calls")))
-                else:
-                    for name in _EXTRA_FIELDS:
-                        col[name].append(None)
-        words.append(count_words(texts))
-    keep = _winners(ids, cids, times, scratch)
-    if not owner:
+            try:  # the common case, in comprehensions: every message is an object
+                roles.extend([m.get("role") for m in transcript])
+                messages = transcript
+            except AttributeError:
+                messages = [m for m in transcript if type(m) is dict]
+                roles.extend([m.get("role") for m in messages])
+            meta.append((cb_id, cid, ts, len(messages)))
+            chunk.extend([m.get("content") for m in messages])
+            if messages and max(map(len, messages)) > 2:  # newer payloads: per-message fields
+                for name in _EXTRA_FIELDS:
+                    extra[name].extend([m.get(name) for m in messages])
+            else:
+                nones = [None] * len(messages)
+                for name in _EXTRA_FIELDS:
+                    extra[name].extend(nones)
+        for i in [i for i, c in enumerate(chunk) if type(c) is not str]:
+            chunk[i] = _content_text(chunk[i])
+        words.append(count_words([c if c is not None else "" for c in chunk]))
+        contents.extend(chunk)
+    if not meta:
         return _frame(_TURNS)
-    mask = keep[np.asarray(owner, dtype=np.int64)]
-    col["words"] = np.concatenate(words)
-    col["chars"] = [len(c) if c is not None else 0 for c in col["content"]]
-    if not mask.all():
-        col = {k: [v for v, m in zip(vals, mask, strict=True) if m] for k, vals in col.items()}
-    turns = _frame(_TURNS, col)
-    return turns
+    ids, cids, times, counts = (list(c) for c in zip(*meta, strict=True))
+    counts_arr = np.asarray(counts, dtype=np.int64)
+    keep = np.repeat(_winners(ids, cids, times, scratch), counts_arr)
+    starts = np.repeat(np.cumsum(counts_arr) - counts_arr, counts_arr)
+    cid_arr = np.empty(len(cids), dtype=object)
+    cid_arr[:] = cids
+    for i in [i for i, r in enumerate(roles) if type(r) is not str]:
+        roles[i] = _text(roles[i])
+    col: dict[str, Any] = {
+        "conversation_id": np.repeat(cid_arr, counts_arr),
+        "turn": np.arange(len(contents), dtype=np.int64) - starts,
+        "role": roles,
+        "content": contents,
+        "words": np.concatenate(words),
+        "chars": np.fromiter(
+            (len(c) if c is not None else 0 for c in contents), np.int64, len(contents)
+        ),
+        "timestamp": extra["timestamp"],
+        "seconds_from_start": _convert(extra["seconds_from_start"], _number),
+        "duration": _convert(extra["duration"], _number),
+        "inference_id": _convert(extra["inference_id"], _text),
+        "tool_call_id": _convert(extra["tool_call_id"], _text),
+        "tool_calls": _convert(extra["tool_calls"], _json_text),
+    }
+    del roles, contents, extra
+    if not keep.all():
+        col = {k: _objects(v)[keep] for k, v in col.items()}
+    return _frame(_TURNS, col)
+
+
+def _objects(values: Any) -> np.ndarray:
+    if isinstance(values, np.ndarray):
+        return values
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    return arr
+
+
+def _convert(values: list, convert) -> np.ndarray:
+    """``convert`` applied to the values that are not None (most are, in older payloads)."""
+    arr = _objects(values)
+    present = np.flatnonzero(pd.notna(arr))
+    if len(present):
+        arr[present] = [convert(v) for v in arr[present]]
+    return arr
 
 
 _EXTRA_FIELDS = (
