@@ -225,6 +225,8 @@ def _column(values: Any, dtype: Any, n: int) -> Any:
         arr[:] = values if isinstance(values, np.ndarray) else list(values)
         return arr
     if dtype is STR:
+        if _pa is not None and isinstance(values, (_pa.Array, _pa.ChunkedArray)):
+            return pd.array(values, dtype=STR)
         if not isinstance(values, (list, np.ndarray)):
             values = list(values)
         if _ARROW_STR:
@@ -906,6 +908,8 @@ def _read_turns(reader: _Reader) -> pd.DataFrame:
     contents: list[str | None] = []
     extra: dict[str, list] = {name: [] for name in _EXTRA_FIELDS}
     words: list[np.ndarray] = []
+    chars: list[np.ndarray] = []
+    arrow: list[Any] = []  # content as Arrow arrays, when text columns are Arrow-backed
     for rows in _transcript_rows(reader):
         chunk: list[Any] = []
         for cb_id, cid, ts, body in rows:
@@ -929,13 +933,19 @@ def _read_turns(reader: _Reader) -> pd.DataFrame:
                     extra[name].extend(nones)
         for i in [i for i, c in enumerate(chunk) if type(c) is not str]:
             chunk[i] = _content_text(chunk[i])
-        words.append(count_words([c if c is not None else "" for c in chunk]))
-        contents.extend(chunk)
+        texts = [c if c is not None else "" for c in chunk]
+        words.append(count_words(texts))
+        chars.append(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)))
+        if _ARROW_STR:  # keep the text in Arrow, chunk by chunk, not twice at the end
+            arrow.append(_pa.array(chunk, type=_pa.large_string(), from_pandas=True))
+        else:
+            contents.extend(chunk)
     if not meta:
         return _frame(_TURNS)
     ids, cids, times, counts = (list(c) for c in zip(*meta, strict=True))
     counts_arr = np.asarray(counts, dtype=np.int64)
     keep = np.repeat(_winners(ids, cids, times, scratch), counts_arr)
+    total = int(counts_arr.sum())
     starts = np.repeat(np.cumsum(counts_arr) - counts_arr, counts_arr)
     cid_arr = np.empty(len(cids), dtype=object)
     cid_arr[:] = cids
@@ -943,13 +953,11 @@ def _read_turns(reader: _Reader) -> pd.DataFrame:
         roles[i] = _text(roles[i])
     col: dict[str, Any] = {
         "conversation_id": np.repeat(cid_arr, counts_arr),
-        "turn": np.arange(len(contents), dtype=np.int64) - starts,
+        "turn": np.arange(total, dtype=np.int64) - starts,
         "role": roles,
-        "content": contents,
+        "content": _pa.chunked_array(arrow, type=_pa.large_string()) if _ARROW_STR else contents,
         "words": np.concatenate(words),
-        "chars": np.fromiter(
-            (len(c) if c is not None else 0 for c in contents), np.int64, len(contents)
-        ),
+        "chars": np.concatenate(chars),
         "timestamp": extra["timestamp"],
         "seconds_from_start": _convert(extra["seconds_from_start"], _number),
         "duration": _convert(extra["duration"], _number),
@@ -959,8 +967,14 @@ def _read_turns(reader: _Reader) -> pd.DataFrame:
     }
     del roles, contents, extra
     if not keep.all():
-        col = {k: _objects(v)[keep] for k, v in col.items()}
+        col = {k: _keep(v, keep) for k, v in col.items()}
     return _frame(_TURNS, col)
+
+
+def _keep(values: Any, mask: np.ndarray) -> Any:
+    if _pa is not None and isinstance(values, _pa.ChunkedArray):
+        return values.filter(_pa.array(mask))
+    return _objects(values)[mask]
 
 
 def _objects(values: Any) -> np.ndarray:
