@@ -6,22 +6,23 @@ Runs, in one go and on loopback, a bounded load (a fixed number of seconds and c
   ceiling on this machine;
 * ``reference``: what Tavus's documented Flask sample does (parse the JSON, transcripts in a
   dict, no persistence, Flask's development server, threaded), ``reference_server.py``;
-* ``collector``: the collector as ``python collector.py`` serves it (waitress, every callback
-  committed to SQLite before the 200);
+* ``collector``: exactly ``python collector.py --port N --db TMP --secret S`` (waitress, one
+  process, every callback committed to SQLite before the 200);
+* ``collector-workers-2``: the same with ``--workers 2`` (two gunicorn gthread processes);
 
-prints requests/s, p50 and p99 latency of each and the collector/reference ratio, then checks
-that the collector's database holds exactly the callbacks acknowledged. ``--matrix`` adds the
-server variants measured to choose the production WSGI server (waitress threads, gunicorn sync
-and gthread workers, ``synchronous=FULL`` vs ``NORMAL``).
+prints requests/s, p50 and p99 latency of each and each collector's ratio to the reference
+against the target, then checks that every collector's database holds exactly the callbacks
+acknowledged. ``--matrix`` adds the variants: waitress with 4 or 16 threads, ``--workers 3``,
+and ``synchronous=NORMAL`` through a benchmark-only patch (:func:`_patch_synchronous`).
 
-    python benchmarks/bench_collector.py                    # about 40 s
+    python benchmarks/bench_collector.py                    # about 1 minute
+    python benchmarks/bench_collector.py --repeat 3         # about 3 minutes
     python benchmarks/bench_collector.py --matrix           # about 2 minutes
-    python benchmarks/bench_collector.py --proposals        # about 2 minutes
     python benchmarks/bench_collector.py --configs reference,waitress-16 --seconds 5 --repeat 3
 
-``srvCPU`` and ``genCPU`` are the server's and the load generator's CPU time over the run's
-wall time (100% = one core); ``fsync`` is the median fsync time measured just before each
-collector run (what every durable commit waits for; it varies on a shared machine).
+``srvCPU`` and ``genCPU`` are the server's (all its processes) and the load generator's CPU time
+over the run's wall time (100% = one core); ``fsync`` is the median fsync time measured just
+before each collector run (what every durable commit waits for; it varies on a shared machine).
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -292,41 +292,48 @@ def describe_mix(templates) -> str:
 
 @dataclass(frozen=True)
 class Config:
-    """One server to measure."""
+    """One server to measure.
+
+    ``kind``: ``trivial`` (the generator's ceiling), ``reference`` (Tavus's sample) or
+    ``collector`` (``python collector.py``, with ``args`` added to its command line).
+    ``synchronous``: ``FULL`` as shipped; anything else is applied by :func:`_patch_synchronous`,
+    a benchmark-only patch.
+    """
 
     name: str
-    kind: str  # trivial, reference, waitress, gunicorn
-    threads: int = 8
-    workers: int = 1
-    worker_class: str = "sync"
+    kind: str
+    args: tuple[str, ...] = ()
     synchronous: str = "FULL"
-    write: str = "each"
-    quiet: bool = False
-    fts: bool = True
-    fast: bool = False
 
     @property
     def is_collector(self) -> bool:
-        return self.kind in ("waitress", "gunicorn")
+        return self.kind == "collector"
+
+    @property
+    def workers(self) -> int:
+        """Processes of the collector: above 1, gunicorn runs them under a master."""
+        if "--workers" in self.args:
+            return int(self.args[self.args.index("--workers") + 1])
+        return 1
+
+    @property
+    def threads(self) -> int:
+        if "--threads" in self.args:
+            return int(self.args[self.args.index("--threads") + 1])
+        return 8  # the collector's default
 
     def describe(self) -> str:
         if self.kind == "trivial":
             return "trivial asyncio server (generator ceiling)"
         if self.kind == "reference":
             return "Tavus sample: Flask dev server, dict in memory"
-        if self.kind == "waitress":
-            what = f"waitress {self.threads} threads"
-        elif self.worker_class == "sync":
-            what = f"gunicorn {self.workers} sync workers"
+        if self.workers > 1:
+            what = f"gunicorn {self.workers} processes x {self.threads} threads"
         else:
-            what = f"gunicorn {self.workers}x{self.threads} gthread"
-        extra = {"each": "", "lock": ", writes under a process lock", "group": ", group commit"}
-        return (
-            f"collector, {what}, synchronous={self.synchronous}{extra[self.write]}"
-            + ("" if self.fts else ", without the transcript FTS trigger")
-            + (", plain-WSGI fast path for POST /webhook" if self.fast else "")
-            + (", no per-callback log" if self.quiet else "")
-        )
+            what = f"waitress 1 process, {self.threads} threads"
+        extra = "" if self.synchronous == "FULL" else " (benchmark-only patch)"
+        command = " ".join(["collector.py", *self.args]) if self.args else "collector.py"
+        return f"{command}: {what}, synchronous={self.synchronous}{extra}"
 
 
 CONFIGS = {
@@ -334,262 +341,60 @@ CONFIGS = {
     for c in [
         Config("ceiling", "trivial"),
         Config("reference", "reference"),
-        Config("collector", "waitress", threads=8),
-        Config("waitress-4", "waitress", threads=4),
-        Config("waitress-16", "waitress", threads=16),
-        Config("waitress-8-normal", "waitress", threads=8, synchronous="NORMAL"),
-        Config("waitress-8-quiet", "waitress", threads=8, quiet=True),
-        Config("waitress-8-lock", "waitress", threads=8, write="lock"),
-        Config("waitress-8-group", "waitress", threads=8, write="group"),
-        Config("waitress-16-group", "waitress", threads=16, write="group"),
-        Config("waitress-8-nofts", "waitress", threads=8, fts=False),
-        Config("waitress-16-group-fast", "waitress", threads=16, write="group", fast=True),
-        Config(
-            "waitress-16-group-fast-nofts",
-            "waitress",
-            threads=16,
-            write="group",
-            fast=True,
-            fts=False,
-        ),
-        Config("waitress-16-group-nofts", "waitress", threads=16, write="group", fts=False),
-        Config("gunicorn-sync-2", "gunicorn", workers=2),
-        Config("gunicorn-sync-3", "gunicorn", workers=3),
-        Config("gunicorn-sync-4", "gunicorn", workers=4),
-        Config("gunicorn-sync-4-normal", "gunicorn", workers=4, synchronous="NORMAL"),
-        Config("gunicorn-gthread-2x8", "gunicorn", workers=2, worker_class="gthread", threads=8),
-        Config("gunicorn-gthread-1x16", "gunicorn", workers=1, worker_class="gthread", threads=16),
+        Config("collector", "collector"),
+        Config("collector-workers-2", "collector", ("--workers", "2")),
+        Config("collector-workers-3", "collector", ("--workers", "3")),
+        Config("waitress-4", "collector", ("--threads", "4")),
+        Config("waitress-16", "collector", ("--threads", "16")),
+        Config("collector-normal", "collector", synchronous="NORMAL"),
+        Config("collector-workers-2-normal", "collector", ("--workers", "2"), "NORMAL"),
     ]
 }
-DEFAULT_CONFIGS = ["ceiling", "reference", "collector"]
-#: ``--matrix``: the production WSGI server choice.
-MATRIX = [
-    "reference",
-    "collector",
-    "waitress-4",
-    "waitress-16",
-    "waitress-8-normal",
-    "gunicorn-sync-2",
-    "gunicorn-sync-4",
-    "gunicorn-sync-4-normal",
-    "gunicorn-gthread-2x8",
-]
-#: ``--proposals``: changes to app.py/store.py, measured through benchmark-only patches.
-PROPOSALS = [
-    "reference",
-    "collector",
-    "waitress-8-quiet",
-    "waitress-8-lock",
-    "waitress-16-group",
-    "waitress-8-nofts",
-    "waitress-16-group-fast",
-    "waitress-16-group-fast-nofts",
-]
+DEFAULT_CONFIGS = ["ceiling", "reference", "collector", "collector-workers-2"]
+#: ``--matrix``: every variant, side by side with the reference.
+MATRIX = [name for name in CONFIGS if name != "ceiling"]
 
 
-def _patch_store(synchronous: str = "FULL", write: str = "each") -> None:
-    """Benchmark only: change how the collector's store writes, to measure a proposed change.
+def _patch_synchronous(level: str) -> None:
+    """BENCHMARK ONLY, never in the collector: every store connection gets
+    ``PRAGMA synchronous = level`` after the shipped ``FULL``.
 
-    ``synchronous``: the PRAGMA on every connection. ``write``: ``each`` (as shipped: every
-    thread runs its own BEGIN IMMEDIATE/INSERT/COMMIT and waits for SQLite's lock in its busy
-    handler), ``lock`` (the same transaction under a process-wide ``threading.Lock``, so threads
-    queue on the lock instead of SQLite's sleeping busy handler), ``group`` (group commit: the
-    thread that gets the lock commits every row queued meanwhile in one transaction, on one
-    writer connection shared under the lock; each request still returns only after its own row
-    is committed).
+    Measures what durability costs. With ``NORMAL`` in WAL mode a power loss or OS crash can
+    lose the last commits (a killed process loses nothing), so the collector ships ``FULL``.
     """
-    from tavus_analytics.errors import StoreUnavailable
-    from tavus_analytics.store import Store, _unavailable
+    from tavus_analytics.store import Store
 
-    if synchronous.upper() != "FULL":
-        original_open = Store._open
+    level = level.upper()
+    if level not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+        raise ValueError(f"not a synchronous level: {level}")
+    original_open = Store._open
 
-        def _open(self):
-            conn = original_open(self)
-            conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
-            return conn
+    def _open(self):
+        conn = original_open(self)
+        conn.execute(f"PRAGMA synchronous = {level}")
+        return conn
 
-        Store._open = _open
-    if write == "lock":
-        original_insert = Store.insert_callback
-        write_lock = threading.Lock()
-
-        def insert_callback(self, *args, **kwargs):
-            with write_lock:
-                return original_insert(self, *args, **kwargs)
-
-        Store.insert_callback = insert_callback
-    elif write == "group":
-        write_lock = threading.Lock()
-        queue_lock = threading.Lock()
-        pending: list[list] = []
-        writer: dict = {}
-
-        def insert_callback(
-            self, body, fields=None, *, received_at=None, remote_addr=None, user_agent=None
-        ):
-            from tavus_analytics.events import classify, parse_body
-
-            if fields is None:
-                fields = classify(parse_body(body))
-            entry = [self._callback_row(body, fields, received_at, remote_addr, user_agent), None]
-            with queue_lock:
-                pending.append(entry)
-            with write_lock:
-                if entry[1] is None:  # nobody committed it yet: commit everything queued
-                    with queue_lock:
-                        batch = pending[:]
-                        pending.clear()
-                    # One writer connection for the whole process (SQLite's page cache
-                    # stays warm); the lock makes sharing it safe.
-                    conn = writer.get("conn")
-                    if conn is None:
-                        conn = writer["conn"] = self._open()
-                    try:
-                        conn.execute("BEGIN IMMEDIATE")
-                        try:
-                            results = [self._insert_row(conn, e[0]) for e in batch]
-                            conn.execute("COMMIT")
-                        except BaseException:
-                            if conn.in_transaction:
-                                conn.execute("ROLLBACK")
-                            raise
-                    except sqlite3.Error as e:
-                        error = _unavailable(e)
-                        for item in batch:
-                            item[1] = error
-                    else:
-                        for item, result in zip(batch, results, strict=True):
-                            item[1] = result
-            if isinstance(entry[1], StoreUnavailable):
-                raise entry[1]
-            return entry[1]
-
-        Store.insert_callback = insert_callback
+    Store._open = _open
 
 
-def _patch_fast_path() -> None:
-    """Benchmark only: serve the happy path of ``POST /webhook`` without Flask.
-
-    A WSGI function in front of the Flask app handles a request with the right token, a
-    Content-Length within the limit and a body that is a JSON object: it reads the body, stores
-    it and answers the same JSON as the Flask route. Anything else (another route, no or wrong
-    token, no length, too large, not JSON, database unavailable) goes to the Flask app
-    untouched, the body put back when it was read. Measures what Flask's per-request work costs.
-    """
-    import hmac
-    import io
-    import logging
-    from urllib.parse import parse_qs
-
-    import orjson
-
-    import tavus_analytics.app as app_module
-    from tavus_analytics.errors import InvalidCallback, StoreUnavailable
-    from tavus_analytics.events import classify, parse_body
-
-    log = logging.getLogger("tavus_analytics.collector")
-    original = app_module.create_app
-
-    def create_app(settings=None, *, store=None):
-        flask_app = original(settings, store=store)
-        settings = flask_app.config["TAVUS_SETTINGS"]
-        store = flask_app.extensions["tavus_store"]
-        secret = None if settings.no_auth else app_module._digest(settings.secret)
-        limit = settings.max_body
-
-        def app(environ, start_response):
-            if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != "/webhook":
-                return flask_app(environ, start_response)
-            if secret is not None:
-                query = parse_qs(environ.get("QUERY_STRING", ""))
-                given = (query.get("token") or [""])[0] or environ.get("HTTP_X_WEBHOOK_TOKEN", "")
-                if not hmac.compare_digest(app_module._digest(given), secret):
-                    return flask_app(environ, start_response)
-            try:
-                length = int(environ.get("CONTENT_LENGTH") or "")
-            except ValueError:
-                return flask_app(environ, start_response)
-            if not 0 < length <= limit:
-                return flask_app(environ, start_response)
-            body = environ["wsgi.input"].read(length)
-            try:
-                fields = classify(parse_body(body))
-                rowid, duplicate = store.insert_callback(
-                    body,
-                    fields,
-                    remote_addr=environ.get("REMOTE_ADDR"),
-                    user_agent=environ.get("HTTP_USER_AGENT") or None,
-                )
-            except (InvalidCallback, StoreUnavailable):
-                environ["wsgi.input"] = io.BytesIO(body)
-                return flask_app(environ, start_response)
-            log.info(
-                "%s #%d %s %s %s",
-                "duplicate of" if duplicate else "stored",
-                rowid,
-                fields.kind,
-                fields.event_type or fields.status or "-",
-                fields.conversation_id or fields.video_id or fields.replica_id or "-",
-            )
-            out = orjson.dumps({"ok": True, "status": "ok", "id": rowid, "duplicate": duplicate})
-            start_response(
-                "200 OK",
-                [("Content-Type", "application/json"), ("Content-Length", str(len(out)))],
-            )
-            return [out]
-
-        app.config = flask_app.config  # what callers of create_app look at
-        app.extensions = flask_app.extensions
-        return app
-
-    app_module.create_app = create_app
-
-
-def _stop_later(pid: int, lifetime: float) -> None:
-    timer = threading.Timer(lifetime, os.kill, (pid, signal.SIGTERM))
-    timer.daemon = True
-    timer.start()
-
-
-def gunicorn_app():
-    """The gunicorn entry: ``bench_collector:gunicorn_app()``, settings from the environment.
-
-    Logs like ``python collector.py`` does (one INFO line per callback, unless BENCH_QUIET=1)
-    and stops the gunicorn master after BENCH_LIFETIME seconds.
-    """
-    import logging
-
-    from tavus_analytics.app import create_app
-
-    quiet = os.environ.get("BENCH_QUIET") == "1"
-    logging.basicConfig(
-        level=logging.WARNING if quiet else logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-    )
-    _patch_store(os.environ.get("BENCH_SYNCHRONOUS", "FULL"), os.environ.get("BENCH_WRITE", "each"))
-    _stop_later(os.getppid(), float(os.environ.get("BENCH_LIFETIME", "600")))
-    if os.environ.get("BENCH_FAST") == "1":
-        _patch_fast_path()
-        from tavus_analytics.app import create_app
-    return create_app()
-
-
-def _serve_collector(argv: list[str]) -> None:
-    """``--serve-collector SYNC WRITE FAST QUIET LIFETIME ARGS...``: ``python collector.py ARGS``
-    with the benchmark's knobs applied first."""
-    import logging
-
-    synchronous, write, fast, quiet, lifetime, *args = argv
-    if quiet == "1":  # serve() calls basicConfig(INFO), which is then a no-op
-        logging.basicConfig(level=logging.WARNING)
-    _patch_store(synchronous, write)
-    if fast == "1":
-        _patch_fast_path()
-    _stop_later(os.getpid(), float(lifetime))
+def _serve_patched(argv: list[str]) -> None:
+    """``--serve-synchronous LEVEL ARGS...``: ``python collector.py ARGS`` with
+    :func:`_patch_synchronous` applied first (benchmark only)."""
+    level, *args = argv
+    _patch_synchronous(level)
     from tavus_analytics.cli import serve
 
     serve(args=args, prog_name="collector.py")
+
+
+def _alarm(seconds: float):
+    """A ``preexec_fn`` that makes the child end itself after ``seconds``: the pending SIGALRM
+    survives ``exec``, and neither waitress nor gunicorn's master handles it (gunicorn's workers
+    leave when their master is gone). The benchmark stops its servers itself; this only bounds
+    a server left behind when the benchmark is killed."""
+    if not hasattr(signal, "alarm"):
+        return None
+    return lambda: signal.alarm(max(1, int(seconds)))
 
 
 @dataclass
@@ -601,18 +406,13 @@ class Running:
     log: Path
 
 
-def start(config: Config, workdir: Path, lifetime: float) -> Running:
-    """Start ``config``'s server on a free 127.0.0.1 port and wait for ``/healthz``."""
-    port = free_port()
+def command(config: Config, port: int, db: Path | None, lifetime: float) -> list[str]:
+    """The command line that starts ``config``'s server on ``port``."""
     py = sys.executable
-    run = f"{config.name}-{time.monotonic_ns()}"
-    db = workdir / f"{run}.db" if config.is_collector else None
-    log = workdir / f"{run}.log"
-    env = dict(os.environ)
     if config.kind == "trivial":
-        cmd = [py, str(HERE / "loadgen.py"), "--serve-trivial", str(port), str(lifetime)]
-    elif config.kind == "reference":
-        cmd = [
+        return [py, str(HERE / "loadgen.py"), "--serve-trivial", str(port), str(lifetime)]
+    if config.kind == "reference":
+        return [
             py,
             str(HERE / "reference_server.py"),
             "--port",
@@ -620,61 +420,34 @@ def start(config: Config, workdir: Path, lifetime: float) -> Running:
             "--lifetime",
             str(lifetime),
         ]
-    elif config.kind == "waitress":
-        cmd = [
+    args = ["--port", str(port), "--db", str(db), "--secret", SECRET, *config.args]
+    if config.synchronous.upper() != "FULL":
+        return [
             py,
             str(HERE / "bench_collector.py"),
-            "--serve-collector",
+            "--serve-synchronous",
             config.synchronous,
-            config.write,
-            "1" if config.fast else "0",
-            "1" if config.quiet else "0",
-            str(lifetime),
-            "--port",
-            str(port),
-            "--db",
-            str(db),
-            "--secret",
-            SECRET,
-            "--threads",
-            str(config.threads),
+            *args,
         ]
-    else:
-        cmd = [
-            py,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(config.workers),
-            "--worker-class",
-            config.worker_class,
-            "--threads",
-            str(config.threads),
-            "--pythonpath",
-            str(HERE),
-            "bench_collector:gunicorn_app()",
-        ]
-        env.update(
-            TAVUS_ANALYTICS_DB=str(db),
-            TAVUS_WEBHOOK_SECRET=SECRET,
-            BENCH_SYNCHRONOUS=config.synchronous,
-            BENCH_WRITE=config.write,
-            BENCH_FAST="1" if config.fast else "0",
-            BENCH_QUIET="1" if config.quiet else "0",
-            BENCH_LIFETIME=str(lifetime),
-        )
-    if db is not None:  # create the schema first, as an operator's first start would
-        from tavus_analytics.store import Store
+    return [py, "collector.py", *args]
 
-        with Store(db) as store:
-            store.migrate()
-            if not config.fts:  # measure what the trigger costs on the write path
-                store.connection().execute("DROP TRIGGER IF EXISTS callbacks_transcript_fts")
+
+def start(config: Config, workdir: Path, lifetime: float) -> Running:
+    """Start ``config``'s server on a free 127.0.0.1 port, in its own process group, and wait
+    for ``/healthz``."""
+    port = free_port()
+    run = f"{config.name}-{time.monotonic_ns()}"
+    db = workdir / f"{run}.db" if config.is_collector else None
+    log = workdir / f"{run}.log"
+    cmd = command(config, port, db, lifetime)
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            cmd,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: gunicorn's master and workers
+            preexec_fn=_alarm(lifetime) if config.is_collector else None,
         )
     running = Running(config, proc, port, db, log)
     deadline = time.monotonic() + 30
@@ -693,32 +466,67 @@ def start(config: Config, workdir: Path, lifetime: float) -> Running:
 
 
 def stop(running: Running) -> None:
-    """Stop the server by its PID (SIGTERM, then SIGKILL of its own process group)."""
+    """Stop the server's process group (SIGTERM, then SIGKILL after 10 s).
+
+    The group is the one the server was started in (``start_new_session``): the server alone
+    for waitress, gunicorn's master and its workers for ``--workers N``.
+    """
     proc = running.proc
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
+    pgid = proc.pid
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(10)
+    deadline = time.monotonic() + 10
+    while _group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _group_alive(pgid) or proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+        proc.wait(5)
 
 
-def _cpu_seconds(pid: int) -> float | None:
-    """CPU time of a process and its live children (gunicorn workers), from /proc."""
-    try:
-        tick = os.sysconf("SC_CLK_TCK")
-        pids = [pid]
-        with contextlib.suppress(OSError):
-            pids += [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-        total = 0
-        for p in pids:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        return total / tick
-    except (OSError, ValueError, IndexError):
+def _group(pgid: int) -> list[list[str]] | None:
+    """The ``/proc/PID/stat`` fields (after the command name) of the live processes of group
+    ``pgid``; None where there is no ``/proc``."""
+    proc = Path("/proc")
+    if not proc.is_dir():
         return None
+    out = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+            out.append(fields)
+    return out
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any process of group ``pgid`` still runs (zombies waiting for init do not)."""
+    members = _group(pgid)
+    if members is not None:
+        return bool(members)
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _cpu_seconds(pgid: int) -> float | None:
+    """CPU time of the live processes of group ``pgid`` (gunicorn's master and workers)."""
+    members = _group(pgid)
+    if members is None:
+        return None
+    try:
+        ticks = sum(int(f[11]) + int(f[12]) for f in members)
+    except (ValueError, IndexError):
+        return None
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def stored_count(db: Path) -> int:
@@ -850,8 +658,17 @@ class Summary:
         )
 
 
-def report(rows: list[Row], args, source: str, mix: str) -> bool:
-    """Print the table (medians over repeats) and the ratios; False if a check failed."""
+def load_average() -> str:
+    """The 1, 5 and 15-minute load averages, or ``n/a``."""
+    try:
+        return "/".join(f"{x:.2f}" for x in os.getloadavg())
+    except (AttributeError, OSError):
+        return "n/a"
+
+
+def report(rows: list[Row], args, source: str, mix: str, load_at_start: str = "n/a") -> bool:
+    """Print the table (medians over repeats), the ratios to the reference and the durability
+    check of each collector config; False if a check failed."""
     wall = args.warmup + args.seconds
     summaries: dict[str, Summary] = {}
     for row in rows:
@@ -861,7 +678,7 @@ def report(rows: list[Row], args, source: str, mix: str) -> bool:
         f"{os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{datetime.now(UTC):%Y-%m-%d}; {args.connections} connections, {args.processes} "
         f"generator processes, {args.seconds:g} s measured after {args.warmup:g} s warm-up, "
-        f"{args.repeat} run(s) per server, medians"
+        f"{args.repeat} run(s) per server, medians; load average at start {load_at_start}"
     )
     print(f"bodies from {source}: {mix}")
     print()
@@ -897,17 +714,25 @@ def report(rows: list[Row], args, source: str, mix: str) -> bool:
                 ratio = summary.rps / ref.rps if ref.rps else float("inf")
                 met = ratio >= TARGET_RATIO and summary.p99_ms < TARGET_P99_MS
                 print(
-                    f"  {summary.config.name:28s} {ratio:5.2f}x  p99 {summary.p99_ms:6.2f} ms  "
-                    f"{'target met' if met else 'target missed'}; database holds "
-                    f"{summary.stored} callbacks, {summary.acked} acknowledged"
+                    f"  {summary.config.name:27s} {ratio:5.2f}x  p99 {summary.p99_ms:6.2f} ms  "
+                    f"{'target met' if met else 'target missed'}"
                 )
+    collectors = [s for s in summaries.values() if s.config.is_collector]
+    if collectors:
+        print()
+        print("durability (rows stored == callbacks acknowledged, every run):")
+        for summary in collectors:
+            print(
+                f"  {summary.config.name:27s} {summary.stored} stored, {summary.acked} "
+                f"acknowledged: {'ok' if summary.durable else 'MISMATCH'}"
+            )
     return ok
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--serve-collector"]:
-        _serve_collector(argv[1:])
+    if argv[:1] == ["--serve-synchronous"]:
+        _serve_patched(argv[1:])
         return 0
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -925,28 +750,20 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(DEFAULT_CONFIGS),
         help=f"comma-separated, from: {', '.join(CONFIGS)}",
     )
-    parser.add_argument(
-        "--matrix", action="store_true", help="the WSGI server choice: " + ", ".join(MATRIX)
-    )
-    parser.add_argument(
-        "--proposals",
-        action="store_true",
-        help="proposed changes to the collector: " + ", ".join(PROPOSALS),
-    )
+    parser.add_argument("--matrix", action="store_true", help="every variant: " + ", ".join(MATRIX))
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs per server, interleaved; medians are shown"
     )
     args = parser.parse_args(argv)
-    if args.matrix or args.proposals:
-        names = list(
-            dict.fromkeys((MATRIX if args.matrix else []) + (PROPOSALS if args.proposals else []))
-        )
+    if args.matrix:
+        names = list(MATRIX)
     else:
         names = [n.strip() for n in args.configs.split(",") if n.strip()]
     unknown = [n for n in names if n not in CONFIGS]
     if unknown:
         parser.error(f"unknown config(s) {', '.join(unknown)}: choose from {', '.join(CONFIGS)}")
 
+    load_at_start = load_average()
     bodies, source = make_bodies(args.conversations, seed=args.seed)
     templates, skipped = make_templates(bodies)
     mix = describe_mix(templates) + (f" ({skipped} bodies skipped)" if skipped else "")
@@ -960,7 +777,7 @@ def main(argv: list[str] | None = None) -> int:
                 row = measure(config, templates, args, Path(tmp))
                 print(row.load.summary(), flush=True)
                 rows.append(row)
-    return 0 if report(rows, args, source, mix) else 1
+    return 0 if report(rows, args, source, mix, load_at_start) else 1
 
 
 if __name__ == "__main__":

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
+import sqlite3
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,11 @@ sys.path.insert(0, str(BENCH))
 
 import bench_collector  # noqa: E402
 import loadgen  # noqa: E402
+
+needs_gunicorn = pytest.mark.skipif(
+    sys.platform == "win32" or importlib.util.find_spec("gunicorn") is None,
+    reason="--workers N needs gunicorn (Linux and macOS)",
+)
 
 
 @pytest.fixture(scope="module")
@@ -71,14 +79,88 @@ def test_generator_against_the_trivial_server(templates):
     assert r.unanswered == 0 and not r.errors
 
 
-@pytest.mark.parametrize("name", ["collector", "reference"])
+def test_the_default_run_measures_the_collector_as_shipped(tmp_path):
+    assert bench_collector.DEFAULT_CONFIGS == [
+        "ceiling",
+        "reference",
+        "collector",
+        "collector-workers-2",
+    ]
+    db = tmp_path / "c.db"
+    shipped = [
+        "collector.py",
+        "--port",
+        "5123",
+        "--db",
+        str(db),
+        "--secret",
+        bench_collector.SECRET,
+    ]
+    cmd = bench_collector.command(bench_collector.CONFIGS["collector"], 5123, db, 60)
+    assert cmd == [sys.executable, *shipped]
+    cmd = bench_collector.command(bench_collector.CONFIGS["collector-workers-2"], 5123, db, 60)
+    assert cmd == [sys.executable, *shipped, "--workers", "2"]
+    # Only the synchronous=NORMAL variants go through the benchmark's own entry (the patch).
+    patched = [
+        name
+        for name, config in bench_collector.CONFIGS.items()
+        if config.is_collector
+        and bench_collector.command(config, 5123, db, 60)[1] != "collector.py"
+    ]
+    assert patched and all(bench_collector.CONFIGS[n].synchronous == "NORMAL" for n in patched)
+
+
+def test_the_benchmark_only_patch_sets_synchronous(tmp_path, monkeypatch):
+    from tavus_analytics.store import Store
+
+    monkeypatch.setattr(Store, "_open", Store._open)  # restored after the test
+    with Store(tmp_path / "full.db") as store:
+        assert store.connection().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    bench_collector._patch_synchronous("normal")
+    with Store(tmp_path / "normal.db") as store:
+        assert store.connection().execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    with pytest.raises(ValueError):
+        bench_collector._patch_synchronous("sometimes")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "collector",
+        pytest.param("collector-workers-2", marks=needs_gunicorn),
+        "collector-normal",
+        "reference",
+    ],
+)
 def test_a_tiny_run_stores_every_acknowledged_callback(tmp_path, templates, name):
     args = argparse.Namespace(seconds=0.3, warmup=0.1, connections=2, processes=1)
-    row = bench_collector.measure(bench_collector.CONFIGS[name], templates, args, tmp_path)
+    config = bench_collector.CONFIGS[name]
+    row = bench_collector.measure(config, templates, args, tmp_path)
     assert row.load.completed == row.load.sent > 0
     assert row.load.statuses == {200: row.load.completed}
     assert row.load.duplicates == 0
-    if name == "collector":
+    if config.is_collector:
         assert row.stored == row.load.acked == row.load.completed
+        assert not list(tmp_path.glob("*.db"))  # the run's database is removed after counting
     else:
         assert row.stored is None
+
+
+@needs_gunicorn
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="counts processes through /proc")
+def test_stopping_workers_ends_the_master_and_every_worker(tmp_path):
+    running = bench_collector.start(bench_collector.CONFIGS["collector-workers-2"], tmp_path, 60)
+    try:
+        deadline = time.monotonic() + 20
+        while len(bench_collector._group(running.proc.pid)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(bench_collector._group(running.proc.pid)) == 3  # the master and 2 workers
+    finally:
+        bench_collector.stop(running)
+    assert not bench_collector._group_alive(running.proc.pid)
+    assert running.proc.returncode is not None
+    conn = sqlite3.connect(running.db)
+    try:
+        assert conn.execute("SELECT count(*) FROM callbacks").fetchone()[0] == 0
+    finally:
+        conn.close()
