@@ -1591,6 +1591,41 @@ class Dataset:
             _PROBLEMS, dict(zip(_PROBLEMS, map(list, zip(*rows, strict=True)), strict=True))
         )
 
+    # -- full-text search (see tavus_analytics.search) -----------------------------------------
+    def search(
+        self,
+        query: str,
+        *,
+        role: str | None = None,
+        conversation: str | None = None,
+        limit: int | None = 20,
+        fts: bool = False,
+    ) -> pd.DataFrame:
+        """Transcript messages that contain ``query``, best match first.
+
+        The words are matched in this order, ignoring case, accents and English word endings
+        (``fts=True`` takes FTS5 query syntax instead). Searching first brings the database's
+        full-text index up to date, so it needs write access to the file. On a filtered
+        dataset, only its conversations are searched.
+
+        Returns
+        -------
+        pandas.DataFrame
+            conversation_id : str. turn : int64, the message's index in the transcript.
+            role : str. snippet : str, the words around the match, marked ``[...]``.
+            content : str, the whole message. callback_id : int64. score : float64, bm25
+            (lower is better).
+        """
+        from .search import search
+
+        if not self.filtered:
+            return search(
+                self.path, query, role=role, conversation=conversation, limit=limit, fts=fts
+            )
+        found = search(self.path, query, role=role, conversation=conversation, limit=None, fts=fts)
+        found = found[found["conversation_id"].isin(self.conversations["conversation_id"])]
+        return (found if limit is None else found.head(limit)).reset_index(drop=True)
+
     # -- metrics (see tavus_analytics.metrics) --------------------------------------------------
     def shutdown_breakdown(self, by: str = "reason", split: str | None = None) -> pd.DataFrame:
         """Count and share of each shutdown reason or category; see

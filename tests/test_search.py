@@ -328,3 +328,21 @@ def test_every_view_answers_on_an_empty_database(store):
     assert set(views) >= {"conversations_view", "turns_view", "events_view", "perception_view"}
     for view in views:
         assert conn.execute(f"SELECT * FROM {view}").fetchall() == []
+
+
+def test_dataset_search_respects_its_filter(store, db_path):
+    import tavus_analytics as ta
+
+    def call(cid, replica, words):
+        joined = {"replica_id": replica}
+        return [
+            callback(cid, "system.replica_joined", "2025-07-11T06:00:00.000000Z", **joined),
+            transcript(cid, ("user", words)).replace(b"r79e1c033f", replica.encode()),
+        ]
+
+    store.insert_batch(call("a1", "rA", "a refund please") + call("b1", "rB", "refund now"))
+    ds = ta.load(db_path)
+    assert sorted(ds.search("refund").conversation_id) == ["a1", "b1"]
+    only_b = ds.filter(replicas=["rB"])
+    assert list(only_b.search("refund").conversation_id) == ["b1"]
+    assert list(only_b.search("refund", limit=1).turn) == [1]
