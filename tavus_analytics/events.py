@@ -193,8 +193,9 @@ def _json_type(obj: Any) -> str:
     return "a number"
 
 
-def _text(value: Any) -> str | None:
-    """A scalar as text for an index column; objects, arrays and null give ``None``."""
+def scalar_text(value: Any) -> str | None:
+    """A JSON scalar as text (for index columns and tables); objects, arrays and null give
+    ``None``."""
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
@@ -215,14 +216,14 @@ def classify(obj: dict) -> Fields:
     get = obj.get
     props = get("properties")
     props = props if isinstance(props, dict) else {}
-    event_type = _text(get("event_type"))
-    conversation_id = _text(get("conversation_id"))
-    video_id = _text(get("video_id"))
-    status = _text(get("status"))
-    replica_id = _text(get("replica_id"))
+    event_type = scalar_text(get("event_type"))
+    conversation_id = scalar_text(get("conversation_id"))
+    video_id = scalar_text(get("video_id"))
+    status = scalar_text(get("status"))
+    replica_id = scalar_text(get("replica_id"))
     if event_type is not None and conversation_id is not None:
         kind = KIND_CONVERSATION
-        replica_id = replica_id or _text(props.get("replica_id"))
+        replica_id = replica_id or scalar_text(props.get("replica_id"))
     elif video_id is not None and status is not None:
         kind = KIND_VIDEO
     elif replica_id is not None and status is not None and "event_type" not in obj:
@@ -235,10 +236,10 @@ def classify(obj: dict) -> Fields:
     return Fields(
         kind=kind,
         event_type=event_type,
-        message_type=_text(get("message_type")),
+        message_type=scalar_text(get("message_type")),
         conversation_id=conversation_id,
         replica_id=replica_id,
         video_id=video_id,
         status=status,
-        timestamp=_text(timestamp),
+        timestamp=scalar_text(timestamp),
     )

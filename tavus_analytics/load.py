@@ -396,17 +396,6 @@ def _loads(body: Any) -> Any:
         return json.loads(text)
 
 
-def _text(value: Any) -> str | None:
-    """A scalar as text; ``None`` for null, objects and arrays."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    return None
-
-
 def _content_text(content: Any) -> str | None:
     """The text of a message's ``content``: a string, or the text parts of a list of parts."""
     if isinstance(content, str):
@@ -950,7 +939,7 @@ def _read_turns(reader: _Reader) -> pd.DataFrame:
     cid_arr = np.empty(len(cids), dtype=object)
     cid_arr[:] = cids
     for i in [i for i, r in enumerate(roles) if type(r) is not str]:
-        roles[i] = _text(roles[i])
+        roles[i] = ev.scalar_text(roles[i])
     col: dict[str, Any] = {
         "conversation_id": np.repeat(cid_arr, counts_arr),
         "turn": np.arange(total, dtype=np.int64) - starts,
@@ -961,8 +950,8 @@ def _read_turns(reader: _Reader) -> pd.DataFrame:
         "timestamp": extra["timestamp"],
         "seconds_from_start": _convert(extra["seconds_from_start"], _number),
         "duration": _convert(extra["duration"], _number),
-        "inference_id": _convert(extra["inference_id"], _text),
-        "tool_call_id": _convert(extra["tool_call_id"], _text),
+        "inference_id": _convert(extra["inference_id"], ev.scalar_text),
+        "tool_call_id": _convert(extra["tool_call_id"], ev.scalar_text),
         "tool_calls": _convert(extra["tool_calls"], _json_text),
     }
     del roles, contents, extra
@@ -1094,7 +1083,7 @@ def _read_perception(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
                     "conversation_id": cid,
                     "timestamp": ts,
                     "available": False,
-                    "reason": _text(props.get("reason")),
+                    "reason": ev.scalar_text(props.get("reason")),
                 }
             )
             continue
@@ -1131,9 +1120,9 @@ def _read_recordings(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
         props = _props(obj, problems, cb_id, cid, et)
         if props is None:
             continue
-        bucket = _text(props.get("bucket_name"))
-        key = _text(props.get("s3_key"))
-        uri = _text(props.get("storage_uri"))
+        bucket = ev.scalar_text(props.get("bucket_name"))
+        key = ev.scalar_text(props.get("s3_key"))
+        uri = ev.scalar_text(props.get("storage_uri"))
         if uri is None and key is not None:
             uri = f"s3://{bucket}/{key}" if bucket else key
         rows.append(
@@ -1143,8 +1132,8 @@ def _read_recordings(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
                 "bucket_name": bucket,
                 "s3_key": key,
                 "duration": _number(props.get("duration")),
-                "storage_provider": _text(props.get("storage_provider")),
-                "storage_uri": _text(props.get("storage_uri")),
+                "storage_provider": ev.scalar_text(props.get("storage_provider")),
+                "storage_uri": ev.scalar_text(props.get("storage_uri")),
                 "uri": uri,
             }
         )
@@ -1171,9 +1160,9 @@ def _read_post_call_actions(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]
             {
                 "conversation_id": cid,
                 "timestamp": ts,
-                "tool_id": _text(props.get("tool_id")),
-                "tool_name": _text(props.get("tool_name")),
-                "status": _text(props.get("status")),
+                "tool_id": ev.scalar_text(props.get("tool_id")),
+                "tool_name": ev.scalar_text(props.get("tool_name")),
+                "status": ev.scalar_text(props.get("status")),
                 "request": request,
                 "request_body": body,
                 "response": props.get("response"),
@@ -1215,10 +1204,10 @@ def _read_replicas(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
             continue
         rows.append(
             {
-                "replica_id": _text(obj.get("replica_id")),
-                "status": _text(obj.get("status")),
+                "replica_id": ev.scalar_text(obj.get("replica_id")),
+                "status": ev.scalar_text(obj.get("status")),
                 "received_at": received,
-                "error_message": _text(obj.get("error_message")),
+                "error_message": ev.scalar_text(obj.get("error_message")),
             }
         )
     data = {k: [r[k] for r in rows] for k in _REPLICAS} if rows else None
@@ -1238,18 +1227,18 @@ def _read_videos(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
             {
                 "id": cb_id,
                 "received_at": received,
-                "video_id": _text(obj.get("video_id")),
-                "replica_id": _text(obj.get("replica_id")),
-                "video_name": _text(obj.get("video_name")),
-                "status": _text(obj.get("status")),
-                "status_details": _text(obj.get("status_details")),
-                "created_at": _text(obj.get("created_at")),
-                "updated_at": _text(obj.get("updated_at")),
-                "generation_progress": _text(obj.get("generation_progress")),
-                "script": _text(script),
-                "download_url": _text(obj.get("download_url")),
-                "hosted_url": _text(obj.get("hosted_url")),
-                "stream_url": _text(obj.get("stream_url")),
+                "video_id": ev.scalar_text(obj.get("video_id")),
+                "replica_id": ev.scalar_text(obj.get("replica_id")),
+                "video_name": ev.scalar_text(obj.get("video_name")),
+                "status": ev.scalar_text(obj.get("status")),
+                "status_details": ev.scalar_text(obj.get("status_details")),
+                "created_at": ev.scalar_text(obj.get("created_at")),
+                "updated_at": ev.scalar_text(obj.get("updated_at")),
+                "generation_progress": ev.scalar_text(obj.get("generation_progress")),
+                "script": ev.scalar_text(script),
+                "download_url": ev.scalar_text(obj.get("download_url")),
+                "hosted_url": ev.scalar_text(obj.get("hosted_url")),
+                "stream_url": ev.scalar_text(obj.get("stream_url")),
                 "error_details": _json_text(obj.get("error_details")),
             }
         )
