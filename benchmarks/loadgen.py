@@ -228,24 +228,35 @@ class _Generator:
             self.fire(client)
 
     def lost(self, client: _Client) -> None:
-        self.open -= 1
         if time.monotonic() < self.t_stop:
             self.result.reconnects += 1
-            self.loop.create_task(self.connect())
-        elif self.open == 0:
+            self.loop.create_task(self.connect())  # stays counted in self.open
+            return
+        self.open -= 1
+        if self.open == 0:
             self.idle.set()
 
     async def connect(self) -> None:
-        try:
-            await self.loop.create_connection(
-                lambda: _Client(self), self.cfg["host"], self.cfg["port"]
-            )
-            self.open += 1
-        except OSError as e:
-            self.result.errors[f"connect: {type(e).__name__}"] += 1
-            if time.monotonic() < self.t_stop:
+        """Open one connection, retrying until the deadline.
+
+        The caller has counted it in ``self.open`` already: the connection sends its first
+        request from ``connection_made``, before ``create_connection`` returns, and the run must
+        not be taken for drained while that request is in flight.
+        """
+        while True:
+            try:
+                await self.loop.create_connection(
+                    lambda: _Client(self), self.cfg["host"], self.cfg["port"]
+                )
+                return  # connection_lost will call lost()
+            except OSError as e:
+                self.result.errors[f"connect: {type(e).__name__}"] += 1
+                if time.monotonic() >= self.t_stop:
+                    break
                 await asyncio.sleep(0.05)
-                self.loop.create_task(self.connect())
+        self.open -= 1
+        if self.open == 0:
+            self.idle.set()
 
     async def run(self, n_conns: int) -> WorkerResult:
         self.loop = asyncio.get_running_loop()
@@ -255,6 +266,7 @@ class _Generator:
         self.t_stop = self.t_measure + self.cfg["seconds"]
         await asyncio.sleep(max(0.0, start_at - time.monotonic()))
         cpu0 = time.process_time()
+        self.open = n_conns
         for _ in range(n_conns):
             self.loop.create_task(self.connect())
         await asyncio.sleep(max(0.0, self.t_stop - time.monotonic()))
