@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 import sqlite3
+import sys
 
 import pytest
 from conftest import SECRET, SHUTDOWN_EXAMPLE
@@ -454,5 +455,28 @@ def test_a_failed_group_fails_every_callback_in_it(db_path):
         other.execute("ROLLBACK")
         other.close()
         assert store.insert_callback(b'{"second": 2}') == (2, False)
+    finally:
+        store.close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no file locks on Windows")
+def test_writers_of_other_processes_take_turns_on_the_write_lock(db_path):
+    import fcntl
+    import os
+    import threading
+
+    from tavus_analytics.errors import StoreUnavailable
+
+    store = Store(db_path, busy_timeout_ms=300)
+    try:
+        store.insert_callback(b'{"n": 0}')
+        other = os.open(str(db_path) + "-writelock", os.O_RDWR)  # as another process would
+        fcntl.flock(other, fcntl.LOCK_EX)
+        with pytest.raises(StoreUnavailable, match="another process has been writing"):
+            store.insert_callback(b'{"n": 1}')
+        # Released while a write waits (well within its 300 ms): the write goes through.
+        threading.Timer(0.1, fcntl.flock, (other, fcntl.LOCK_UN)).start()
+        assert store.insert_callback(b'{"n": 1}') == (2, False)
+        os.close(other)
     finally:
         store.close()
