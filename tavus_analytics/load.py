@@ -628,7 +628,7 @@ def _read_conversations(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
 
     # The earliest join: the text minimum is the time minimum when every join timestamp of the
     # call has the same shape (one sender, one format); otherwise compare parsed times.
-    joined_at = parse_times(jmin)
+    joined_at = parse_times(jmin).copy()  # assigned into below (a view on pandas 2)
     mixed = mixed == 1
     if mixed.any():
         ids = cid[mixed].tolist()
