@@ -98,10 +98,19 @@ def make_server(settings: Settings, *, port: int | None = None):
     store = Store(settings.db, busy_timeout_ms=settings.busy_timeout_ms)
     store.migrate()  # fail now, with a clear message, if the database cannot be made
     app = create_app(settings, store=store)
+    port = settings.port if port is None else port
+    try:
+        _check_free(settings.host, port)
+    except OSError as e:
+        store.close()
+        raise TavusAnalyticsError(
+            f"cannot listen on {settings.host}:{port}: {e.strerror or e} (is another collector "
+            "running there? stop it or choose another --port)"
+        ) from None
     server = create_server(
         app,
         host=settings.host,
-        port=settings.port if port is None else port,
+        port=port,
         threads=settings.threads,
         # waitress buffers a whole body (to a temporary file past 512 KiB) before the app sees
         # it, token or not, and refuses past its own limit with no evidence kept. Twice ours:
@@ -113,6 +122,19 @@ def make_server(settings: Settings, *, port: int | None = None):
     )
     server.store = store  # closed by whoever closes the server
     return server
+
+
+def _check_free(host: str, port: int) -> None:
+    """Raise OSError now if ``host:port`` cannot be listened on (waitress would leak its
+    half-made server and print a traceback)."""
+    if port == 0:
+        return
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
 
 
 def start_in_thread(settings: Settings, *, port: int = 0):

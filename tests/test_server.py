@@ -238,3 +238,16 @@ def test_two_worker_processes_store_everything_once(tmp_path):
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT count(*) FROM callbacks").fetchone() == (60,)
     conn.close()
+
+
+def test_a_port_in_use_is_a_one_line_error(db_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(
+            cli, ["serve", "--db", str(db_path), "--port", str(port), "--secret", "s"]
+        )
+    assert result.exit_code == 1
+    assert f"Error: cannot listen on 127.0.0.1:{port}: Address already in use" in result.output
+    assert "Traceback" not in result.output
