@@ -8,7 +8,9 @@ Runs, in one go and on loopback, a bounded load (a fixed number of seconds and c
   dict, no persistence, Flask's development server, threaded), ``reference_server.py``;
 * ``collector``: exactly ``python collector.py --port N --db TMP --secret S`` (waitress, one
   process, every callback committed to SQLite before the 200);
-* ``collector-workers-2``: the same with ``--workers 2`` (two gunicorn gthread processes);
+* ``collector-granian``: the same with ``--server granian`` (granian, one worker process);
+* ``collector-workers-2``: the same with ``--server gunicorn --workers 2`` (two gunicorn gthread
+  processes);
 
 prints requests/s, p50 and p99 latency of each and each collector's ratio to the reference
 against the target, then checks that every collector's database holds exactly the callbacks
@@ -311,10 +313,16 @@ class Config:
 
     @property
     def workers(self) -> int:
-        """Processes of the collector: above 1, gunicorn runs them under a master."""
+        """Processes of the collector (granian and gunicorn run them under a master)."""
         if "--workers" in self.args:
             return int(self.args[self.args.index("--workers") + 1])
         return 1
+
+    @property
+    def server(self) -> str:
+        if "--server" in self.args:
+            return self.args[self.args.index("--server") + 1]
+        return "waitress"  # the collector's default
 
     @property
     def threads(self) -> int:
@@ -327,10 +335,11 @@ class Config:
             return "trivial asyncio server (generator ceiling)"
         if self.kind == "reference":
             return "Tavus sample: Flask dev server, dict in memory"
-        if self.workers > 1:
-            what = f"gunicorn {self.workers} processes x {self.threads} threads"
-        else:
+        if self.server == "waitress":
             what = f"waitress 1 process, {self.threads} threads"
+        else:
+            n = self.workers
+            what = f"{self.server} {n} process{'es' if n > 1 else ''} x {self.threads} threads"
         extra = "" if self.synchronous == "FULL" else " (benchmark-only patch)"
         command = " ".join(["collector.py", *self.args]) if self.args else "collector.py"
         return f"{command}: {what}, synchronous={self.synchronous}{extra}"
@@ -342,15 +351,23 @@ CONFIGS = {
         Config("ceiling", "trivial"),
         Config("reference", "reference"),
         Config("collector", "collector"),
-        Config("collector-workers-2", "collector", ("--workers", "2")),
-        Config("collector-workers-3", "collector", ("--workers", "3")),
+        Config("collector-granian", "collector", ("--server", "granian")),
+        Config("collector-workers-2", "collector", ("--server", "gunicorn", "--workers", "2")),
+        Config("granian-workers-2", "collector", ("--server", "granian", "--workers", "2")),
+        Config("collector-workers-3", "collector", ("--server", "gunicorn", "--workers", "3")),
         Config("waitress-4", "collector", ("--threads", "4")),
         Config("waitress-16", "collector", ("--threads", "16")),
+        Config("granian-4", "collector", ("--server", "granian", "--threads", "4")),
         Config("collector-normal", "collector", synchronous="NORMAL"),
-        Config("collector-workers-2-normal", "collector", ("--workers", "2"), "NORMAL"),
+        Config(
+            "collector-workers-2-normal",
+            "collector",
+            ("--server", "gunicorn", "--workers", "2"),
+            "NORMAL",
+        ),
     ]
 }
-DEFAULT_CONFIGS = ["ceiling", "reference", "collector", "collector-workers-2"]
+DEFAULT_CONFIGS = ["ceiling", "reference", "collector", "collector-granian", "collector-workers-2"]
 #: ``--matrix``: every variant, side by side with the reference.
 MATRIX = [name for name in CONFIGS if name != "ceiling"]
 

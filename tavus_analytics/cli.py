@@ -117,14 +117,20 @@ def cli():
     help="Worker threads [env TAVUS_ANALYTICS_THREADS; default 8].",
 )
 @click.option(
+    "--server",
+    type=click.Choice(["waitress", "granian", "gunicorn"]),
+    default=None,
+    help="WSGI server [env TAVUS_ANALYTICS_SERVER; default waitress]: waitress (one process, "
+    "any platform), granian (fastest measured, any platform) or gunicorn (Linux, macOS).",
+)
+@click.option(
     "--workers",
     type=click.IntRange(min=1),
     default=None,
-    help="Processes [env TAVUS_ANALYTICS_WORKERS; default 1: waitress]. Above 1, gunicorn "
-    "runs that many (Linux and macOS) to use more cores.",
+    help="Server processes [env TAVUS_ANALYTICS_WORKERS; default 1], granian or gunicorn only.",
 )
 @_user_errors
-def serve(db, host, port, secret, no_auth, max_body, threads, workers):
+def serve(db, host, port, secret, no_auth, max_body, threads, server, workers):
     """Run the webhook collector with a production WSGI server (waitress).
 
     Prints the callback URL to paste into Tavus and the ngrok command to expose it.
@@ -143,6 +149,7 @@ def serve(db, host, port, secret, no_auth, max_body, threads, workers):
         no_auth=no_auth,
         max_body=max_body,
         threads=threads,
+        server=server,
         workers=workers,
     )
     run(settings)

@@ -52,10 +52,16 @@ class Settings:
         "TAVUS_ANALYTICS_BUSY_TIMEOUT_MS",
     )
     threads: int = _setting(8, "Worker threads of the WSGI server.", "TAVUS_ANALYTICS_THREADS")
+    server: str = _setting(
+        "waitress",
+        "WSGI server: waitress (one process, pure Python, any platform), granian (Rust HTTP "
+        "server, any platform, the fastest measured) or gunicorn (Linux and macOS).",
+        "TAVUS_ANALYTICS_SERVER",
+    )
     workers: int = _setting(
         1,
-        "Collector processes. 1: waitress, one process (any platform). More: gunicorn with that "
-        "many processes of `threads` threads each (Linux and macOS), to use more than one core.",
+        "Server processes, each with `threads` threads: granian and gunicorn only (waitress "
+        "runs one process). More than one uses more cores.",
         "TAVUS_ANALYTICS_WORKERS",
     )
 

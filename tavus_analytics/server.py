@@ -12,11 +12,16 @@ import logging
 import os
 import secrets
 import sys
+import threading
+import time
 
 from .config import Settings
 from .errors import TavusAnalyticsError
 
 log = logging.getLogger("tavus_analytics.collector")
+
+#: The WSGI servers the collector runs on.
+SERVERS = ("waitress", "granian", "gunicorn")
 
 
 def resolve_secret(settings: Settings) -> tuple[Settings, str]:
@@ -177,9 +182,21 @@ def serve(settings: Settings, *, out=None) -> None:
     # cost on the hot path. Queueing shows in the latency; real problems still log as errors.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     settings, source = resolve_secret(settings)
-    if settings.workers > 1:
+    if settings.server not in SERVERS:
+        raise TavusAnalyticsError(
+            f"unknown server {settings.server!r}: choose one of {', '.join(SERVERS)}"
+        )
+    if settings.server == "gunicorn":
         _serve_gunicorn(settings, source, out)
         return
+    if settings.server == "granian":
+        _serve_granian(settings, source, out)
+        return
+    if settings.workers != 1:
+        raise TavusAnalyticsError(
+            "waitress runs one process: for --workers above 1 use --server granian or "
+            "--server gunicorn"
+        )
     server = make_server(settings)
     print(banner(settings, source, server.effective_port), file=out, flush=True)
     try:
@@ -200,16 +217,16 @@ def _serve_gunicorn(settings: Settings, source: str, out) -> None:
     """
     if sys.platform == "win32":
         raise TavusAnalyticsError(
-            "--workers above 1 needs gunicorn, which does not run on Windows: use --workers 1"
+            "gunicorn does not run on Windows: use --server granian or --server waitress"
         )
     try:
         from gunicorn.app.base import BaseApplication
     except ImportError:
         raise TavusAnalyticsError(
-            "--workers above 1 needs gunicorn: pip install gunicorn, or use --workers 1"
+            "--server gunicorn needs gunicorn: pip install gunicorn"
         ) from None
     if settings.port == 0:
-        raise TavusAnalyticsError("--workers above 1 needs a fixed --port")
+        raise TavusAnalyticsError("--server gunicorn needs a fixed --port")
     from .app import create_app
     from .store import Store
 
@@ -229,3 +246,58 @@ def _serve_gunicorn(settings: Settings, source: str, out) -> None:
 
     print(banner(settings, source), file=out, flush=True)
     _Collector().run()
+
+
+def _serve_granian(settings: Settings, source: str, out) -> None:
+    """Serve with granian: ``settings.workers`` processes of ``settings.threads`` threads.
+
+    granian runs the app in worker processes that import :func:`granian_app`, which rebuilds
+    the settings from the environment: the resolved settings are passed there.
+    """
+    try:
+        from granian import Granian
+    except ImportError:
+        raise TavusAnalyticsError("--server granian needs granian: pip install granian") from None
+    if settings.port == 0:
+        raise TavusAnalyticsError("--server granian needs a fixed --port")
+    from .store import Store
+
+    with Store(settings.db, busy_timeout_ms=settings.busy_timeout_ms) as store:
+        store.migrate()  # once, before the workers start, with a clear message if it fails
+    _check_free(settings.host, settings.port)
+    for f in dataclasses.fields(settings):
+        env, value = f.metadata.get("env"), getattr(settings, f.name)
+        if env and value is not None:
+            os.environ[env] = str(int(value) if isinstance(value, bool) else value)
+    print(banner(settings, source), file=out, flush=True)
+    Granian(
+        target="tavus_analytics.server:granian_app",
+        factory=True,
+        interface="wsgi",
+        address=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        blocking_threads=settings.threads,
+        websockets=False,
+    ).serve()
+
+
+def granian_app():
+    """The collector app in a granian worker, from the settings in the environment.
+
+    The worker also watches its parent: if the granian process that started it dies (even by
+    SIGKILL), the worker exits instead of serving on as an orphan holding the port. Every
+    callback it acknowledged is already committed.
+    """
+    from .app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="tavus-parent-watch", daemon=True).start()
+    return create_app(Settings.from_env())

@@ -84,6 +84,7 @@ def test_the_default_run_measures_the_collector_as_shipped(tmp_path):
         "ceiling",
         "reference",
         "collector",
+        "collector-granian",
         "collector-workers-2",
     ]
     db = tmp_path / "c.db"
@@ -99,7 +100,9 @@ def test_the_default_run_measures_the_collector_as_shipped(tmp_path):
     cmd = bench_collector.command(bench_collector.CONFIGS["collector"], 5123, db, 60)
     assert cmd == [sys.executable, *shipped]
     cmd = bench_collector.command(bench_collector.CONFIGS["collector-workers-2"], 5123, db, 60)
-    assert cmd == [sys.executable, *shipped, "--workers", "2"]
+    assert cmd == [sys.executable, *shipped, "--server", "gunicorn", "--workers", "2"]
+    cmd = bench_collector.command(bench_collector.CONFIGS["collector-granian"], 5123, db, 60)
+    assert cmd == [sys.executable, *shipped, "--server", "granian"]
     # Only the synchronous=NORMAL variants go through the benchmark's own entry (the patch).
     patched = [
         name
@@ -127,6 +130,7 @@ def test_the_benchmark_only_patch_sets_synchronous(tmp_path, monkeypatch):
     "name",
     [
         "collector",
+        "collector-granian",
         pytest.param("collector-workers-2", marks=needs_gunicorn),
         "collector-normal",
         "reference",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -195,16 +196,13 @@ def test_head_and_get_on_the_webhook_keep_the_connection_usable(live):
         assert after.status_code == 200
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="gunicorn does not run on Windows")
-def test_two_worker_processes_store_everything_once(tmp_path):
-    import signal
-
-    db = tmp_path / "workers.db"
+def _start_collector(tmp_path, *args):
+    db = tmp_path / "multi.db"
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAVUS_")}
     proc = subprocess.Popen(
         [sys.executable, "collector.py", "--db", str(db), "--port", str(port)]
-        + ["--secret", SECRET, "--workers", "2", "--threads", "4"],
+        + ["--secret", SECRET, *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -212,32 +210,79 @@ def test_two_worker_processes_store_everything_once(tmp_path):
         env=env,
         start_new_session=True,
     )
-    try:
-        for line in proc.stdout:
-            if line.startswith("Status page"):
+    for line in proc.stdout:
+        if line.startswith("Status page"):
+            break
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):  # the workers start after the banner
+        try:
+            if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
                 break
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(100):  # the workers start after the banner
-            try:
-                if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
-        bodies = [json.dumps({**SHUTDOWN_EXAMPLE, "n": i}) for i in range(60)]
-        with requests.Session() as s:
-            first = [s.post(f"{url}/webhook?token={SECRET}", data=b).json() for b in bodies]
-            again = [s.post(f"{url}/webhook?token={SECRET}", data=b).json() for b in bodies]
-        assert all(a["duplicate"] is False for a in first)
-        assert [a["id"] for a in again] == [a["id"] for a in first]
-        assert all(a["duplicate"] is True for a in again)
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    return proc, url, db
+
+
+def _post_twice(url):
+    bodies = [json.dumps({**SHUTDOWN_EXAMPLE, "n": i}) for i in range(60)]
+    with requests.Session() as s:
+        first = [s.post(f"{url}/webhook?token={SECRET}", data=b).json() for b in bodies]
+        again = [s.post(f"{url}/webhook?token={SECRET}", data=b).json() for b in bodies]
+    assert all(a["duplicate"] is False for a in first)
+    assert [a["id"] for a in again] == [a["id"] for a in first]
+    assert all(a["duplicate"] is True for a in again)
+
+
+def _stored(db):
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT count(*) FROM callbacks").fetchone()[0]
+    finally:
+        conn.close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="gunicorn does not run on Windows")
+def test_two_gunicorn_workers_store_everything_once(tmp_path):
+    import signal
+
+    proc, url, db = _start_collector(tmp_path, "--server", "gunicorn", "--workers", "2")
+    try:
+        _post_twice(url)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
         proc.stdout.close()
-    conn = sqlite3.connect(db)
-    assert conn.execute("SELECT count(*) FROM callbacks").fetchone() == (60,)
-    conn.close()
+    assert _stored(db) == 60
+
+
+def test_granian_stores_everything_once_and_dies_with_its_parent(tmp_path):
+    import signal
+
+    proc, url, db = _start_collector(tmp_path, "--server", "granian", "--threads", "4")
+    try:
+        _post_twice(url)
+        os.kill(proc.pid, signal.SIGKILL)  # the supervisor only: its worker must follow
+        proc.wait(timeout=10)
+        for _ in range(100):
+            try:
+                requests.get(f"{url}/healthz", timeout=1)
+            except requests.ConnectionError:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the granian worker kept serving after its parent was killed")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.stdout.close()
+    assert _stored(db) == 60
+
+
+def test_waitress_refuses_several_workers():
+    result = CliRunner().invoke(cli, ["serve", "--workers", "2", "--secret", "s"])
+    assert result.exit_code == 1
+    assert "waitress runs one process: for --workers above 1 use --server granian" in result.output
 
 
 def test_a_port_in_use_is_a_one_line_error(db_path):
