@@ -106,12 +106,9 @@ def make_server(settings: Settings, *, port: int | None = None):
     port = settings.port if port is None else port
     try:
         _check_free(settings.host, port)
-    except OSError as e:
+    except TavusAnalyticsError:
         store.close()
-        raise TavusAnalyticsError(
-            f"cannot listen on {settings.host}:{port}: {e.strerror or e} (is another collector "
-            "running there? stop it or choose another --port)"
-        ) from None
+        raise
     server = create_server(
         app,
         host=settings.host,
@@ -130,16 +127,22 @@ def make_server(settings: Settings, *, port: int | None = None):
 
 
 def _check_free(host: str, port: int) -> None:
-    """Raise OSError now if ``host:port`` cannot be listened on (waitress would leak its
-    half-made server and print a traceback)."""
+    """Say now, in one line, if ``host:port`` cannot be listened on (the servers would print a
+    traceback, and waitress leak its half-made server)."""
     if port == 0:
         return
     import socket
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((host, port))
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as e:
+        raise TavusAnalyticsError(
+            f"cannot listen on {host}:{port}: {e.strerror or e} (is another collector running "
+            "there? stop it or choose another --port)"
+        ) from None
 
 
 def start_in_thread(settings: Settings, *, port: int = 0):
@@ -232,6 +235,7 @@ def _serve_gunicorn(settings: Settings, source: str, out) -> None:
 
     with Store(settings.db, busy_timeout_ms=settings.busy_timeout_ms) as store:
         store.migrate()  # once, before the fork, with a clear message if it cannot be made
+    _check_free(settings.host, settings.port)
 
     class _Collector(BaseApplication):
         def load_config(self):

@@ -475,14 +475,24 @@ class Store:
                 timeout=self.busy_timeout_ms / 1000,
             )
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if mode.lower() != "wal" and self.path.exists():
-                # A read-only file cannot switch modes; writes will fail and say so.
-                pass
+            self._wal(conn)  # a read-only file stays as it is; writes will fail and say so
             conn.execute("PRAGMA synchronous = FULL")
         except (OSError, sqlite3.Error) as e:
             raise StoreUnavailable(f"cannot open database {self.path}: {e}") from None
         return conn
+
+    def _wal(self, conn: sqlite3.Connection) -> None:
+        """Switch to WAL. SQLite answers "locked" at once, without its busy handler, when
+        another process is creating the same new database: try again until the busy timeout."""
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL").fetchone()
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
 
     def close(self) -> None:
         """Close every connection this store opened."""

@@ -280,19 +280,22 @@ def test_granian_stores_everything_once_and_dies_with_its_parent(tmp_path):
 
 
 def test_waitress_refuses_several_workers():
-    result = CliRunner().invoke(cli, ["serve", "--workers", "2", "--secret", "s"])
+    args = ["serve", "--server", "waitress", "--workers", "2", "--secret", "s"]
+    result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1
     assert "waitress runs one process: for --workers above 1 use --server granian" in result.output
 
 
-def test_a_port_in_use_is_a_one_line_error(db_path):
+@pytest.mark.parametrize("server", ["waitress", "granian", "gunicorn"])
+def test_a_port_in_use_is_a_one_line_error(db_path, server):
+    if server == "gunicorn" and sys.platform == "win32":
+        pytest.skip("gunicorn does not run on Windows")
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = CliRunner().invoke(
-            cli, ["serve", "--db", str(db_path), "--port", str(port), "--secret", "s"]
-        )
+        args = ["serve", "--db", str(db_path), "--port", str(port), "--secret", "s"]
+        result = CliRunner().invoke(cli, [*args, "--server", server])
     assert result.exit_code == 1
     assert f"Error: cannot listen on 127.0.0.1:{port}: Address already in use" in result.output
     assert "Traceback" not in result.output
