@@ -180,7 +180,7 @@ class _Webhook:
             while size < declared:
                 chunk = stream.read(declared - size)
                 if not chunk:
-                    break  # truncated: what arrived is refused as not JSON
+                    raise _Truncated(b"".join(chunks), size, declared)
                 chunks.append(chunk)
                 size += len(chunk)
             return b"".join(chunks), size, False
@@ -202,7 +202,14 @@ class _Webhook:
         if not self.authorized(environ):
             log.warning("refused (401) from %s: missing or wrong token", remote)
             return 401, _failure(401, _UNAUTHORIZED), ()
-        body, size, too_large = self.read_body(environ)
+        try:
+            body, size, too_large = self.read_body(environ)
+        except _Truncated as t:
+            reason = (
+                f"body ended after {t.size} of the {t.declared} bytes its Content-Length "
+                "announced: send it again"
+            )
+            return self.reject(environ, 400, reason, t.body, t.size)
         if too_large:
             reason = (
                 f"body is {size} bytes, over the limit of {self.settings.max_body} bytes "
@@ -279,6 +286,14 @@ class _ActivityLog:
             fields.conversation_id or fields.video_id or fields.replica_id or "-",
             more,
         )
+
+
+class _Truncated(Exception):
+    """The connection ended before the body its Content-Length announced."""
+
+    def __init__(self, body: bytes, size: int, declared: int) -> None:
+        super().__init__(body, size, declared)
+        self.body, self.size, self.declared = body, size, declared
 
 
 def _failure(status: int, message: str) -> dict:

@@ -480,3 +480,20 @@ def test_writers_of_other_processes_take_turns_on_the_write_lock(db_path):
         os.close(other)
     finally:
         store.close()
+
+
+def test_a_body_shorter_than_its_content_length_is_refused_not_stored(client, store):
+    import io
+
+    r = client.post(
+        URL,
+        input_stream=io.BytesIO(b'{"a": 1}'),
+        content_type="application/json",
+        environ_overrides={"CONTENT_LENGTH": "100"},  # what a server passes on a cut connection
+    )
+    assert r.status_code == 400
+    assert r.json["error"] == (
+        "body ended after 8 of the 100 bytes its Content-Length announced: send it again"
+    )
+    assert rows(store, "SELECT count(*) FROM callbacks") == [(0,)]
+    assert rows(store, "SELECT status, size, body FROM rejected") == [(400, 8, b'{"a": 1}')]
