@@ -1,8 +1,13 @@
-"""Running the collector: the secret, the start-up banner and the production WSGI server.
+"""Running the collector: the secret, the start-up banner and the production WSGI servers.
 
-The server is waitress: pure Python, runs on Linux, macOS and Windows (gunicorn does not run on
-Windows), one process with a pool of threads, each with its own SQLite connection. See the
-README's benchmark section for the figures behind the choice.
+The default server is waitress: pure Python, one process with a pool of threads (each with its
+own SQLite connection), on Linux, macOS and Windows. It answers every request it reads,
+half-closed connections included, and a SIGKILL stops all of it. ``--server granian`` runs the
+same app on granian, a Rust HTTP server (any platform): 3.4x Tavus's sample server where
+waitress serves 2x (benchmarks/README.md), with one difference a sender may see: a request
+whose sender half-closes the connection is processed (and stored) but not answered, so its
+retry is answered as a duplicate. ``--server gunicorn`` (Linux and macOS) runs several
+processes. See the README's benchmark section for the figures behind the choice.
 """
 
 from __future__ import annotations

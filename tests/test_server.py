@@ -110,13 +110,14 @@ def test_python_collector_py_serves_and_prints_the_callback_url(tmp_path):
         secret = (tmp_path / "sub.db.secret").read_text().strip()
         assert f"callback URL:  http://127.0.0.1:{port}/webhook?token={secret}" in out
         assert f"ngrok http {port}" in out
+        _wait_healthy(f"http://127.0.0.1:{port}")  # granian's worker starts after the banner
         r = requests.post(
             f"http://127.0.0.1:{port}/webhook?token={secret}", data=json.dumps(SHUTDOWN_EXAMPLE)
         )
         assert r.status_code == 200 and r.json()["id"] == 1
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        proc.terminate()  # granian stops its worker too
+        proc.wait(timeout=20)
         proc.stdout.close()
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT event_type FROM callbacks").fetchall() == [("system.shutdown",)]
@@ -214,14 +215,19 @@ def _start_collector(tmp_path, *args):
         if line.startswith("Status page"):
             break
     url = f"http://127.0.0.1:{port}"
-    for _ in range(100):  # the workers start after the banner
+    _wait_healthy(url)
+    return proc, url, db
+
+
+def _wait_healthy(url):
+    for _ in range(200):  # the workers start after the banner
         try:
             if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
-                break
+                return
         except requests.ConnectionError:
             pass
-        time.sleep(0.1)
-    return proc, url, db
+        time.sleep(0.05)
+    pytest.fail(f"{url} did not become healthy")
 
 
 def _post_twice(url):
