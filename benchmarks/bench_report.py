@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -43,27 +42,11 @@ NOTEBOOKS_TARGET_S = 60.0
 
 
 def database(conversations: int) -> Path:
-    """The cached demo database of ``conversations`` conversations (made on first use; the
-    same file as the load benchmark's)."""
-    OUT.mkdir(exist_ok=True)
-    path = OUT / f"demo-{conversations}.db"
-    if path.exists():
-        return path
-    from tavus_analytics import demo
+    """The cached demo database of ``conversations`` conversations: the load benchmark's."""
+    sys.path.insert(0, str(HERE))
+    from bench_load import database as cached
 
-    partial = path.with_suffix(".partial")
-    for leftover in OUT.glob(partial.name + "*"):
-        leftover.unlink()
-    print(f"making {path.name} ({conversations:,} conversations, seed 0) ...", file=sys.stderr)
-    start = time.perf_counter()
-    demo.write(partial, conversations=conversations, seed=0, progress=True)
-    conn = sqlite3.connect(partial)
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
-    conn.close()
-    partial.rename(path)
-    print(f"made in {time.perf_counter() - start:.0f} s", file=sys.stderr)
-    return path
+    return cached(conversations)
 
 
 def timed(cmd: list[str], timeout: float, env: dict | None = None) -> float:

@@ -67,7 +67,8 @@ CATEGORY_OUTCOME = {
     "other": "unknown",
 }
 
-_EXACT_REASONS = {
+#: Documented shutdown reasons (without " reached") and their categories.
+EXACT_REASONS = {
     "max_call_duration": "max_duration",
     "participant_left_timeout": "participant_left",
     "participant_absent_timeout": "participant_absent",
@@ -96,8 +97,8 @@ def shutdown_category(reason: Any) -> str | None:
     if reason is None or not isinstance(reason, str):
         return None if reason is None else "other"
     norm = normalize_reason(reason)
-    if norm in _EXACT_REASONS:
-        return _EXACT_REASONS[norm]
+    if norm in EXACT_REASONS:
+        return EXACT_REASONS[norm]
     if _INTERNAL_ERROR.match(norm):
         return "internal_error"
     return "other"

@@ -48,7 +48,7 @@ except ImportError:  # Windows
     fcntl = None
 
 from .errors import InvalidCallback, StoreUnavailable
-from .events import Fields, classify, parse_body
+from .events import EXACT_REASONS, Fields, classify, parse_body
 
 #: How much of a refused body is kept in ``rejected``.
 REJECTED_BODY_LIMIT = 64 * 1024
@@ -235,15 +235,7 @@ def _migration_2(db: sqlite_utils.Database) -> None:
         f"CASE WHEN {n} LIKE '% reached' OR {n} LIKE '%\\_reached' ESCAPE '\\' "
         f"THEN rtrim(substr({n}, 1, length({n}) - 8)) ELSE {n} END"
     )
-    exact = {
-        "max_call_duration": "max_duration",
-        "participant_left_timeout": "participant_left",
-        "participant_absent_timeout": "participant_absent",
-        "bot_could_not_join_meeting_it_was_probably_ended": "bot_could_not_join",
-        "daily_room_has_been_deleted": "room_deleted",
-        "exception_encountered_during_conversation_startup": "startup_exception",
-        "end_conversation_endpoint_hit": "ended_by_api",
-    }
+    exact = EXACT_REASONS
     category = (
         "CASE WHEN shutdown_reason IS NULL THEN NULL "
         "WHEN typeof(shutdown_reason) <> 'text' THEN 'other' "
