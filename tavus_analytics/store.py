@@ -20,8 +20,9 @@ database with ``synchronous=FULL``: once a write method returns, the row survive
 process or of the machine. Concurrent :meth:`Store.insert_callback` calls are committed in
 groups: each thread queues its row, and whichever thread holds the writer lock commits every
 queued row in one transaction (one fsync), then each caller returns its own row's result. In a
-process, writers take turns on a Python lock rather than sleeping in SQLite's busy handler;
-between processes, SQLite's lock and busy timeout apply. Errors that mean "cannot write now"
+process, writers take turns on a Python lock, and between processes on a file lock beside the
+database (``DB-writelock``), rather than sleeping in SQLite's busy handler; the busy timeout
+still bounds every wait. Errors that mean "cannot write now"
 (locked past the busy timeout, read-only, disk full, I/O error) are raised as
 :class:`StoreUnavailable`.
 """
@@ -396,6 +397,19 @@ def _index_text(value: str | None) -> str | None:
     return value
 
 
+@contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back if anything in the block raises."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 class _Pending:
     """A callback row waiting for a group commit, and what became of it."""
 
@@ -562,19 +576,13 @@ class Store:
                     f"tavus-analytics understands ({SCHEMA_VERSION}): upgrade tavus-analytics"
                 )
             if version < SCHEMA_VERSION:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                with _immediate(conn):
                     # Re-read under the write lock: another process may have migrated meanwhile.
                     current = conn.execute("PRAGMA user_version").fetchone()[0]
                     db = sqlite_utils.Database(conn)
                     for step in MIGRATIONS[current:]:
                         step(db)
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
         except sqlite3.Error as e:
             raise _unavailable(e) from None
         self._migrated = True
@@ -615,15 +623,8 @@ class Store:
         """Insert every queued row in one transaction: one fsync for all of them."""
         try:
             conn = self.connection()
-            with self._process_turn():
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    results = [self._insert_row(conn, p.row) for p in group]
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
+            with self._process_turn(), _immediate(conn):
+                results = [self._insert_row(conn, p.row) for p in group]
         except sqlite3.Error as e:
             error: BaseException = _unavailable(e)
         except StoreUnavailable as e:
@@ -652,47 +653,38 @@ class Store:
         """
         result = BatchResult()
         conn = self.connection()
-        with self._writer, self._process_turn():
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    for n, item in enumerate(bodies, 1):
-                        body, received_at = item if isinstance(item, tuple) else (item, None)
-                        try:
-                            fields = classify(parse_body(body))
-                        except InvalidCallback as e:
-                            conn.execute(
-                                _INSERT_REJECTED,
-                                self._rejected_row(
-                                    str(e),
-                                    400,
-                                    body,
-                                    len(body),
-                                    None,
-                                    remote_addr,
-                                    user_agent,
-                                    received_at,
-                                ),
-                            )
-                            result.rejected += 1
+        try:
+            with self._writer, self._process_turn(), _immediate(conn):
+                for n, item in enumerate(bodies, 1):
+                    body, received_at = item if isinstance(item, tuple) else (item, None)
+                    try:
+                        fields = classify(parse_body(body))
+                    except InvalidCallback as e:
+                        conn.execute(
+                            _INSERT_REJECTED,
+                            self._rejected_row(
+                                str(e),
+                                400,
+                                body,
+                                len(body),
+                                None,
+                                remote_addr,
+                                user_agent,
+                                received_at,
+                            ),
+                        )
+                        result.rejected += 1
+                    else:
+                        row = self._callback_row(body, fields, received_at, remote_addr, user_agent)
+                        _, duplicate = self._insert_row(conn, row)
+                        if duplicate:
+                            result.duplicate += 1
                         else:
-                            row = self._callback_row(
-                                body, fields, received_at, remote_addr, user_agent
-                            )
-                            _, duplicate = self._insert_row(conn, row)
-                            if duplicate:
-                                result.duplicate += 1
-                            else:
-                                result.stored += 1
-                        if on_progress is not None and n % 1000 == 0:
-                            on_progress(1000)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as e:
-                raise _unavailable(e) from None
+                            result.stored += 1
+                    if on_progress is not None and n % 1000 == 0:
+                        on_progress(1000)
+        except sqlite3.Error as e:
+            raise _unavailable(e) from None
         return result
 
     def index_transcripts(self, *, chunk: int = 2000) -> int:
@@ -705,29 +697,19 @@ class Store:
         done = 0
         try:
             while True:
-                with self._writer, self._process_turn():
-                    conn.execute("BEGIN IMMEDIATE")
-                    try:
-                        after = conn.execute(
-                            "SELECT last_callback_id FROM transcript_fts_state"
-                        ).fetchone()[0]
-                        upto = conn.execute(
-                            "SELECT max(id) FROM (SELECT id FROM callbacks WHERE id > ? "
-                            "ORDER BY id LIMIT ?)",
-                            (after, chunk),
-                        ).fetchone()[0]
-                        if upto is None:
-                            conn.execute("ROLLBACK")
-                            return done
-                        cur = conn.execute(_INDEX_TRANSCRIPTS, {"after": after, "upto": upto})
-                        conn.execute(
-                            "UPDATE transcript_fts_state SET last_callback_id = ?", (upto,)
-                        )
-                        conn.execute("COMMIT")
-                    except BaseException:
-                        if conn.in_transaction:
-                            conn.execute("ROLLBACK")
-                        raise
+                with self._writer, self._process_turn(), _immediate(conn):
+                    after = conn.execute(
+                        "SELECT last_callback_id FROM transcript_fts_state"
+                    ).fetchone()[0]
+                    upto = conn.execute(
+                        "SELECT max(id) FROM (SELECT id FROM callbacks WHERE id > ? "
+                        "ORDER BY id LIMIT ?)",
+                        (after, chunk),
+                    ).fetchone()[0]
+                    if upto is None:
+                        return done  # nothing new: the empty transaction commits
+                    cur = conn.execute(_INDEX_TRANSCRIPTS, {"after": after, "upto": upto})
+                    conn.execute("UPDATE transcript_fts_state SET last_callback_id = ?", (upto,))
                 done += max(cur.rowcount, 0)
         except sqlite3.Error as e:
             raise _unavailable(e) from None
