@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import matplotlib
 import pytest
 
@@ -20,6 +23,39 @@ SHUTDOWN_EXAMPLE = {
     "message_type": "system",
     "timestamp": "2025-07-11T06:48:37.564961Z",
 }
+
+
+def run(*args, **kwargs):
+    """``tavus-analytics ARGS`` through click's CliRunner (``env=``, ``input=`` pass through)."""
+    from click.testing import CliRunner
+
+    from tavus_analytics.cli import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args], **kwargs)
+
+
+def query(db, sql, *args):
+    """Rows of ``sql`` on the database file ``db``, through a connection of its own."""
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def serving(server):
+    """Run a ``socketserver`` server in a thread for the block, then shut it down."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
 
 
 @pytest.fixture

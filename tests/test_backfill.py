@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import json
 import socket
-import sqlite3
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from click.testing import CliRunner
-from conftest import SHUTDOWN_EXAMPLE
+from conftest import SHUTDOWN_EXAMPLE, query, run, serving
 
 from tavus_analytics import Store
-from tavus_analytics.cli import cli
 from tavus_analytics.importer import TavusApiError, TavusClient, backfill
 
 API_KEY = "tvs-test-KEY-6f1d0c2b9a"
@@ -129,25 +125,8 @@ def api():
     convs = [
         conversation(f"c{i:03d}", f"2025-07-{1 + i % 9:02d} 09:00:00.000000") for i in range(7)
     ]
-    server = FakeTavus(convs)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
-
-
-def run(*args, env=None):
-    return CliRunner().invoke(cli, [str(a) for a in args], env=env)
-
-
-def query(db, sql, *args):
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
+    with serving(FakeTavus(convs)) as server:
+        yield server
 
 
 def flags(api, db_path, *more):

@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 
 import orjson
 import pytest
 from click.testing import CliRunner
-from conftest import SECRET
+from conftest import SECRET, query
 
 from tavus_analytics import Settings, TavusAnalyticsError
 from tavus_analytics import demo as demo_mod
@@ -419,14 +418,6 @@ def test_in_progress_out_of_order_and_duplicates(items, conversations):
     bodies = Counter(b for b, _, _ in items)
     twice = [b for b, n in bodies.items() if n > 1]
     assert 0.002 * len(items) < len(twice) < 0.03 * len(items)
-
-
-def query(db, sql):
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def test_write_stores_what_generate_yields(tmp_path):

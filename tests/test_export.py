@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from conftest import run
 
 from tavus_analytics import Store
 from tavus_analytics.cli import cli
@@ -60,10 +60,6 @@ def db(db_path):
     with Store(db_path) as store:
         store.insert_batch(CALLBACKS)
     return db_path
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 # -- export -------------------------------------------------------------------------------------

@@ -6,13 +6,10 @@ import hashlib
 import io
 import json
 import os
-import sqlite3
 
 import pytest
-from click.testing import CliRunner
-from conftest import SHUTDOWN_EXAMPLE
+from conftest import SHUTDOWN_EXAMPLE, query, run
 
-from tavus_analytics.cli import cli
 from tavus_analytics.importer import (
     ImportFileError,
     Record,
@@ -37,18 +34,6 @@ TRANSCRIPT = {
     "message_type": "application",
     "timestamp": "2025-07-11T06:48:37.565961Z",
 }
-
-
-def run(*args, input=None):
-    return CliRunner().invoke(cli, [str(a) for a in args], input=input)
-
-
-def query(db, sql, *args):
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
 
 
 def verbose_response(events, cid="c123456"):

@@ -6,23 +6,16 @@ import hashlib
 import json
 import socket
 import sqlite3
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from click.testing import CliRunner
-from conftest import SHUTDOWN_EXAMPLE
+from conftest import SHUTDOWN_EXAMPLE, run, serving
 
 from tavus_analytics import Settings, Store
-from tavus_analytics.cli import cli
 from tavus_analytics.replay import ReplayError, replay
 from tavus_analytics.server import start_in_thread, stop
 
 TARGET_SECRET = "staging-token-xyz"
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def bodies():
@@ -80,12 +73,8 @@ class _Capture(BaseHTTPRequestHandler):
 def capture():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Capture)
     server.seen, server.script = [], []
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with serving(server):
+        yield server
 
 
 def shas(db):

@@ -8,11 +8,9 @@ import sqlite3
 
 import pytest
 import sqlite_utils
-from click.testing import CliRunner
-from conftest import SECRET
+from conftest import SECRET, run
 
 from tavus_analytics import Store
-from tavus_analytics.cli import cli
 from tavus_analytics.events import CATEGORY_OUTCOME, shutdown_category
 from tavus_analytics.search import InvalidQuery, search
 from tavus_analytics.store import MIGRATIONS, SCHEMA_VERSION
@@ -50,10 +48,6 @@ CALLS = [
         ("assistant", "Yes: cancel it in settings, and ask for a refund if you like."),
     ),
 ]
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 @pytest.fixture
