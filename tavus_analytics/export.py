@@ -17,22 +17,12 @@ from typing import Any
 import pandas as pd
 
 from .errors import ExportError
+from .load import TABLES
 
 FORMATS = ("csv", "parquet", "jsonl")
 
-#: The tables that can be exported (the tables of a Dataset).
-TABLE_NAMES = (
-    "conversations",
-    "turns",
-    "events",
-    "perception",
-    "recordings",
-    "post_call_actions",
-    "other_events",
-    "replicas",
-    "videos",
-    "problems",
-)
+#: The tables that can be exported: every table of a Dataset, conversations first.
+TABLE_NAMES = ("conversations", *(name for name in TABLES if name != "conversations"))
 
 _ISO = "%Y-%m-%dT%H:%M:%S.%fZ"
 
