@@ -66,8 +66,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 
+from .database import open_store
 from .errors import TavusAnalyticsError
-from .store import BatchResult, Store
+from .store import BatchResult
 
 __all__ = ["DEFAULT_END", "generate", "post", "write"]
 
@@ -1490,7 +1491,7 @@ def write(
     Parameters
     ----------
     db : str or Path
-        The SQLite database file.
+        The SQLite database file, or a ``postgresql://`` URL.
     conversations : int
         How many conversations to make (see :func:`generate`).
     seed : int
@@ -1510,7 +1511,7 @@ def write(
         raise ValueError("batch_size must be at least 1")
     total = BatchResult()
     bar = _bar(progress, "demo")
-    store = Store(db)
+    store = open_store(db)
     try:
         it = generate(conversations, seed=seed)
         while True:

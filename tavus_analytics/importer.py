@@ -273,9 +273,6 @@ def read_records(path: str | Path) -> list[Record]:
 
 
 # -- storing ------------------------------------------------------------------------------------
-_SAME_EVENT = (
-    "SELECT 1 FROM callbacks WHERE conversation_id = ? AND event_type = ? AND timestamp = ? LIMIT 1"
-)
 
 
 def store_records(
@@ -292,16 +289,15 @@ def store_records(
     timestamp is skipped and counted as a duplicate.
     """
     result = ImportResult()
-    conn = store.connection()
 
     def bodies() -> Iterator[bytes]:
-        # Runs inside insert_batch's transaction, on the same connection: it sees the rows
-        # stored earlier in the same batch.
+        # Runs inside insert_batch's transaction: same_event sees the rows stored earlier in
+        # the same batch.
         for record in records:
             result.records += 1
             if record.from_api:
                 key = _event_key(record.body)
-                if key is not None and conn.execute(_SAME_EVENT, key).fetchone():
+                if key is not None and store.same_event(key):
                     result.same_event += 1
                     continue
             yield record.body

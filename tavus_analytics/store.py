@@ -35,7 +35,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -77,6 +77,9 @@ _INSERT_CALLBACK = (
     f"INSERT INTO callbacks ({', '.join(CALLBACK_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in CALLBACK_COLUMNS)}) "
     "ON CONFLICT(sha256) DO NOTHING RETURNING id"
+)
+_SAME_EVENT = (
+    "SELECT 1 FROM callbacks WHERE conversation_id = ? AND event_type = ? AND timestamp = ? LIMIT 1"
 )
 _INSERT_REJECTED = (
     "INSERT INTO rejected (received_at, reason, status, content_type, size, body, truncated, "
@@ -355,10 +358,20 @@ def _migration_3(db: sqlite_utils.Database) -> None:
     )
 
 
+def _migration_4(db: sqlite_utils.Database) -> None:
+    """What ``tavus-analytics migrate`` has copied into this database from each source."""
+    db.execute(
+        "CREATE TABLE copy_progress (source TEXT PRIMARY KEY, "
+        "callbacks_upto INTEGER NOT NULL DEFAULT 0, rejected_upto INTEGER NOT NULL DEFAULT 0, "
+        "updated_at TEXT NOT NULL)"
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_1,
     _migration_2,
     _migration_3,
+    _migration_4,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -447,6 +460,7 @@ class Store:
 
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000) -> None:
         self.path = Path(path)
+        self.name = str(path)
         self.busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -785,6 +799,88 @@ class Store:
             return got[0], False
         first = conn.execute("SELECT id FROM callbacks WHERE sha256 = ?", (row[10],)).fetchone()
         return first[0], True
+
+    def same_event(self, key: tuple[str, str, str]) -> bool:
+        """Whether a callback with this (conversation, event type, timestamp) is stored; inside
+        :meth:`insert_batch` (same thread, same connection), rows stored earlier count."""
+        return self.connection().execute(_SAME_EVENT, key).fetchone() is not None
+
+    # -- copies (tavus-analytics migrate) ---------------------------------------------------
+    def read_callbacks(self, after: int, limit: int) -> list[tuple]:
+        """Up to ``limit`` callback rows with id > ``after``: (id, *CALLBACK_COLUMNS)."""
+        try:
+            return (
+                self.connection()
+                .execute(
+                    f"SELECT id, {', '.join(CALLBACK_COLUMNS)} FROM callbacks WHERE id > ? "
+                    "ORDER BY id LIMIT ?",
+                    (after, limit),
+                )
+                .fetchall()
+            )
+        except sqlite3.Error as e:
+            raise _unavailable(e) from None
+
+    def read_rejected(self, after: int, limit: int) -> list[tuple]:
+        """Up to ``limit`` rejected rows with id > ``after``: (id, *columns)."""
+        try:
+            return (
+                self.connection()
+                .execute(
+                    "SELECT id, received_at, reason, status, content_type, size, body, truncated, "
+                    "remote_addr, user_agent FROM rejected WHERE id > ? ORDER BY id LIMIT ?",
+                    (after, limit),
+                )
+                .fetchall()
+            )
+        except sqlite3.Error as e:
+            raise _unavailable(e) from None
+
+    def copy_progress(self, source: str) -> tuple[int, int]:
+        """(last callback id, last rejected id) copied from ``source``; (0, 0) at first."""
+        try:
+            row = (
+                self.connection()
+                .execute(
+                    "SELECT callbacks_upto, rejected_upto FROM copy_progress WHERE source = ?",
+                    (source,),
+                )
+                .fetchone()
+            )
+        except sqlite3.Error as e:
+            raise _unavailable(e) from None
+        return (row[0], row[1]) if row else (0, 0)
+
+    def copy_in(
+        self,
+        source: str,
+        callbacks: Sequence[tuple],
+        rejected: Sequence[tuple],
+        upto: tuple[int, int],
+    ) -> tuple[int, int]:
+        """Store rows read from another store and the progress mark, in one transaction.
+
+        ``callbacks`` rows are (id, *CALLBACK_COLUMNS) and keep every column; bodies already
+        stored are skipped. Returns (callbacks stored, rejected stored).
+        """
+        conn = self.connection()
+        stored = 0
+        try:
+            with self._writer, self._process_turn(), _immediate(conn):
+                for row in callbacks:
+                    _, duplicate = self._insert_row(conn, tuple(row[1:]))
+                    stored += not duplicate
+                conn.executemany(_INSERT_REJECTED, [tuple(r[1:]) for r in rejected])
+                conn.execute(
+                    "INSERT INTO copy_progress (source, callbacks_upto, rejected_upto, "
+                    "updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (source) DO UPDATE SET "
+                    "callbacks_upto = excluded.callbacks_upto, "
+                    "rejected_upto = excluded.rejected_upto, updated_at = excluded.updated_at",
+                    (source, *upto, utc_now()),
+                )
+        except sqlite3.Error as e:
+            raise _unavailable(e) from None
+        return stored, len(rejected)
 
     # -- reads for the status page ----------------------------------------------------------
     def count_callbacks(self) -> int:

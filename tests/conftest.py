@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
+import tempfile
 import threading
+import uuid
 
 import matplotlib
 import pytest
@@ -56,6 +60,56 @@ def serving(server):
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """The URL of a PostgreSQL server the test run started (its ``postgres`` database).
+
+    ``.ci/run`` starts one and passes its URL in ``TAVUS_ANALYTICS_TEST_PG``; without it, one is
+    started here for the session, in a temporary folder, and stopped at the end. Tests that
+    need it are skipped when PostgreSQL is not installed, unless
+    ``TAVUS_ANALYTICS_TEST_PG_REQUIRED=1`` (as in CI), where that is an error.
+    """
+    url = os.environ.get("TAVUS_ANALYTICS_TEST_PG")
+    if url:
+        yield url
+        return
+    from tests import pgserver
+
+    if pgserver.bindir() is None:
+        if os.environ.get("TAVUS_ANALYTICS_TEST_PG_REQUIRED") == "1":
+            pytest.fail("PostgreSQL is not installed, and TAVUS_ANALYTICS_TEST_PG_REQUIRED=1")
+        pytest.skip("PostgreSQL is not installed (initdb/pg_ctl not found)")
+    folder = tempfile.mkdtemp(prefix="tavus-pg-")  # under /tmp: the server's user can enter it
+    try:
+        yield pgserver.start(folder)
+    finally:
+        pgserver.stop(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(pg_server):
+    """A new, empty PostgreSQL database for this test, dropped afterwards."""
+    import psycopg
+
+    name = "t_" + uuid.uuid4().hex[:16]
+    with psycopg.connect(pg_server, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield pg_server.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(pg_server, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def pg_query(url, sql, *args):
+    """Rows of ``sql`` on the PostgreSQL database ``url``, through a connection of its own."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql, args).fetchall()
 
 
 @pytest.fixture
