@@ -33,9 +33,10 @@ from flask import Flask, Response, jsonify, render_template_string, request
 from werkzeug.exceptions import HTTPException
 
 from .config import Settings
+from .database import StoreInterface, open_store
 from .errors import InvalidCallback, StoreUnavailable
 from .events import classify, parse_body
-from .store import REJECTED_BODY_LIMIT, Store
+from .store import REJECTED_BODY_LIMIT
 
 log = logging.getLogger("tavus_analytics.collector")
 
@@ -53,7 +54,7 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
-def create_app(settings: Settings | None = None, *, store: Store | None = None) -> Flask:
+def create_app(settings: Settings | None = None, *, store: StoreInterface | None = None) -> Flask:
     """Build the collector app.
 
     Parameters
@@ -62,8 +63,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         Database path, secret, limits. ``Settings.from_env()`` when omitted. A secret is
         required unless ``settings.no_auth`` is true: :func:`tavus_analytics.server.resolve_secret`
         generates and keeps one for the command line.
-    store : Store, optional
-        An open store to write to (default: one on ``settings.db``).
+    store : Store or PgStore, optional
+        An open store to write to (default: one on ``settings.db``, a SQLite file or a
+        PostgreSQL URL).
     """
     settings = settings or Settings.from_env()
     if not settings.no_auth and not settings.secret:
@@ -73,7 +75,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app = Flask(__name__)
     app.config["TAVUS_SETTINGS"] = settings
     app.json.sort_keys = False
-    store = store or Store(settings.db, busy_timeout_ms=settings.busy_timeout_ms)
+    store = store or open_store(
+        settings.db, busy_timeout_ms=settings.busy_timeout_ms, pool_size=settings.threads
+    )
     app.extensions["tavus_store"] = store
     secret_digest = None if settings.no_auth else _digest(settings.secret)
 
@@ -132,7 +136,7 @@ class _Webhook:
     stores, and answers, without building a Flask request. Every other path goes to Flask.
     """
 
-    def __init__(self, settings: Settings, store: Store, secret_digest: bytes | None, app):
+    def __init__(self, settings: Settings, store: StoreInterface, secret_digest: bytes | None, app):
         self.settings = settings
         self.store = store
         self.secret_digest = secret_digest

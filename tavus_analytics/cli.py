@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from .config import Settings
+from .database import display_url, is_postgres, open_store
 from .errors import DatabaseNotFound, TavusAnalyticsError
 
 
@@ -44,16 +45,22 @@ def _settings(**overrides) -> Settings:
         raise click.UsageError(str(e)) from None
 
 
-def _open_store(db: str | None, *, must_exist: bool = True):
-    """The store on ``--db`` (or the configured default); a missing file is an error for
-    commands that only read."""
-    from .store import Store
-
+def _open_store(db: str | None, *, must_exist: bool = True, sqlite_only: str | None = None):
+    """The store on ``--db`` (or the configured default): SQLite or PostgreSQL. A missing file
+    is an error for commands that only read; ``sqlite_only`` names a command that needs SQLite."""
     settings = _settings(db=db)
+    if is_postgres(settings.db):
+        if sqlite_only:
+            raise TavusAnalyticsError(
+                f"{sqlite_only} works on a SQLite database for now: copy the history with "
+                f"`tavus-analytics migrate --from {display_url(settings.db)} --to FILE.db` and "
+                "run it there"
+            )
+        return open_store(settings.db, busy_timeout_ms=settings.busy_timeout_ms)
     path = Path(settings.db)
     if must_exist and not path.is_file():
         raise DatabaseNotFound(path)
-    return Store(path, busy_timeout_ms=settings.busy_timeout_ms)
+    return open_store(path, busy_timeout_ms=settings.busy_timeout_ms)
 
 
 def _plural(n: int, word: str, plural: str | None = None) -> str:
@@ -64,7 +71,7 @@ db_option = click.option(
     "--db",
     type=click.Path(dir_okay=False),
     default=None,
-    help="SQLite database [env TAVUS_ANALYTICS_DB; default data/tavus.db].",
+    help="SQLite file or postgresql:// URL [env TAVUS_ANALYTICS_DB; default data/tavus.db].",
 )
 
 
@@ -205,7 +212,8 @@ def demo(db, conversations, seed, post_url):
     settings = _settings(db=db)
     result = demo_mod.write(settings.db, conversations=conversations, seed=seed, progress=True)
     click.echo(
-        f"{settings.db}: {result.stored} callbacks stored, {result.duplicate} duplicates skipped, "
+        f"{display_url(settings.db)}: {result.stored} callbacks stored, "
+        f"{result.duplicate} duplicates skipped, "
         f"{result.rejected} rejected ({conversations} demo conversations, seed {seed})"
     )
 
@@ -236,7 +244,7 @@ def import_(db, files):
     finally:
         store.close()
     line = (
-        f"{store.path}: {_plural(result.records, 'record')} from {_plural(len(files), 'file')}: "
+        f"{store.name}: {_plural(result.records, 'record')} from {_plural(len(files), 'file')}: "
         f"{result.stored} stored, {_plural(result.duplicate, 'duplicate')}, "
         f"{result.rejected} rejected"
     )
@@ -323,10 +331,10 @@ def replay(db, url, since, until, event_types, conversations, rate, timeout):
         tavus-analytics replay --to "http://127.0.0.1:5001/webhook?token=$TOKEN" \\
             --since 2025-07-01 --event-type application.transcription_ready --rate 5
     """
-    from .replay import display_url
+    from .replay import display_url as target_url
     from .replay import replay as run
 
-    store = _open_store(db)
+    store = _open_store(db, sqlite_only="replay")
     try:
         result = run(
             store,
@@ -345,7 +353,7 @@ def replay(db, url, since, until, event_types, conversations, rate, timeout):
         click.echo("No stored callback matches: nothing sent.")
         return
     answers = ", ".join(f"{status}: {n}" for status, n in sorted(result.answers.items()))
-    click.echo(f"Sent {_plural(result.sent, 'callback')} to {display_url(url)}; answers: {answers}")
+    click.echo(f"Sent {_plural(result.sent, 'callback')} to {target_url(url)}; answers: {answers}")
     if result.refused:
         raise click.ClickException(
             f"{result.refused} of {result.sent} callbacks got an answer other than 2xx"
@@ -433,7 +441,7 @@ def backfill(db, api_key, since, base_url, rate, max_retries, backoff, page_size
         store.close()
     when = f" created since {since:%Y-%m-%d %H:%M:%S} UTC" if since else ""
     click.echo(
-        f"{store.path}: {_plural(result.listed, 'conversation')} listed, {result.selected}"
+        f"{store.name}: {_plural(result.listed, 'conversation')} listed, {result.selected}"
         f"{when}, {result.fetched} fetched: {_plural(result.records, 'event')}, "
         f"{result.stored} stored, {_plural(result.duplicate, 'duplicate')}, "
         f"{result.rejected} rejected"
@@ -481,7 +489,7 @@ def search(db, phrase, role, conversation, limit, fts):
     """
     from .search import search as find
 
-    store = _open_store(db)
+    store = _open_store(db, sqlite_only="search")
     try:
         found = find(
             store,
@@ -529,8 +537,12 @@ load_until_option = click.option(
 )
 
 
-def _existing_db(db: str | None) -> Path:
-    path = Path(_settings(db=db).db)
+def _existing_db(db: str | None) -> str | Path:
+    """The database to read: a PostgreSQL URL, or a SQLite file that must exist."""
+    db = _settings(db=db).db
+    if is_postgres(db):
+        return db
+    path = Path(db)
     if not path.is_file():
         raise DatabaseNotFound(path)
     return path

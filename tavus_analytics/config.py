@@ -25,7 +25,8 @@ class Settings:
 
     db: str = _setting(
         str(DEFAULT_DB),
-        "Path of the SQLite database the callbacks are stored in.",
+        "Where the callbacks are stored: a SQLite file, or a PostgreSQL URL "
+        "(postgresql://user:password@host:5432/database).",
         "TAVUS_ANALYTICS_DB",
     )
     host: str = _setting("127.0.0.1", "Interface the collector listens on.", "TAVUS_ANALYTICS_HOST")

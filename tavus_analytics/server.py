@@ -21,12 +21,20 @@ import threading
 import time
 
 from .config import Settings
+from .database import display_url, is_postgres, open_store
 from .errors import TavusAnalyticsError
 
 log = logging.getLogger("tavus_analytics.collector")
 
 #: The WSGI servers the collector runs on.
 SERVERS = ("waitress", "granian", "gunicorn")
+
+
+def _store(settings: Settings):
+    """The store the collector writes to: SQLite or PostgreSQL, from ``settings.db``."""
+    return open_store(
+        settings.db, busy_timeout_ms=settings.busy_timeout_ms, pool_size=settings.threads
+    )
 
 
 def resolve_secret(settings: Settings) -> tuple[Settings, str]:
@@ -40,6 +48,12 @@ def resolve_secret(settings: Settings) -> tuple[Settings, str]:
         return settings, "none"
     if settings.secret:
         return settings, "given"
+    if is_postgres(settings.db):
+        raise TavusAnalyticsError(
+            "with a PostgreSQL database, give the secret explicitly: --secret or "
+            "TAVUS_WEBHOOK_SECRET (every collector behind one callback URL needs the same one), "
+            "or --no-auth"
+        )
     path = settings.secret_path
     try:
         existing = path.read_text(encoding="utf-8").strip()
@@ -64,7 +78,7 @@ def banner(settings: Settings, source: str, port: int | None = None) -> str:
     base = f"http://{settings.host}:{port}"
     lines = [
         f"tavus-analytics collector listening on {base}",
-        f"  database:      {settings.db}",
+        f"  database:      {display_url(settings.db)}",
     ]
     if settings.no_auth:
         lines += [
@@ -103,9 +117,8 @@ def make_server(settings: Settings, *, port: int | None = None):
     from waitress.server import create_server
 
     from .app import create_app
-    from .store import Store
 
-    store = Store(settings.db, busy_timeout_ms=settings.busy_timeout_ms)
+    store = _store(settings)
     store.migrate()  # fail now, with a clear message, if the database cannot be made
     app = create_app(settings, store=store)
     port = settings.port if port is None else port
@@ -236,9 +249,8 @@ def _serve_gunicorn(settings: Settings, source: str, out) -> None:
     if settings.port == 0:
         raise TavusAnalyticsError("--server gunicorn needs a fixed --port")
     from .app import create_app
-    from .store import Store
 
-    with Store(settings.db, busy_timeout_ms=settings.busy_timeout_ms) as store:
+    with _store(settings) as store:
         store.migrate()  # once, before the fork, with a clear message if it cannot be made
     _check_free(settings.host, settings.port)
 
@@ -269,9 +281,7 @@ def _serve_granian(settings: Settings, source: str, out) -> None:
         raise TavusAnalyticsError("--server granian needs granian: pip install granian") from None
     if settings.port == 0:
         raise TavusAnalyticsError("--server granian needs a fixed --port")
-    from .store import Store
-
-    with Store(settings.db, busy_timeout_ms=settings.busy_timeout_ms) as store:
+    with _store(settings) as store:
         store.migrate()  # once, before the workers start, with a clear message if it fails
     _check_free(settings.host, settings.port)
     for f in dataclasses.fields(settings):

@@ -60,7 +60,7 @@ def start(folder: str | Path, *, durable: bool = False) -> str:
     if bins is None:
         raise RuntimeError("PostgreSQL is not installed (no pg_ctl on PATH or in /usr/lib)")
     folder = Path(folder).resolve()
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)  # its parents must let the server's user in
     folder.chmod(0o755)
     _own(folder)
     data = folder / "data"
@@ -99,16 +99,27 @@ def start(folder: str | Path, *, durable: bool = False) -> str:
     ]
     if not durable:
         options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+    (folder / "options").write_text(" ".join(options) + "\n")
+    resume(folder)
+    url = f"postgresql://{USER}:{password}@127.0.0.1:{port}/postgres"
+    (folder / "url").write_text(url + "\n")
+    return url
+
+
+def resume(folder: str | Path) -> None:
+    """Start the server of ``folder`` again (same data, port and password), waiting until it
+    accepts connections."""
+    folder = Path(folder).resolve()
     subprocess.run(
         _as_owner(
             [
-                str(bins / "pg_ctl"),
+                str(bindir() / "pg_ctl"),
                 "-D",
-                str(data),
+                str(folder / "data"),
                 "-l",
                 str(folder / "server.log"),
                 "-o",
-                " ".join(options),
+                (folder / "options").read_text().strip(),
                 "-w",
                 "-t",
                 "60",
@@ -118,9 +129,6 @@ def start(folder: str | Path, *, durable: bool = False) -> str:
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    url = f"postgresql://{USER}:{password}@127.0.0.1:{port}/postgres"
-    (folder / "url").write_text(url + "\n")
-    return url
 
 
 def stop(folder: str | Path) -> None:

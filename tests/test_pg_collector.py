@@ -1,0 +1,185 @@
+"""The collector on PostgreSQL, over real HTTP: one process, three processes on one database, and
+a server that goes away and comes back."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import SECRET, SHUTDOWN_EXAMPLE, pg_query
+
+from tavus_analytics import Settings
+from tavus_analytics.errors import TavusAnalyticsError
+from tavus_analytics.server import banner, resolve_secret, start_in_thread, stop
+from tests import pgserver
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bodies(n: int, tag: str = "") -> list[bytes]:
+    return [
+        json.dumps({**SHUTDOWN_EXAMPLE, "conversation_id": f"c{tag}{i}", "n": i}).encode()
+        for i in range(n)
+    ]
+
+
+@pytest.fixture
+def live_pg(pg_url):
+    server, base = start_in_thread(Settings(db=pg_url, secret=SECRET, max_body=200_000))
+    yield base
+    stop(server)
+
+
+def test_one_collector_stores_refuses_and_dedupes(live_pg, pg_url):
+    hook = f"{live_pg}/webhook?token={SECRET}"
+    with requests.Session() as s:
+        first = s.post(hook, data=bodies(1)[0], headers={"User-Agent": "tavus/1"})
+        again = s.post(hook, data=bodies(1)[0])
+        bad = s.post(hook, data=b"{not json")
+        large = s.post(hook, data=b"x" * 300_000)
+        denied = s.post(f"{live_pg}/webhook?token=wrong", data=bodies(1, "x")[0])
+        health = s.get(f"{live_pg}/healthz")
+    assert first.status_code == 200 and first.json()["duplicate"] is False
+    assert again.json() == {**first.json(), "duplicate": True}
+    assert bad.status_code == 400 and "not valid JSON" in bad.json()["error"]
+    assert large.status_code == 413
+    assert denied.status_code == 401
+    assert health.json() == {"ok": True, "status": "ok", "callbacks": 1}
+    [(body, ua, addr)] = pg_query(pg_url, "SELECT body, user_agent, remote_addr FROM callbacks")
+    assert body.encode() == bodies(1)[0] and ua == "tavus/1" and addr == "127.0.0.1"
+    assert pg_query(pg_url, "SELECT status, truncated FROM rejected ORDER BY id") == [
+        (400, 0),
+        (413, 1),
+    ]
+
+
+def test_postgres_needs_an_explicit_secret_and_never_prints_the_password(pg_url):
+    with pytest.raises(TavusAnalyticsError, match="give the secret explicitly"):
+        resolve_secret(Settings(db=pg_url))
+    password = pg_url.split("@")[0].rsplit(":", 1)[1]
+    text = banner(Settings(db=pg_url, secret=SECRET), "given", 5000)
+    assert "postgresql://tavus_test:***@127.0.0.1" in text and password not in text
+
+
+def _start(url: str, port: int) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAVUS_")}
+    return subprocess.Popen(
+        [sys.executable, "collector.py", "--db", url, "--port", str(port), "--secret", SECRET],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+
+
+def _wait_healthy(base: str, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"collector exited: {proc.stdout.read()}")
+        try:
+            if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"{base} did not become healthy")
+
+
+def test_three_collectors_on_one_database_lose_nothing_and_store_nothing_twice(pg_url):
+    from test_server import _free_port
+
+    ports = [_free_port() for _ in range(3)]
+    procs = [_start(pg_url, p) for p in ports]
+    sent = bodies(150)
+    answers: dict[int, list[dict]] = {}
+    try:
+        bases = [f"http://127.0.0.1:{p}" for p in ports]
+        for base, proc in zip(bases, procs, strict=True):
+            _wait_healthy(base, proc)
+
+        def send(k: int, base: str) -> None:
+            # each collector gets every body, in its own order, all three at once
+            order = sent[k::] + sent[:k] if k % 2 == 0 else list(reversed(sent))
+            with requests.Session() as s:
+                got = [s.post(f"{base}/webhook?token={SECRET}", data=b, timeout=30) for b in order]
+            answers[k] = [
+                dict(r.json(), body=b, code=r.status_code) for r, b in zip(got, order, strict=True)
+            ]
+
+        threads = [threading.Thread(target=send, args=(k, b)) for k, b in enumerate(bases)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+    finally:
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            proc.wait(timeout=20)
+            proc.stdout.close()
+    everything = [a for k in range(3) for a in answers[k]]
+    assert len(everything) == 3 * len(sent)
+    assert all(a["code"] == 200 for a in everything)
+    rows = dict(pg_query(pg_url, "SELECT body, id FROM callbacks"))
+    assert len(rows) == len(sent)  # every body once
+    for body in sent:
+        mine = [a for a in everything if a["body"] == body]
+        assert {a["id"] for a in mine} == {rows[body.decode()]}  # all three name the one row
+        assert sorted(a["duplicate"] for a in mine) == [False, True, True]
+
+
+@pytest.fixture
+def own_pg():
+    """A PostgreSQL server of this test's own, which it may stop and start again."""
+    if pgserver.bindir() is None:
+        pytest.skip("PostgreSQL is not installed")
+    folder = tempfile.mkdtemp(prefix="tavus-pg-")
+    try:
+        yield folder, pgserver.start(folder)
+    finally:
+        pgserver.stop(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_server_down_answers_503_and_recovers_when_it_returns(own_pg):
+    folder, url = own_pg
+    server, base = start_in_thread(Settings(db=url, secret=SECRET, busy_timeout_ms=500))
+    hook = f"{base}/webhook?token={SECRET}"
+    acked = []
+    try:
+        with requests.Session() as s:
+            for b in bodies(5, "a"):
+                assert s.post(hook, data=b).status_code == 200
+                acked.append(b)
+            pgserver.stop(folder)
+            down = s.post(hook, data=bodies(1, "b")[0])
+            health = s.get(f"{base}/healthz")
+            pgserver.resume(folder)
+            deadline = time.monotonic() + 30
+            while (back := s.post(hook, data=bodies(1, "b")[0])).status_code != 200:
+                assert time.monotonic() < deadline, back.text
+                time.sleep(0.2)
+            acked.append(bodies(1, "b")[0])
+            for b in bodies(5, "c"):
+                assert s.post(hook, data=b).status_code == 200
+                acked.append(b)
+    finally:
+        stop(server)
+    assert down.status_code == 503 and down.headers["Retry-After"] == "1"
+    assert down.json() == {"ok": False, "status": 503, "error": "database unavailable, retry later"}
+    assert health.status_code == 503
+    stored = {r[0].encode() for r in pg_query(url, "SELECT body FROM callbacks")}
+    assert stored == set(acked)
