@@ -218,6 +218,72 @@ def demo(db, conversations, seed, post_url):
     )
 
 
+@cli.command()
+@click.option(
+    "--from",
+    "source",
+    required=True,
+    metavar="DB",
+    help="The database to copy from: a SQLite file or a postgresql:// URL.",
+)
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    metavar="DB",
+    help="The database to copy into (created if needed): a SQLite file or a postgresql:// URL.",
+)
+@click.option(
+    "--chunk",
+    type=click.IntRange(min=1),
+    default=5000,
+    show_default=True,
+    help="Rows per transaction.",
+)
+@_user_errors
+def migrate(source, target, chunk):
+    """Copy the stored history from one database into another.
+
+    Every callback and rejected body is copied with all its columns, in transactions of
+    --chunk rows that also record how far the copy got: run it again after an interruption and
+    it resumes; run it after it finished and it copies nothing. Callbacks the target already
+    holds (same body) are skipped as duplicates. The source is only read. Passwords in URLs are
+    never printed.
+
+    Example:
+
+    \b
+        tavus-analytics migrate --from data/tavus.db \\
+            --to postgresql://tavus@db.internal:5432/tavus
+    """
+    from tqdm import tqdm
+
+    from .migrate import copy_history
+
+    bar = tqdm(desc="migrate", unit=" rows", unit_scale=True, mininterval=0.5, delay=0.5)
+    try:
+        result = copy_history(
+            source,
+            target,
+            chunk=chunk,
+            on_progress=bar.update,
+            on_total=lambda n: setattr(bar, "total", n),
+        )
+    finally:
+        bar.close()
+    since = ""
+    if any(result.resumed_from):
+        since = (
+            f" (resumed after callback {result.resumed_from[0]}, rejected {result.resumed_from[1]})"
+        )
+    click.echo(
+        f"{display_url(source)} -> {display_url(target)}: "
+        f"{_plural(result.callbacks, 'callback')} read, {result.stored} stored, "
+        f"{_plural(result.duplicate, 'duplicate')} already there, "
+        f"{result.rejected} rejected bodies copied in {result.seconds:.1f} s{since}"
+    )
+
+
 @cli.command("import")
 @db_option
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")

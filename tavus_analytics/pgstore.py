@@ -472,6 +472,16 @@ class PgStore:
             ]
         )
 
+    def count_after(self, callback_id: int, rejected_id: int) -> int:
+        """How many callback and rejected rows have ids above these."""
+        return self._run(
+            lambda conn: conn.execute(
+                "SELECT (SELECT count(*) FROM callbacks WHERE id > %s) "
+                "+ (SELECT count(*) FROM rejected WHERE id > %s)",
+                (callback_id, rejected_id),
+            ).fetchone()[0]
+        )
+
     def copy_progress(self, source: str) -> tuple[int, int]:
         """(last callback id, last rejected id) copied from ``source``; (0, 0) at first."""
         row = self._run(

@@ -836,6 +836,21 @@ class Store:
         except sqlite3.Error as e:
             raise _unavailable(e) from None
 
+    def count_after(self, callback_id: int, rejected_id: int) -> int:
+        """How many callback and rejected rows have ids above these."""
+        try:
+            return (
+                self.connection()
+                .execute(
+                    "SELECT (SELECT count(*) FROM callbacks WHERE id > ?) "
+                    "+ (SELECT count(*) FROM rejected WHERE id > ?)",
+                    (callback_id, rejected_id),
+                )
+                .fetchone()[0]
+            )
+        except sqlite3.Error as e:
+            raise _unavailable(e) from None
+
     def copy_progress(self, source: str) -> tuple[int, int]:
         """(last callback id, last rejected id) copied from ``source``; (0, 0) at first."""
         try:
