@@ -2,6 +2,7 @@
 
 from .app import create_app
 from .config import Settings
+from .database import display_url, is_postgres, open_store
 from .errors import (
     DatabaseNotFound,
     InvalidCallback,
@@ -23,7 +24,10 @@ __all__ = [
     "TavusAnalyticsError",
     "charts",
     "create_app",
+    "display_url",
+    "is_postgres",
     "load",
+    "open_store",
 ]
 
 
