@@ -213,6 +213,12 @@ class PgStore:
                             # libpq's connect_timeout is whole seconds, at least 2
                             "connect_timeout": max(2, round(self._timeout)),
                             "application_name": "tavus-analytics",
+                            # A write stuck behind a lock or a silent network gives up, like a
+                            # busy SQLite database, instead of holding the sender's request.
+                            "options": f"-c statement_timeout={max(self.busy_timeout_ms, 100)}",
+                            "keepalives_idle": 10,
+                            "keepalives_interval": 5,
+                            "keepalives_count": 3,
                         },
                         check=ConnectionPool.check_connection,
                         reconnect_timeout=0,  # keep trying for as long as the server is away
@@ -287,6 +293,7 @@ class PgStore:
                 conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATE_LOCK,))
                 try:
                     with conn.transaction(), conn.cursor() as cur:
+                        cur.execute("SET LOCAL statement_timeout = 0")  # DDL on big tables
                         current = self._version(conn)  # another collector may have migrated
                         if current == 0:
                             cur.execute("CREATE TABLE schema_version (version integer NOT NULL)")
@@ -358,6 +365,7 @@ class PgStore:
         result = BatchResult()
         try:
             with self.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                cur.execute("SET LOCAL statement_timeout = 0")  # a batch is not a request
                 self._batch_conn = conn
                 try:
                     rows: list[dict] = []
@@ -507,6 +515,7 @@ class PgStore:
         stored = BatchResult()
         try:
             with self.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                cur.execute("SET LOCAL statement_timeout = 0")
                 rows = [dict(zip(CALLBACK_COLUMNS, r[1:], strict=True)) for r in callbacks]
                 self._flush(cur, rows, stored)
                 if rejected:

@@ -71,8 +71,8 @@ def test_postgres_needs_an_explicit_secret_and_never_prints_the_password(pg_url)
     assert "postgresql://tavus_test:***@127.0.0.1" in text and password not in text
 
 
-def _start(url: str, port: int) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAVUS_")}
+def _start(url: str, port: int, **extra_env: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAVUS_")} | extra_env
     return subprocess.Popen(
         [sys.executable, "collector.py", "--db", url, "--port", str(port), "--secret", SECRET],
         cwd=ROOT,
@@ -155,11 +155,16 @@ def own_pg():
 
 
 def test_server_down_answers_503_and_recovers_when_it_returns(own_pg):
+    from test_server import _free_port
+
     folder, url = own_pg
-    server, base = start_in_thread(Settings(db=url, secret=SECRET, busy_timeout_ms=500))
+    port = _free_port()
+    proc = _start(url, port, TAVUS_ANALYTICS_BUSY_TIMEOUT_MS="500")
+    base = f"http://127.0.0.1:{port}"
     hook = f"{base}/webhook?token={SECRET}"
     acked = []
     try:
+        _wait_healthy(base, proc)
         with requests.Session() as s:
             for b in bodies(5, "a"):
                 assert s.post(hook, data=b).status_code == 200
@@ -177,9 +182,14 @@ def test_server_down_answers_503_and_recovers_when_it_returns(own_pg):
                 assert s.post(hook, data=b).status_code == 200
                 acked.append(b)
     finally:
-        stop(server)
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+        log = proc.stdout.read()
+        proc.stdout.close()
     assert down.status_code == 503 and down.headers["Retry-After"] == "1"
     assert down.json() == {"ok": False, "status": 503, "error": "database unavailable, retry later"}
     assert health.status_code == 503
     stored = {r[0].encode() for r in pg_query(url, "SELECT body FROM callbacks")}
     assert stored == set(acked)
+    assert "cannot be reached right now" in log  # the collector said why it answered 503
+    assert url.split("@")[0].rsplit(":", 1)[1] not in log  # and never printed the password

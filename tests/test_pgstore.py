@@ -201,3 +201,17 @@ def test_an_unreachable_server_is_unavailable_without_the_password():
         store.close()
     assert "hunter2" not in str(info.value)
     assert "cannot be reached" in str(info.value) or "cannot be written" in str(info.value)
+
+
+def test_a_write_stuck_behind_a_lock_gives_up_as_unavailable(pg, pg_url):
+    pg.migrate()
+    with psycopg.connect(pg_url) as holder:
+        holder.execute("LOCK TABLE callbacks IN ACCESS EXCLUSIVE MODE")  # held until rollback
+        quick = PgStore(pg_url, busy_timeout_ms=300)
+        try:
+            with pytest.raises(StoreUnavailable, match="statement timeout"):
+                quick.insert_callback(body_of(SHUTDOWN_EXAMPLE))
+        finally:
+            quick.close()
+        holder.rollback()
+    assert pg.insert_callback(body_of(SHUTDOWN_EXAMPLE))[1] is False  # and it recovers
