@@ -1,29 +1,36 @@
 """Raw callbacks to pandas tables: :func:`load` and :class:`Dataset`.
 
 Everything here is derived from the raw ``callbacks`` rows at load time and nothing is written
-back: the database is opened read-only (a ``file:...?mode=ro`` URI), so analysis never writes to
-it or blocks the collector. A :class:`Dataset` is a snapshot: it reads only the rows that existed
-when it was made (``id <= max(id)`` at load time), so its tables agree with each other even while
-callbacks keep arriving.
+back: a SQLite database is opened read-only (a ``file:...?mode=ro`` URI), a PostgreSQL one in
+read-only sessions, so analysis never writes to it or blocks the collector. A :class:`Dataset`
+is a snapshot: it reads only the rows that existed when it was made (``id <= max(id)`` at load
+time; on PostgreSQL once the inserts then in flight have ended, see ``_PgReader._pin``), so its
+tables agree with each other even while callbacks keep arriving.
 
 Tables are built lazily, once, on first access (``functools.cached_property``), and each reads
 only what it needs: ``ds.conversations`` works from the indexed columns, a narrow SQL
-``json_extract`` for the shutdown reason, and one streaming pass over the transcription bodies
-(parsed with orjson, words counted in bulk with numpy); it never builds ``ds.turns``.
+extraction for the shutdown reason (``json_extract`` on SQLite, ``#>>`` on PostgreSQL's
+``body_json``), and one streaming pass over the transcription bodies (parsed with orjson, words
+counted in bulk with numpy; a server-side cursor on PostgreSQL); it never builds ``ds.turns``.
+The two databases are read through two readers with one interface (``_Reader``,
+``_PgReader``): the table builders are the same code, only the SQL text differs, and the tables
+are the same, row order included.
 
-What cannot be interpreted (a body SQLite's JSON functions refuse, ``properties`` that is not an
-object, a transcript that is not a list, a message that is not an object, a timestamp that is not
-a time, a second transcript for the same call, ...) is left out of the derived table and listed in
-``ds.problems``; a load never fails because of one row.
+What cannot be interpreted (a body the database's JSON functions refuse, ``properties`` that is
+not an object, a transcript that is not a list, a message that is not an object, a timestamp
+that is not a time, a second transcript for the same call, ...) is left out of the derived table
+and listed in ``ds.problems``; a load never fails because of one row.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import re
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -38,6 +45,7 @@ import pandas as pd
 from . import events as ev
 from . import metrics
 from .config import Settings
+from .database import display_url, is_postgres
 from .errors import DatabaseNotFound, TavusAnalyticsError
 
 __all__ = ["Dataset", "load", "count_words", "SHUTDOWN_CATEGORY_DTYPE", "TABLES"]
@@ -440,12 +448,23 @@ class _Problems:
         self.rows.append((callback_id, conversation_id, event_type, self.table, problem))
 
 
-# -- the reader ----------------------------------------------------------------------------------
+# -- the readers ---------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class _SQL:
+    """One query in both dialects: SQLite's JSON functions on ``body``, PostgreSQL's jsonb
+    operators on ``body_json``. Plain queries are SQLite text that :class:`_PgReader` translates
+    (placeholders and SQLite-only words), so that the table builders have one code path."""
+
+    sqlite: str
+    postgres: str
+
+
 class _Reader:
-    """Read-only access to one database, pinned to the rows present when it was opened."""
+    """Read-only access to one SQLite database, pinned to the rows present when it was opened."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.name = str(path)
         if not path.is_file():
             raise DatabaseNotFound(path)
         self._immutable = False
@@ -476,15 +495,169 @@ class _Reader:
         finally:
             conn.close()
 
-    def query(self, sql: str, params: Sequence = ()) -> list[tuple]:
-        with self.connect() as conn:
-            return conn.execute(sql, (*params,)).fetchall()
+    @staticmethod
+    def sql(query: str | _SQL) -> str:
+        return query.sqlite if isinstance(query, _SQL) else query
 
-    def stream(self, sql: str, params: Sequence = (), size: int = _CHUNK) -> Iterator[list[tuple]]:
+    def query(self, sql: str | _SQL, params: Sequence = (), conn: Any = None) -> list[tuple]:
+        """All rows of ``sql`` (on ``conn`` when given, else on a connection of its own)."""
+        if conn is not None:
+            return conn.execute(self.sql(sql), (*params,)).fetchall()
         with self.connect() as conn:
-            cur = conn.execute(sql, (*params,))
+            return conn.execute(self.sql(sql), (*params,)).fetchall()
+
+    def stream(
+        self, sql: str | _SQL, params: Sequence = (), size: int = _CHUNK
+    ) -> Iterator[list[tuple]]:
+        """The rows of ``sql`` in lists of at most ``size``."""
+        with self.connect() as conn:
+            cur = conn.execute(self.sql(sql), (*params,))
             while rows := cur.fetchmany(size):
                 yield rows
+
+
+@functools.lru_cache(maxsize=256)
+def _pg_text(sql: str) -> str:
+    """A plain SQLite query as PostgreSQL text: ``%s`` placeholders, no SQLite-only words."""
+    sql = sql.replace("%", "%%").replace("?", "%s")
+    return sql.replace("NOT INDEXED", "").replace("CAST(body AS BLOB)", "body")
+
+
+def _first_line(exc: BaseException, secret: str | None) -> str:
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line.replace(secret, "***") if secret else line
+
+
+#: How long opening a PostgreSQL dataset waits for the writers it saw to finish, and how often
+#: it looks again.
+_PIN_WAIT_S = 5.0
+_PIN_POLL_S = 0.003
+# In one statement: the highest id visible now, and the transactions of other sessions that
+# hold ROW EXCLUSIVE on callbacks (every INSERT takes it before its id is drawn, and keeps it
+# until it commits or rolls back). See _PgReader._pin.
+_PIN_SQL = """
+SELECT coalesce((SELECT max(id) FROM callbacks), 0),
+       (SELECT coalesce(array_agg(DISTINCT virtualtransaction), '{}') FROM pg_locks
+        WHERE locktype = 'relation' AND relation = 'callbacks'::regclass
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND mode = 'RowExclusiveLock' AND pid <> pg_backend_pid())
+"""
+_PIN_WAITING_SQL = "SELECT count(*) FROM pg_locks WHERE virtualtransaction = ANY(%s)"
+
+
+class _PgReader:
+    """Read-only access to one PostgreSQL database (psycopg 3), with :class:`_Reader`'s methods.
+
+    Every query runs in a read-only session of its own; :meth:`stream` reads through a
+    server-side cursor, ``size`` rows per round trip, so no query holds every body in memory.
+    """
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self._psycopg = psycopg
+        self.url = url
+        self.name = display_url(url)
+        self._password = psycopg.conninfo.conninfo_to_dict(url).get("password") or None
+        with self.connect() as conn:
+            self.max_id = self._pin(conn)
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """psycopg's connection errors as one line naming the database (password masked)."""
+        psycopg = self._psycopg
+        try:
+            yield
+        except psycopg.errors.UndefinedTable as e:
+            raise TavusAnalyticsError(
+                f"{self.name} is not a tavus-analytics database "
+                f"({_first_line(e, self._password)}): point --db or TAVUS_ANALYTICS_DB at the "
+                "collector's database"
+            ) from None
+        except psycopg.OperationalError as e:
+            raise TavusAnalyticsError(
+                f"cannot read database {self.name}: {_first_line(e, self._password)}"
+            ) from None
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[Any]:
+        psycopg = self._psycopg
+        try:
+            conn = psycopg.connect(
+                self.url,
+                autocommit=True,
+                connect_timeout=10,
+                application_name="tavus-analytics load",
+                options="-c default_transaction_read_only=on",
+            )
+        except psycopg.Error as e:
+            raise TavusAnalyticsError(
+                f"cannot connect to database {self.name}: {_first_line(e, self._password)}"
+            ) from None
+        try:
+            with self._errors():
+                yield conn
+        finally:
+            conn.close()
+
+    def _pin(self, conn: Any) -> int:
+        """The highest id to read, once no row at or below it can still appear.
+
+        Ids come from a sequence, and transactions commit out of id order: a row with a lower
+        id than the highest one visible may still be uncommitted, and would turn up in a later
+        query of this dataset. Every INSERT into ``callbacks`` holds ROW EXCLUSIVE on the table
+        from before its id is drawn until it ends. So one statement reads ``max(id)`` and the
+        transactions (of other sessions) holding that lock; any row with an id at or below
+        ``max(id)`` that this statement could not see belongs to one of them, or has already
+        committed. Then wait (poll every few milliseconds, at most ``_PIN_WAIT_S``) until they
+        have all ended. The collector's INSERTs are single-statement transactions, so the wait
+        is milliseconds. (The transaction ids of ``pg_current_snapshot()`` alone would miss an
+        INSERT that had drawn its id but not yet its transaction id, and would wait for the
+        transactions of every other database of the server.) A batch that holds the lock for
+        longer than the wait (an import, a ``migrate`` into this database) is left running:
+        rows it commits later with lower ids may then appear in tables built later.
+        """
+        top, writers = conn.execute(_PIN_SQL).fetchone()
+        deadline = time.monotonic() + _PIN_WAIT_S
+        while writers and time.monotonic() < deadline:
+            if not conn.execute(_PIN_WAITING_SQL, (writers,)).fetchone()[0]:
+                break
+            time.sleep(_PIN_POLL_S)
+        return top
+
+    @staticmethod
+    def sql(query: str | _SQL) -> str:
+        return query.postgres if isinstance(query, _SQL) else _pg_text(query)
+
+    def query(self, sql: str | _SQL, params: Sequence = (), conn: Any = None) -> list[tuple]:
+        """All rows of ``sql`` (on ``conn`` when given, else on a connection of its own)."""
+        if conn is not None:
+            with self._errors():
+                return conn.execute(self.sql(sql), (*params,)).fetchall()
+        with self.connect() as conn:
+            return conn.execute(self.sql(sql), (*params,)).fetchall()
+
+    def stream(
+        self, sql: str | _SQL, params: Sequence = (), size: int = _CHUNK
+    ) -> Iterator[list[tuple]]:
+        """The rows of ``sql`` in lists of at most ``size``, from a server-side cursor."""
+        with (
+            self.connect() as conn,
+            conn.transaction(),
+            conn.cursor(name="tavus_analytics_stream") as cur,
+        ):
+            cur.itersize = size
+            cur.execute(self.sql(sql), (*params,))
+            while rows := cur.fetchmany(size):
+                yield rows
+
+
+_AnyReader = _Reader | _PgReader
+
+
+def _open_reader(db: str | Path) -> _AnyReader:
+    return _PgReader(str(db)) if is_postgres(db) else _Reader(Path(db))
 
 
 def _placeholders(values: Sequence) -> str:
@@ -492,7 +665,7 @@ def _placeholders(values: Sequence) -> str:
 
 
 # -- table builders ------------------------------------------------------------------------------
-def _read_events(reader: _Reader) -> pd.DataFrame:
+def _read_events(reader: _AnyReader) -> pd.DataFrame:
     cols = [c for c in _EVENTS]
     rows = reader.query(
         f"SELECT {', '.join(cols)} FROM callbacks WHERE id <= ? ORDER BY id", (reader.max_id,)
@@ -503,14 +676,17 @@ def _read_events(reader: _Reader) -> pd.DataFrame:
 
 _JOINS = _placeholders(ev.JOIN_EVENTS)
 # A full scan sorted in a temporary b-tree measures faster here than walking the
-# conversation_id index, which visits the rows of the table in random order.
+# conversation_id index, which visits the rows of the table in random order. ORDER BY: the
+# order SQLite's GROUP BY gives anyway, made explicit for PostgreSQL (whose "C" collation
+# orders text by bytes, as SQLite does).
 _CONVERSATION_SQL = f"""
 SELECT conversation_id,
        coalesce(min(CASE WHEN is_join THEN replica_id END), min(replica_id)),
        min(CASE WHEN is_join THEN ts END),
        -- 1 when the join timestamps differ in shape: then the text minimum is not the earliest
-       min(CASE WHEN is_join THEN ts END) <> max(CASE WHEN is_join THEN ts END)
-       AND min(CASE WHEN is_join THEN length(ts) END) <> max(CASE WHEN is_join THEN length(ts) END),
+       CASE WHEN min(CASE WHEN is_join THEN ts END) <> max(CASE WHEN is_join THEN ts END)
+            AND min(CASE WHEN is_join THEN length(ts) END)
+                <> max(CASE WHEN is_join THEN length(ts) END) THEN 1 ELSE 0 END,
        min(received_at),
        max(received_at)
 FROM (
@@ -518,12 +694,25 @@ FROM (
            coalesce(timestamp, received_at) AS ts
     FROM callbacks NOT INDEXED
     WHERE kind = ? AND id <= ? AND conversation_id IS NOT NULL
-)
+) AS calls
 GROUP BY conversation_id
+ORDER BY conversation_id
 """
-# What the shutdown body holds: 'invalid' (SQLite cannot read it), 'properties' (properties
-# is not an object), else the JSON type of shutdown_reason (NULL when absent), and its value.
-_SHUTDOWN_SQL = """
+
+
+# SQLite's json_type names for the jsonb_typeof names the code compares ('string' is 'text').
+def _pg_type(path: str) -> str:
+    """SQL for the SQLite ``json_type`` name of ``body_json``'s value at ``path`` (a text array
+    such as ``{properties,s3_key}``); only 'string' (SQLite's 'text') and 'object' matter."""
+    value = f"body_json #> '{path}'"
+    return f"CASE jsonb_typeof({value}) WHEN 'string' THEN 'text' ELSE jsonb_typeof({value}) END"
+
+
+# What the shutdown body holds: 'invalid' (the database's JSON functions cannot read it),
+# 'properties' (properties is not an object), else the JSON type of shutdown_reason (NULL when
+# absent), and its value. On PostgreSQL, body_json is NULL where jsonb cannot hold the body.
+_SHUTDOWN_SQL = _SQL(
+    sqlite="""
 SELECT id, conversation_id, coalesce(timestamp, received_at),
        CASE WHEN NOT json_valid(body) THEN 'invalid'
             WHEN json_type(body, '$.properties') IS NOT 'object' THEN 'properties'
@@ -531,21 +720,60 @@ SELECT id, conversation_id, coalesce(timestamp, received_at),
        CASE WHEN json_valid(body) THEN json_extract(body, '$.properties.shutdown_reason') END
 FROM callbacks
 WHERE event_type = ? AND kind = ? AND id <= ?
-"""
-_PERCEPTION_SQL = """
+ORDER BY id
+""",
+    postgres=f"""
+SELECT id, conversation_id, coalesce(timestamp, received_at),
+       CASE WHEN body_json IS NULL THEN 'invalid'
+            WHEN jsonb_typeof(body_json -> 'properties') IS DISTINCT FROM 'object'
+            THEN 'properties'
+            ELSE {_pg_type("{properties,shutdown_reason}")} END,
+       body_json #>> '{{properties,shutdown_reason}}'
+FROM callbacks
+WHERE event_type = %s AND kind = %s AND id <= %s
+ORDER BY id
+""",
+)
+_PERCEPTION_SQL = _SQL(
+    sqlite="""
 SELECT id, conversation_id,
        CASE WHEN json_valid(body) THEN json_type(body, '$.properties.analysis') ELSE 'invalid' END
 FROM callbacks
 WHERE event_type = ? AND kind = ? AND id <= ?
-"""
-_EXTRACT_SQL = """
+ORDER BY id
+""",
+    postgres=f"""
+SELECT id, conversation_id,
+       CASE WHEN body_json IS NULL THEN 'invalid'
+            ELSE {_pg_type("{properties,analysis}")} END
+FROM callbacks
+WHERE event_type = %s AND kind = %s AND id <= %s
+ORDER BY id
+""",
+)
+# Recordings: whether the body is readable, the JSON types of properties and of s3_key, and
+# s3_key.
+_RECORDING_SQL = _SQL(
+    sqlite="""
 SELECT id, conversation_id, coalesce(timestamp, received_at), json_valid(body),
        CASE WHEN json_valid(body) THEN json_type(body, '$.properties') END,
-       CASE WHEN json_valid(body) THEN json_type(body, ?) END,
-       CASE WHEN json_valid(body) THEN json_extract(body, ?) END
+       CASE WHEN json_valid(body) THEN json_type(body, '$.properties.s3_key') END,
+       CASE WHEN json_valid(body) THEN json_extract(body, '$.properties.s3_key') END
 FROM callbacks
 WHERE event_type = ? AND kind = ? AND id <= ?
-"""
+ORDER BY id
+""",
+    postgres=f"""
+SELECT id, conversation_id, coalesce(timestamp, received_at),
+       CASE WHEN body_json IS NULL THEN 0 ELSE 1 END,
+       jsonb_typeof(body_json -> 'properties'),
+       {_pg_type("{properties,s3_key}")},
+       body_json #>> '{{properties,s3_key}}'
+FROM callbacks
+WHERE event_type = %s AND kind = %s AND id <= %s
+ORDER BY id
+""",
+)
 
 
 def _latest(frame: pd.DataFrame, key: str, time: str) -> pd.DataFrame:
@@ -590,31 +818,27 @@ def _first_per_group(groups: np.ndarray, *keys: np.ndarray) -> np.ndarray:
     return order[first]
 
 
-_SQLITE_JSON_PROBLEM = "body is not JSON that SQLite's JSON functions can read: skipped"
+_JSON_PROBLEM = "body is not JSON that the database's JSON functions can read: skipped"
 
 
-def _sql_side(reader: _Reader) -> dict[str, list[np.ndarray]]:
+def _sql_side(reader: _AnyReader) -> dict[str, list[np.ndarray]]:
     """Every SQL query ``conversations`` needs, as columns; run in a thread beside the
-    transcript pass (SQLite works with Python's GIL released, so the two use two cores)."""
+    transcript pass (the database works with Python's GIL released, so the two use two cores)."""
     kind, top = ev.KIND_CONVERSATION, reader.max_id
     queries = {
         "calls": (_CONVERSATION_SQL, (*ev.JOIN_EVENTS, kind, top), 6),
         "shutdowns": (_SHUTDOWN_SQL, (ev.SHUTDOWN, kind, top), 5),
-        "recordings": (
-            _EXTRACT_SQL,
-            ("$.properties.s3_key",) * 2 + (ev.RECORDING_READY, kind, top),
-            7,
-        ),
+        "recordings": (_RECORDING_SQL, (ev.RECORDING_READY, kind, top), 7),
         "perception": (_PERCEPTION_SQL, (ev.PERCEPTION_ANALYSIS, kind, top), 3),
     }
     out = {}
     with reader.connect() as conn:
         for name, (sql, params, width) in queries.items():
-            out[name] = _columns(conn.execute(sql, params).fetchall(), width)
+            out[name] = _columns(reader.query(sql, params, conn), width)
     return out
 
 
-def _read_conversations(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
+def _read_conversations(reader: _AnyReader) -> tuple[pd.DataFrame, list[tuple]]:
     problems = _Problems("conversations")
     with ThreadPoolExecutor(max_workers=1) as pool:
         sql = pool.submit(_sql_side, reader)
@@ -653,7 +877,7 @@ def _read_conversations(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
     readable = s_type == "text"
     for i in np.flatnonzero(~readable | s_at.isna().to_numpy()):
         what = {
-            "invalid": _SQLITE_JSON_PROBLEM,
+            "invalid": _JSON_PROBLEM,
             "properties": "properties is not an object",
             None: "no shutdown_reason",
             "text": "timestamp is not a time",
@@ -711,7 +935,7 @@ def _read_conversations(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
     # Recordings: the S3 key of the latest recording of each call.
     r_id, r_cid, r_time, r_valid, r_ptype, r_type, r_key = q["recordings"]
     for i in np.flatnonzero(r_valid != 1):
-        problems.add(r_id[i], r_cid[i], ev.RECORDING_READY, _SQLITE_JSON_PROBLEM)
+        problems.add(r_id[i], r_cid[i], ev.RECORDING_READY, _JSON_PROBLEM)
     r_pos = index.get_indexer(r_cid)
     has_recording = np.zeros(n, dtype=bool)
     has_recording[r_pos[r_ptype == "object"]] = True
@@ -731,7 +955,7 @@ def _read_conversations(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
     # Perception: an analysis that is text (perception_unavailable does not count).
     p_id, p_cid, p_type = q["perception"]
     for i in np.flatnonzero(p_type == "invalid"):
-        problems.add(p_id[i], p_cid[i], ev.PERCEPTION_ANALYSIS, _SQLITE_JSON_PROBLEM)
+        problems.add(p_id[i], p_cid[i], ev.PERCEPTION_ANALYSIS, _JSON_PROBLEM)
     has_perception = np.zeros(n, dtype=bool)
     has_perception[index.get_indexer(p_cid[p_type == "text"])] = True
     columns["has_perception"] = has_perception
@@ -766,10 +990,10 @@ def _categorise(reasons: np.ndarray, has_shutdown: np.ndarray) -> dict[str, Any]
     }
 
 
-def _transcript_rows(reader: _Reader) -> Iterator[list[tuple]]:
+def _transcript_rows(reader: _AnyReader) -> Iterator[list[tuple]]:
     return reader.stream(
         "SELECT id, conversation_id, coalesce(timestamp, received_at), CAST(body AS BLOB) "
-        "FROM callbacks WHERE event_type = ? AND kind = ? AND id <= ?",
+        "FROM callbacks WHERE event_type = ? AND kind = ? AND id <= ? ORDER BY id",
         (ev.TRANSCRIPTION_READY, ev.KIND_CONVERSATION, reader.max_id),
     )
 
@@ -818,7 +1042,7 @@ def _winners(ids: list, cids: list, times: list, problems: _Problems) -> np.ndar
     return keep
 
 
-def _transcript_counts(reader: _Reader, problems: _Problems) -> dict[str, Any]:
+def _transcript_counts(reader: _AnyReader, problems: _Problems) -> dict[str, Any]:
     """Turn and word counts and the system prompt of the transcript that counts for each call.
 
     Returns a dict of equal-length arrays (``conversation_id``, ``user_turns``,
@@ -890,7 +1114,7 @@ def _joined_text(contents: list) -> str:
         return " ".join(t for t in texts if t)
 
 
-def _read_turns(reader: _Reader) -> pd.DataFrame:
+def _read_turns(reader: _AnyReader) -> pd.DataFrame:
     scratch = _Problems("turns")  # the same problems are reported by ds.conversations
     meta: list[tuple] = []  # (callback id, conversation id, time, messages) per transcript
     roles: list[Any] = []
@@ -993,7 +1217,7 @@ _EXTRA_FIELDS = (
 )
 
 
-def _bodies(reader: _Reader, where: str, params: Sequence) -> Iterator[tuple]:
+def _bodies(reader: _AnyReader, where: str, params: Sequence) -> Iterator[tuple]:
     """(id, conversation_id, event_type, time, received_at, parsed body or exception)."""
     for rows in reader.stream(
         "SELECT id, conversation_id, event_type, coalesce(timestamp, received_at), received_at, "
@@ -1065,7 +1289,7 @@ def _standard_sections(sections: dict[str, str]) -> dict[str, str | None]:
     return out
 
 
-def _read_perception(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
+def _read_perception(reader: _AnyReader) -> tuple[pd.DataFrame, list[tuple]]:
     problems = _Problems("perception")
     rows: list[dict] = []
     types = (ev.PERCEPTION_ANALYSIS, ev.PERCEPTION_UNAVAILABLE)
@@ -1111,7 +1335,7 @@ def _read_perception(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
     return _frame(_PERCEPTION, data), problems.rows
 
 
-def _read_recordings(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
+def _read_recordings(reader: _AnyReader) -> tuple[pd.DataFrame, list[tuple]]:
     problems = _Problems("recordings")
     rows = []
     for cb_id, cid, et, ts, _, obj in _bodies(
@@ -1141,7 +1365,7 @@ def _read_recordings(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
     return _frame(_RECORDINGS, data), problems.rows
 
 
-def _read_post_call_actions(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
+def _read_post_call_actions(reader: _AnyReader) -> tuple[pd.DataFrame, list[tuple]]:
     problems = _Problems("post_call_actions")
     rows = []
     for cb_id, cid, et, ts, _, obj in _bodies(
@@ -1172,7 +1396,7 @@ def _read_post_call_actions(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]
     return _frame(_POST_CALL_ACTIONS, data), problems.rows
 
 
-def _read_other_events(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
+def _read_other_events(reader: _AnyReader) -> tuple[pd.DataFrame, list[tuple]]:
     problems = _Problems("other_events")
     rows = []
     for cb_id, cid, et, ts, _, obj in _bodies(
@@ -1195,7 +1419,7 @@ def _read_other_events(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
     return _frame(_OTHER_EVENTS, data), problems.rows
 
 
-def _read_replicas(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
+def _read_replicas(reader: _AnyReader) -> tuple[pd.DataFrame, list[tuple]]:
     problems = _Problems("replicas")
     rows = []
     for cb_id, _, et, _, received, obj in _bodies(reader, "kind = ?", (ev.KIND_REPLICA_TRAINING,)):
@@ -1214,7 +1438,7 @@ def _read_replicas(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
     return _frame(_REPLICAS, data), problems.rows
 
 
-def _read_videos(reader: _Reader) -> tuple[pd.DataFrame, list[tuple]]:
+def _read_videos(reader: _AnyReader) -> tuple[pd.DataFrame, list[tuple]]:
     problems = _Problems("videos")
     rows = []
     for cb_id, _, et, _, received, obj in _bodies(reader, "kind = ?", (ev.KIND_VIDEO,)):
@@ -1273,13 +1497,23 @@ class Dataset:
     Parameters
     ----------
     path : str or Path
-        The SQLite database written by the collector.
+        The SQLite database written by the collector, or the URL of its PostgreSQL database
+        (``postgresql://user:password@host:port/database``).
+
+    Attributes
+    ----------
+    path : Path or str
+        The SQLite file (a Path), or the PostgreSQL URL (a str, password included: show
+        :attr:`name` instead).
+    name : str
+        The database as it may be shown: the file, or the URL with its password masked.
     """
 
     def __init__(self, path: str | Path, *, _root: Dataset | None = None, **filters: Any) -> None:
-        self.path = Path(path)
+        self.path: Path | str = str(path) if is_postgres(path) else Path(path)
         self._root = _root
-        self._reader = _Reader(self.path) if _root is None else _root._reader
+        self._reader = _open_reader(self.path) if _root is None else _root._reader
+        self.name = self._reader.name
         self._problem_rows: dict[str, list[tuple]] = {}
         self._since: pd.Timestamp | None = filters.get("since")
         self._until: pd.Timestamp | None = filters.get("until")
@@ -1595,7 +1829,8 @@ class Dataset:
         The words are matched in this order, ignoring case, accents and English word endings
         (``fts=True`` takes FTS5 query syntax instead). Searching first brings the database's
         full-text index up to date, so it needs write access to the file. On a filtered
-        dataset, only its conversations are searched.
+        dataset, only its conversations are searched. The index is SQLite's (FTS5): on a
+        PostgreSQL database, copy the history to a file first (``tavus-analytics migrate``).
 
         Returns
         -------
@@ -1604,9 +1839,20 @@ class Dataset:
             role : str. snippet : str, the words around the match, marked ``[...]``.
             content : str, the whole message. callback_id : int64. score : float64, bm25
             (lower is better).
+
+        Raises
+        ------
+        TavusAnalyticsError
+            On a PostgreSQL database (full-text search needs the SQLite store for now).
         """
         from .search import search
 
+        if is_postgres(self.path):
+            raise TavusAnalyticsError(
+                f"full-text search needs the SQLite store for now, and {self.name} is a "
+                "PostgreSQL database: copy it to a file with `tavus-analytics migrate --from URL "
+                "--to tavus.db` and search that file"
+            )
         if not self.filtered:
             return search(
                 self.path, query, role=role, conversation=conversation, limit=limit, fts=fts
@@ -1681,7 +1927,7 @@ class Dataset:
         return {"callbacks": rows[0][0], "conversations": rows[0][1]}
 
     def _summary(self) -> list[tuple[str, str]]:
-        lines = [("database", str(self.path))]
+        lines = [("database", self.name)]
         for name, value in self._counts().items():
             lines.append((name, f"{value:,}"))
         if self.filtered:
@@ -1722,7 +1968,10 @@ def load(
     Parameters
     ----------
     db : str or Path, optional
-        The SQLite file; default ``TAVUS_ANALYTICS_DB``, then ``data/tavus.db``.
+        The SQLite file, or a PostgreSQL URL (``postgresql://user:password@host:port/db``);
+        default ``TAVUS_ANALYTICS_DB``, then ``data/tavus.db``. On PostgreSQL the same tables
+        come back, the JSON extraction done by the server (on the ``body_json`` column) and the
+        bodies streamed through a server-side cursor.
     since, until : str, datetime or pandas.Timestamp, optional
         Keep conversations joined (or first seen) in ``[since, until)``; see
         :meth:`Dataset.filter`.
@@ -1737,15 +1986,20 @@ def load(
     ------
     DatabaseNotFound
         When ``db`` does not exist (the message says how to make one).
+    TavusAnalyticsError
+        When ``db`` is not a tavus-analytics database, or its PostgreSQL server cannot be
+        reached (one line naming the URL, its password masked).
 
     Examples
     --------
     >>> import tavus_analytics as ta
     >>> ds = ta.load("data/tavus.db")  # doctest: +SKIP
+    >>> ds = ta.load("postgresql://analyst:secret@db.internal:5432/tavus")  # doctest: +SKIP
     >>> ds.conversations.groupby("shutdown_category", observed=False).size()  # doctest: +SKIP
     """
-    path = Path(db) if db is not None else Path(Settings.from_env().db)
-    ds = Dataset(path)
+    if db is None:
+        db = Settings.from_env().db
+    ds = Dataset(db)
     if since is None and until is None and replicas is None:
         return ds
     return ds.filter(since=since, until=until, replicas=replicas)

@@ -455,7 +455,7 @@ def test_a_body_sqlite_cannot_read_is_reported_not_fatal(db_path):
     assert (
         ds.problems.set_index("conversation_id")
         .loc["c2", "problem"]
-        .startswith("body is not JSON that SQLite")
+        .startswith("body is not JSON that the database")
     )
 
 
