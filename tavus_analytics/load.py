@@ -647,10 +647,14 @@ class _PgReader:
             conn.transaction(),
             conn.cursor(name="tavus_analytics_stream") as cur,
         ):
-            cur.itersize = size
             cur.execute(self.sql(sql), (*params,))
-            while rows := cur.fetchmany(size):
-                yield rows
+            # The next chunk is fetched (the GIL released while waiting on the server) while
+            # the caller works on this one.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                pending = pool.submit(cur.fetchmany, size)
+                while rows := pending.result():
+                    pending = pool.submit(cur.fetchmany, size)
+                    yield rows
 
 
 _AnyReader = _Reader | _PgReader

@@ -355,13 +355,14 @@ def test_bodies_are_streamed_through_a_server_side_cursor(pg_url, monkeypatch):
     def spy(self, sql, params=(), size=load_module._CHUNK):
         for rows in stream(self, sql, params, size=10):
             chunks.append(len(rows))
-            # While the loader holds a chunk, its session sits in a transaction with the rest
-            # of the result on the server, fetched 10 rows at a time.
+            # While the loader works on a chunk, its session is in a transaction with the rest
+            # of the result on the server, fetched 10 rows at a time (the next chunk may be on
+            # its way already).
             seen.append(
                 pg_query(
                     pg_url,
-                    "SELECT query FROM pg_stat_activity WHERE state = 'idle in transaction' "
-                    "AND application_name = 'tavus-analytics load'",
+                    "SELECT state, xact_start IS NOT NULL, query FROM pg_stat_activity "
+                    "WHERE application_name = 'tavus-analytics load' AND query LIKE 'FETCH%%'",
                 )
             )
             yield rows
@@ -373,8 +374,9 @@ def test_bodies_are_streamed_through_a_server_side_cursor(pg_url, monkeypatch):
     assert len(ds.turns) == 25 * len(TRANSCRIPT)
     assert chunks == [10, 10, 5] * 2
     assert len(seen) == 6
-    for [(sql,)] in seen:
-        assert sql.startswith("FETCH FORWARD 10 FROM")
+    for [(state, in_transaction, sql)] in seen:
+        assert state in ("idle in transaction", "active") and in_transaction
+        assert sql.startswith('FETCH FORWARD 10 FROM "tavus_analytics_stream"')
 
 
 def free_port() -> int:
