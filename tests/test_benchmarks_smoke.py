@@ -6,7 +6,9 @@ import argparse
 import hashlib
 import importlib.util
 import json
+import re
 import sqlite3
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -168,3 +170,37 @@ def test_stopping_workers_ends_the_master_and_every_worker(tmp_path):
         assert conn.execute("SELECT count(*) FROM callbacks").fetchone()[0] == 0
     finally:
         conn.close()
+
+
+def test_the_postgres_benchmark_measures_both_stores_and_checks_every_database(tmp_path):
+    """A tiny run of ``bench_postgres.py``: ingest into SQLite and into PostgreSQL through one
+    and two collectors, then a demo database of about 2,000 callbacks copied into PostgreSQL
+    and each table loaded from both stores."""
+    from tests import pgserver
+
+    if pgserver.bindir() is None:
+        pytest.skip("PostgreSQL is not installed (initdb/pg_ctl not found)")
+    cmd = [sys.executable, str(BENCH / "bench_postgres.py"), "--seconds", "0.5", "--warmup"]
+    cmd += ["0.2", "--connections", "4", "--callbacks", "2000", "--cache", str(tmp_path)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    durable = re.findall(r"^ +(\S+) +(\d+) stored == (\d+) acknowledged: (\w+)$", out, re.M)
+    assert [name for name, *_ in durable] == ["sqlite", "pg-1", "pg-2"], out
+    for _, stored, acked, verdict in durable:
+        assert int(stored) == int(acked) > 0
+        assert verdict == "ok"
+    ratios = dict(re.findall(r"ratio (pg-[12])/sqlite +(\d+\.\d+)x", out))
+    assert set(ratios) == {"pg-1", "pg-2"} and all(float(r) > 0 for r in ratios.values())
+
+    copied = re.search(r"copied ([\d,]+) callbacks \(([\d,]+) stored.* ([\d,]+) rows/s", out)
+    assert copied and copied.group(1) == copied.group(2), out
+    demo = re.search(r"demo database demo-\d+\.db: ([\d,]+) callbacks", out)
+    assert demo and demo.group(1) == copied.group(1)
+    assert 1900 <= int(demo.group(1).replace(",", "")) <= 2100
+    assert list(tmp_path.glob("demo-*.db"))  # the demo database is cached where it was asked
+    for table in ("conversations", "turns", "events"):
+        row = re.search(rf"^{table} +([\d.]+) +([\d.]+) +([\d.]+)x .* ([\d,]+)$", out, re.M)
+        assert row and "!=" not in row.group(0), out
+        assert int(row.group(4).replace(",", "")) > 0  # the same rows from both stores
+    assert re.search(r"^all three +[\d.]+ +[\d.]+ +[\d.]+x$", out, re.M)
