@@ -691,7 +691,9 @@ def stats(db, since, until, replicas, as_json):
             "until": until.isoformat() if until else None,
             "replicas": list(replicas) or None,
         }
-        click.echo(json.dumps({"database": str(path), "filters": filters, **figures}, indent=2))
+        click.echo(
+            json.dumps({"database": display_url(path), "filters": filters, **figures}, indent=2)
+        )
         return
     scope = []
     if since:
@@ -700,7 +702,7 @@ def stats(db, since, until, replicas, as_json):
         scope.append(f"until {until:%Y-%m-%d %H:%M} UTC")
     if replicas:
         scope.append("replica " + ", ".join(replicas))
-    title = str(path) + (f" ({'; '.join(scope)})" if scope else "")
+    title = display_url(path) + (f" ({'; '.join(scope)})" if scope else "")
     click.echo(render(figures, title=title))
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from .database import display_url, is_postgres
 from .errors import TavusAnalyticsError
 from .load import Dataset, load
 from .stats import duration_text, summary
@@ -242,7 +243,7 @@ def build(
         f"<style>{_CSS}</style></head><body><main>",
         "<header>",
         f"<h1>{e(title)}</h1>",
-        f'<p class="meta">Database <code>{e(str(ds.path.resolve()))}</code></p>',
+        f'<p class="meta">Database <code>{e(_where(ds.path))}</code></p>',
         f'<p class="meta">Selection: {e(asked)}. Conversations found: {e(found)}.</p>',
         f'<p class="meta">Generated {e(f"{generated:%Y-%m-%d %H:%M:%S} UTC")} by '
         "tavus-analytics.</p>",
@@ -270,6 +271,11 @@ def build(
     )
     parts.append("</main></body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _where(db: str | Path) -> str:
+    """The database as the report names it: a file's absolute path, a URL without password."""
+    return display_url(db) if is_postgres(db) else str(Path(db).resolve())
 
 
 def _anchor(heading: str) -> str:

@@ -1,0 +1,55 @@
+"""The command line on a PostgreSQL URL: what reads takes it, and the password never shows."""
+
+from __future__ import annotations
+
+import pandas as pd
+from conftest import pg_query, run
+
+
+def password_of(url: str) -> str:
+    return url.split("@")[0].rsplit(":", 1)[1]
+
+
+def test_demo_stats_report_and_export_take_a_url(pg_url, tmp_path):
+    secret = password_of(pg_url)
+    made = run("demo", "--conversations", 40, "--db", pg_url)
+    assert made.exit_code == 0, made.output
+    n = pg_query(pg_url, "SELECT count(*) FROM callbacks")[0][0]
+    assert f"{n} callbacks stored" in made.output
+
+    stats = run("stats", "--db", pg_url, "--json")
+    assert stats.exit_code == 0, stats.output
+    assert '"conversations": 40' in stats.output.replace("\n", " ").replace("  ", " ")
+
+    out = tmp_path / "report.html"
+    report = run("report", "--db", pg_url, "--out", out)
+    assert report.exit_code == 0, report.output
+    html = out.read_text()
+    assert "postgresql://tavus_test:***@127.0.0.1" in html
+
+    csv = tmp_path / "conversations.csv"
+    export = run(
+        "export", "--db", pg_url, "--table", "conversations", "--format", "csv", "--out", csv
+    )
+    assert export.exit_code == 0, export.output
+    assert len(pd.read_csv(csv)) == 40
+
+    for result in (made, stats, report, export):
+        assert secret not in result.output
+    assert secret not in html
+
+
+def test_search_and_replay_say_they_need_sqlite(pg_url):
+    for args in (["search", "refund"], ["replay", "--to", "http://127.0.0.1:9/webhook"]):
+        result = run(*args, "--db", pg_url)
+        assert result.exit_code == 1
+        assert "works on a SQLite database for now" in result.output
+        assert "tavus-analytics migrate --from postgresql://tavus_test:***@" in result.output
+        assert password_of(pg_url) not in result.output
+
+
+def test_an_unreachable_server_is_one_line(tmp_path):
+    result = run("stats", "--db", "postgresql://u:hunter2@127.0.0.1:1/db")
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: ") and len(result.output.strip().splitlines()) == 1
+    assert "hunter2" not in result.output and "127.0.0.1:1" in result.output
