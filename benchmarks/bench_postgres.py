@@ -26,7 +26,7 @@ interleaved, after one warm-up read of each store. Each process times its own wo
 imports and reports its peak resident memory (``ru_maxrss``; PostgreSQL's own memory is not in
 it).
 
-    python benchmarks/bench_postgres.py                  # about 3 min once the demo is cached
+    python benchmarks/bench_postgres.py                  # about 5 min (+1 min to make the demo)
     python benchmarks/bench_postgres.py --skip-load      # the ingest part only (about 1 min)
     python benchmarks/bench_postgres.py --seconds 5 --connections 8 --callbacks 200000
 
