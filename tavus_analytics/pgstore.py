@@ -220,7 +220,6 @@ class PgStore:
                             "keepalives_interval": 5,
                             "keepalives_count": 3,
                         },
-                        check=ConnectionPool.check_connection,
                         reconnect_timeout=0,  # keep trying for as long as the server is away
                         name="tavus-analytics",
                     )
@@ -238,9 +237,11 @@ class PgStore:
             raise _unavailable(e, self.name) from None
 
     def _run(self, work: Callable[[psycopg.Connection], Any]) -> Any:
-        """``work(conn)`` on a pooled connection; once more on a fresh one if the connection
-        broke (the server restarted). Only idempotent work goes through here."""
-        for attempt in (1, 2):
+        """``work(conn)`` on a pooled connection, again on another one while the connection
+        turns out broken (after a server restart every pooled connection is). Pooled
+        connections are not checked before use: that would cost a round trip per callback.
+        Only idempotent work goes through here."""
+        for attempt in range(self._pool_size + 1):
             try:
                 with self._get_pool().connection(timeout=self._timeout) as conn:
                     if not self._migrated:
@@ -248,13 +249,11 @@ class PgStore:
                     try:
                         return work(conn)
                     except psycopg.OperationalError:
-                        if attempt == 1 and _broken(conn):
-                            continue
+                        if attempt < self._pool_size and _broken(conn):
+                            continue  # the pool drops it on return
                         raise
             except (psycopg.Error, PoolTimeout) as e:
                 raise _unavailable(e, self.name) from None
-            except StoreUnavailable:
-                raise
         raise AssertionError("unreachable")
 
     def close(self) -> None:

@@ -193,3 +193,25 @@ def test_server_down_answers_503_and_recovers_when_it_returns(own_pg):
     assert stored == set(acked)
     assert "cannot be reached right now" in log  # the collector said why it answered 503
     assert url.split("@")[0].rsplit(":", 1)[1] not in log  # and never printed the password
+
+
+def test_after_a_restart_broken_pooled_connections_are_replaced_at_once(own_pg):
+    from contextlib import ExitStack
+
+    from tavus_analytics.pgstore import PgStore
+
+    folder, url = own_pg
+    store = PgStore(url, pool_size=4)
+    try:
+        store.migrate()
+        with ExitStack() as stack:  # four connections in the pool
+            held = [stack.enter_context(store._get_pool().connection()) for _ in range(4)]
+            assert len({id(c) for c in held}) == 4
+        pgserver.stop(folder)
+        pgserver.resume(folder)
+        # every pooled connection is broken now; each write still succeeds on its first call
+        results = [store.insert_callback(b) for b in bodies(6, "r")]
+    finally:
+        store.close()
+    assert [dup for _, dup in results] == [False] * 6
+    assert pg_query(url, "SELECT count(*) FROM callbacks") == [(6,)]
