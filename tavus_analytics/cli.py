@@ -400,7 +400,7 @@ def replay(db, url, since, until, event_types, conversations, rate, timeout):
     from .replay import display_url as target_url
     from .replay import replay as run
 
-    store = _open_store(db, sqlite_only="replay")
+    store = _open_store(db)
     try:
         result = run(
             store,

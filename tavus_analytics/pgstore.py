@@ -456,6 +456,34 @@ class PgStore:
             except psycopg.Error as e:
                 raise _unavailable(e, self.name) from None
 
+    def select_bodies(
+        self,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        event_types: Sequence[str] = (),
+        conversations: Sequence[str] = (),
+    ) -> list[tuple[int, str]]:
+        """``(id, body)`` of the callbacks that arrived in [since, until) (ISO 8601 UTC text),
+        of these event types and conversations (all when empty), in arrival order."""
+        where, args = [], []
+        if since is not None:
+            where.append("received_at::timestamptz >= %s::timestamptz")
+            args.append(since)
+        if until is not None:
+            where.append("received_at::timestamptz < %s::timestamptz")
+            args.append(until)
+        if event_types:
+            where.append("event_type = ANY(%s)")
+            args.append(list(event_types))
+        if conversations:
+            where.append("conversation_id = ANY(%s)")
+            args.append(list(conversations))
+        sql = "SELECT id, body FROM callbacks"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return self._run(lambda conn: conn.execute(sql + " ORDER BY id", args).fetchall())
+
     # -- copies (tavus-analytics migrate) ---------------------------------------------------
     def read_callbacks(self, after: int, limit: int) -> list[tuple]:
         """Up to ``limit`` callback rows with id > ``after``: (id, *CALLBACK_COLUMNS)."""

@@ -61,7 +61,7 @@ def select_callbacks(
 
     Parameters
     ----------
-    store : Store
+    store : Store or PgStore
         The database.
     since, until : str or datetime, optional
         Arrival time (``received_at``, UTC) at or after ``since`` and before ``until``.
@@ -70,24 +70,13 @@ def select_callbacks(
     conversations : sequence of str
         Only these conversation ids (all when empty).
     """
-    where, args = [], []
     since, until = parse_time(since), parse_time(until)
-    if since is not None:
-        where.append("julianday(received_at) >= julianday(?)")
-        args.append(_utc_text(since))
-    if until is not None:
-        where.append("julianday(received_at) < julianday(?)")
-        args.append(_utc_text(until))
-    if event_types:
-        where.append(f"event_type IN ({', '.join('?' for _ in event_types)})")
-        args.extend(event_types)
-    if conversations:
-        where.append(f"conversation_id IN ({', '.join('?' for _ in conversations)})")
-        args.extend(conversations)
-    sql = "SELECT id, body FROM callbacks"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    return store.connection().execute(sql + " ORDER BY id", args).fetchall()
+    return store.select_bodies(
+        since=None if since is None else _utc_text(since),
+        until=None if until is None else _utc_text(until),
+        event_types=event_types,
+        conversations=conversations,
+    )
 
 
 def replay(

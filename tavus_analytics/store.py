@@ -805,6 +805,37 @@ class Store:
         :meth:`insert_batch` (same thread, same connection), rows stored earlier count."""
         return self.connection().execute(_SAME_EVENT, key).fetchone() is not None
 
+    def select_bodies(
+        self,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        event_types: Sequence[str] = (),
+        conversations: Sequence[str] = (),
+    ) -> list[tuple[int, str]]:
+        """``(id, body)`` of the callbacks that arrived in [since, until) (ISO 8601 UTC text),
+        of these event types and conversations (all when empty), in arrival order."""
+        where, args = [], []
+        if since is not None:
+            where.append("julianday(received_at) >= julianday(?)")
+            args.append(since)
+        if until is not None:
+            where.append("julianday(received_at) < julianday(?)")
+            args.append(until)
+        if event_types:
+            where.append(f"event_type IN ({', '.join('?' for _ in event_types)})")
+            args.extend(event_types)
+        if conversations:
+            where.append(f"conversation_id IN ({', '.join('?' for _ in conversations)})")
+            args.extend(conversations)
+        sql = "SELECT id, body FROM callbacks"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        try:
+            return self.connection().execute(sql + " ORDER BY id", args).fetchall()
+        except sqlite3.Error as e:
+            raise _unavailable(e) from None
+
     # -- copies (tavus-analytics migrate) ---------------------------------------------------
     def read_callbacks(self, after: int, limit: int) -> list[tuple]:
         """Up to ``limit`` callback rows with id > ``after``: (id, *CALLBACK_COLUMNS)."""

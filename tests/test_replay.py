@@ -9,9 +9,9 @@ import sqlite3
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import SHUTDOWN_EXAMPLE, run, serving
+from conftest import SHUTDOWN_EXAMPLE, pg_query, run, serving
 
-from tavus_analytics import Settings, Store
+from tavus_analytics import Settings, Store, is_postgres, open_store
 from tavus_analytics.replay import ReplayError, replay
 from tavus_analytics.server import start_in_thread, stop
 
@@ -43,6 +43,15 @@ def source(db_path):
     with Store(db_path) as store:
         store.insert_batch(bodies())
     return db_path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_source(request, db_path):
+    """The same callbacks in a SQLite file, or in a PostgreSQL database (a URL)."""
+    db = str(db_path) if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    with open_store(db) as store:
+        store.insert_batch(bodies())
+    return db
 
 
 @pytest.fixture
@@ -78,6 +87,8 @@ def capture():
 
 
 def shas(db):
+    if is_postgres(db):
+        return {s for (s,) in pg_query(db, "SELECT sha256 FROM callbacks")}
     conn = sqlite3.connect(db)
     try:
         return {s for (s,) in conn.execute("SELECT sha256 FROM callbacks")}
@@ -85,7 +96,8 @@ def shas(db):
         conn.close()
 
 
-def test_replay_to_a_real_collector_reproduces_the_same_bytes(source, collector):
+def test_replay_to_a_real_collector_reproduces_the_same_bytes(any_source, collector):
+    source = any_source
     url, target_db = collector
     r = run("replay", "--to", url, "--db", source, "--rate", "0")
     assert r.exit_code == 0, r.output
@@ -99,7 +111,8 @@ def test_replay_to_a_real_collector_reproduces_the_same_bytes(source, collector)
     assert len(shas(target_db)) == 4
 
 
-def test_selection_by_event_type_conversation_and_arrival_time(source, capture):
+def test_selection_by_event_type_conversation_and_arrival_time(any_source, capture):
+    source = any_source
     url = f"http://127.0.0.1:{capture.server_port}/hook"
     r = run("replay", "--to", url, "--db", source, "--event-type", "system.shutdown")
     assert r.exit_code == 0, r.output
