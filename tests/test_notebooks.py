@@ -111,3 +111,15 @@ def test_a_missing_database_is_made_first_and_said(tmp_path, monkeypatch):
     text = "\n".join(outputs(nb, "text"))
     assert f"{db} does not exist: making a demo database there" in text
     assert db.is_file()
+
+
+@pytest.mark.parametrize("name", ["01_overview.ipynb", "03_perception.ipynb"])
+def test_notebook_runs_on_a_postgresql_url(name, pg_url, tmp_path, monkeypatch):
+    demo.write(pg_url, conversations=60, seed=0)
+    nb = execute(name, pg_url, tmp_path, monkeypatch)
+    text = "\n".join(outputs(nb, "text"))
+    assert "Database: postgresql://tavus_test:***@127.0.0.1" in text
+    assert pg_url.split("@")[0].rsplit(":", 1)[1] not in text + "\n".join(outputs(nb, "html"))
+    assert "Traceback" not in text and outputs(nb, "png")
+    if name == "01_overview.ipynb":
+        assert re.search(r"Conversations\s+60 \(\d+ ended", text), text
