@@ -29,6 +29,7 @@ The password of the URL is never printed: :attr:`PgStore.name` masks it.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -112,8 +113,138 @@ def _migration_1(cur: psycopg.Cursor) -> None:
     )
 
 
+# -- full-text search over transcript messages (migration 2, PgStore.index_transcripts) ------------
+_TS_CONFIG = "tavus_english"
+#: Rows for the transcript messages of the callbacks with ids in (%(after)s, %(upto)s], as
+#: SQLite's ``_INDEX_TRANSCRIPTS`` picks them: user and assistant messages whose content is
+#: a non-empty string, ``turn`` the message's index in the transcript list (0 is the first).
+#: A body that is not a transcript list gives no rows (``jsonb_array_elements(NULL)`` is
+#: empty), so no body can make indexing fail.
+_TRANSCRIPT_MESSAGES = """
+SELECT callback_id, turn, conversation_id, role, content FROM (
+    SELECT c.id AS callback_id, (m.ordinality - 1)::integer AS turn, c.conversation_id,
+           CASE WHEN jsonb_typeof(m.value) = 'object' THEN m.value ->> 'role' END AS role,
+           CASE WHEN jsonb_typeof(m.value -> 'content') = 'string'
+                THEN m.value ->> 'content' END AS content
+    FROM callbacks AS c,
+         jsonb_array_elements(
+             CASE WHEN jsonb_typeof(c.body_json #> '{properties,transcript}') = 'array'
+                  THEN c.body_json #> '{properties,transcript}' END
+         ) WITH ORDINALITY AS m (value, ordinality)
+    WHERE c.event_type = 'application.transcription_ready'
+      AND c.id > %(after)s AND c.id <= %(upto)s
+      AND NOT EXISTS (SELECT FROM transcript_messages AS t WHERE t.callback_id = c.id)
+) AS messages
+WHERE role IN ('user', 'assistant') AND content <> ''
+"""
+_INDEX_MESSAGES = f"""
+INSERT INTO transcript_messages (callback_id, turn, conversation_id, role, content)
+{_TRANSCRIPT_MESSAGES}
+ORDER BY callback_id, turn
+ON CONFLICT (callback_id, turn) DO NOTHING
+"""
+#: How long indexing waits for the writers it saw to finish, and how often it looks again.
+_PIN_WAIT_S = 5.0
+_PIN_POLL_S = 0.003
+# The same two statements as the loader's snapshot pin (load._PgReader._pin): the highest id
+# visible now and the transactions of other sessions holding ROW EXCLUSIVE on callbacks, then
+# whether any of them is still running.
+_PIN_SQL = """
+SELECT coalesce((SELECT max(id) FROM callbacks), 0),
+       (SELECT coalesce(array_agg(DISTINCT virtualtransaction), '{}') FROM pg_locks
+        WHERE locktype = 'relation' AND relation = 'callbacks'::regclass
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND mode = 'RowExclusiveLock' AND pid <> pg_backend_pid())
+"""
+_PIN_WAITING_SQL = "SELECT count(*) FROM pg_locks WHERE virtualtransaction = ANY(%s)"
+
+
+def _settled_top(conn: psycopg.Connection) -> tuple[int, bool]:
+    """``(top, settled)``: the highest callback id visible now, and whether every callback
+    with an id at or below it is now committed (or rolled back) and visible to the next
+    statement.
+
+    Ids come from a sequence and transactions commit out of id order: while the highest id
+    visible is 100, the INSERT that drew 99 may not have committed yet, and a mark "indexed up
+    to 100" would skip it for good. Every INSERT into ``callbacks`` holds ROW EXCLUSIVE on the
+    table from before it draws its id until it ends, so one statement reads ``max(id)`` and the
+    transactions of other sessions holding that lock: any row at or below ``max(id)`` that the
+    statement could not see belongs to one of them. Then wait (polling, at most
+    ``_PIN_WAIT_S``) until they have ended; ``settled`` is False when one is still running (a
+    long import or ``migrate`` into this database), and the caller must not move the mark past
+    rows it may not have seen.
+    """
+    top, writers = conn.execute(_PIN_SQL).fetchone()
+    deadline = time.monotonic() + _PIN_WAIT_S
+    while writers:
+        if not conn.execute(_PIN_WAITING_SQL, (writers,)).fetchone()[0]:
+            break
+        if time.monotonic() >= deadline:
+            return top, False
+        time.sleep(_PIN_POLL_S)
+    return top, True
+
+
+def _migration_2(cur: psycopg.Cursor) -> None:
+    """Full-text search over transcript messages.
+
+    ``transcript_messages`` holds one row per user or assistant message (with non-empty text
+    content) of every stored ``application.transcription_ready`` callback: ``callback_id``,
+    ``turn`` (the message's index in the transcript list, 0 being the first, as on SQLite),
+    ``conversation_id``, ``role``, ``content`` and ``tsv``, its words for full-text search
+    (a GIN index). The text search configuration ``tavus_english`` stems English words
+    without dropping stop words, like SQLite's porter tokenizer, and ignores accents when the
+    ``unaccent`` extension can be created. ``transcript_messages_state`` holds the id below
+    which every callback is indexed; :meth:`PgStore.index_transcripts` brings the table up to
+    date. The rows stored before this migration are indexed here.
+    """
+    conn = cur.connection
+    unaccent = True
+    try:
+        with conn.transaction():  # a savepoint: the extension may be missing or not permitted
+            cur.execute("CREATE EXTENSION IF NOT EXISTS unaccent")
+    except psycopg.Error:
+        unaccent = False
+    cur.execute(
+        "CREATE TEXT SEARCH DICTIONARY tavus_english_stem (TEMPLATE = snowball, LANGUAGE = english)"
+    )
+    cur.execute(f"CREATE TEXT SEARCH CONFIGURATION {_TS_CONFIG} (COPY = english)")
+    cur.execute(
+        f"ALTER TEXT SEARCH CONFIGURATION {_TS_CONFIG} ALTER MAPPING FOR asciiword, asciihword, "
+        "hword_asciipart, word, hword, hword_part WITH "
+        + ("unaccent, " if unaccent else "")
+        + "tavus_english_stem"
+    )
+    cur.execute(
+        f"""
+        CREATE TABLE transcript_messages (
+            callback_id bigint NOT NULL,
+            turn integer NOT NULL,
+            conversation_id {_TEXT},
+            role {_TEXT} NOT NULL,
+            content text NOT NULL,
+            tsv tsvector GENERATED ALWAYS AS (to_tsvector('{_TS_CONFIG}', content)) STORED,
+            PRIMARY KEY (callback_id, turn)
+        )
+        """
+    )
+    cur.execute("CREATE INDEX transcript_messages_tsv ON transcript_messages USING gin (tsv)")
+    cur.execute(
+        "CREATE TABLE transcript_messages_state (id integer PRIMARY KEY CHECK (id = 1), "
+        "last_callback_id bigint NOT NULL)"
+    )
+    top, settled = _settled_top(conn)
+    cur.execute(_INDEX_MESSAGES, {"after": 0, "upto": top})
+    # Not settled: a writer still running may commit rows below top later; the next
+    # index_transcripts looks at every callback again (those indexed here are skipped).
+    cur.execute(
+        "INSERT INTO transcript_messages_state (id, last_callback_id) VALUES (1, %s)",
+        (top if settled else 0,),
+    )
+
+
 #: ``MIGRATIONS[n]`` brings a database at version ``n`` to version ``n + 1``.
-MIGRATIONS: list[Callable[[psycopg.Cursor], None]] = [_migration_1]
+MIGRATIONS: list[Callable[[psycopg.Cursor], None]] = [_migration_1, _migration_2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _MIGRATE_LOCK = 0x7461767573  # pg_advisory_xact_lock key: "tavus"
@@ -423,8 +554,50 @@ class PgStore:
         return self._run(lambda conn: conn.execute(_SAME_EVENT, key).fetchone() is not None)
 
     def index_transcripts(self, *, chunk: int = 2000) -> int:
-        """Nothing to do: full-text search is SQLite's (``transcript_fts``) for now."""
-        return 0
+        """Bring ``transcript_messages`` (full-text search) up to date; return the messages
+        indexed.
+
+        The callbacks stored since the last call are indexed in transactions of at most
+        ``chunk`` callbacks, up to the highest id at which no uncommitted row can still appear
+        (see :func:`_settled_top`). Calls from several sessions at once take turns on the
+        state row (``FOR UPDATE``), and a message is never indexed twice (its key is
+        ``(callback_id, turn)``).
+        """
+
+        def work(conn: psycopg.Connection) -> int:
+            # Wait for the INSERTs in flight before choosing the upper id of this pass, else a
+            # row committed later with a smaller id would be left behind the mark.
+            top, settled = _settled_top(conn)
+            done, pos = 0, 0
+            while True:
+                with conn.transaction(), conn.cursor() as cur:
+                    cur.execute("SET LOCAL statement_timeout = 0")  # a wait for another indexer
+                    mark = cur.execute(
+                        "SELECT last_callback_id FROM transcript_messages_state WHERE id = 1 "
+                        "FOR UPDATE"
+                    ).fetchone()[0]
+                    after = max(mark, pos)
+                    upto = cur.execute(
+                        "SELECT max(id) FROM (SELECT id FROM callbacks WHERE id > %s AND id <= %s "
+                        "ORDER BY id LIMIT %s) AS ids",
+                        (after, top, chunk),
+                    ).fetchone()[0]
+                    if upto is None:
+                        return done
+                    cur.execute(_INDEX_MESSAGES, {"after": after, "upto": upto})
+                    done += max(cur.rowcount, 0)
+                    if settled:
+                        # Every callback up to `upto` is visible and now indexed.
+                        cur.execute(
+                            "UPDATE transcript_messages_state SET last_callback_id = %s "
+                            "WHERE id = 1",
+                            (upto,),
+                        )
+                    # Not settled: the mark stays, and the next call looks at these callbacks
+                    # again (skipping those indexed) in case a late commit filled a gap.
+                pos = upto
+
+        return self._run(work)
 
     def insert_rejected(
         self,
