@@ -542,7 +542,7 @@ def backfill(db, api_key, since, base_url, rate, max_retries, backoff, page_size
 )
 @_user_errors
 def search(db, phrase, role, conversation, limit, fts):
-    """Find transcript messages that contain PHRASE (full-text, SQLite FTS5).
+    """Find transcript messages that contain PHRASE (full-text search, SQLite or PostgreSQL).
 
     Matches the words in this order, ignoring case, accents and English word endings
     (refund finds "Refunds"); prints the conversation, the
@@ -555,7 +555,7 @@ def search(db, phrase, role, conversation, limit, fts):
     """
     from .search import search as find
 
-    store = _open_store(db, sqlite_only="search")
+    store = _open_store(db)
     try:
         found = find(
             store,

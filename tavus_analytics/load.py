@@ -1831,32 +1831,26 @@ class Dataset:
         """Transcript messages that contain ``query``, best match first.
 
         The words are matched in this order, ignoring case, accents and English word endings
-        (``fts=True`` takes FTS5 query syntax instead). Searching first brings the database's
-        full-text index up to date, so it needs write access to the file. On a filtered
-        dataset, only its conversations are searched. The index is SQLite's (FTS5): on a
-        PostgreSQL database, copy the history to a file first (``tavus-analytics migrate``).
+        (``fts=True`` takes the engine's query syntax instead: FTS5's on SQLite, ``to_tsquery``'s
+        on PostgreSQL). Searching first brings the database's full-text index up to date, so it
+        needs write access to the database. On a filtered dataset, only its conversations are
+        searched. See :func:`tavus_analytics.search.search`.
 
         Returns
         -------
         pandas.DataFrame
             conversation_id : str. turn : int64, the message's index in the transcript.
             role : str. snippet : str, the words around the match, marked ``[...]``.
-            content : str, the whole message. callback_id : int64. score : float64, bm25
-            (lower is better).
+            content : str, the whole message. callback_id : int64. score : float64, lower is
+            better (bm25 on SQLite, minus ``ts_rank`` on PostgreSQL).
 
         Raises
         ------
-        TavusAnalyticsError
-            On a PostgreSQL database (full-text search needs the SQLite store for now).
+        InvalidQuery
+            When ``query`` is empty, or (with ``fts=True``) not valid in the engine's syntax.
         """
         from .search import search
 
-        if is_postgres(self.path):
-            raise TavusAnalyticsError(
-                f"full-text search needs the SQLite store for now, and {self.name} is a "
-                "PostgreSQL database: copy it to a file with `tavus-analytics migrate --from URL "
-                "--to tavus.db` and search that file"
-            )
         if not self.filtered:
             return search(
                 self.path, query, role=role, conversation=conversation, limit=limit, fts=fts

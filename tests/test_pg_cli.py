@@ -39,12 +39,29 @@ def test_demo_stats_report_and_export_take_a_url(pg_url, tmp_path):
     assert secret not in html
 
 
-def test_search_says_it_needs_sqlite(pg_url):
-    result = run("search", "refund", "--db", pg_url)
-    assert result.exit_code == 1
-    assert "search works on a SQLite database for now" in result.output
-    assert "tavus-analytics migrate --from postgresql://tavus_test:***@" in result.output
-    assert password_of(pg_url) not in result.output
+def test_search_takes_a_url_and_never_prints_the_password(pg_url):
+    from test_search import CALLS
+
+    from tavus_analytics.pgstore import PgStore
+
+    secret = password_of(pg_url)
+    with PgStore(pg_url) as pg:
+        pg.insert_batch(CALLS)
+    found = run("search", "refund", "--role", "user", "--db", pg_url)
+    assert found.exit_code == 0, found.output
+    assert found.output.splitlines() == [
+        "conversation  turn  role       text",
+        "c1               1  user       Hi, I would like a refund for my order.",
+        "1 message",
+    ]
+    bad = run("search", "refund &", "--fts", "--db", pg_url)
+    assert bad.exit_code == 1
+    assert bad.output.startswith("Error: 'refund &' is not a valid full-text query (")
+    wrong = run("search", "refund", "--db", pg_url.replace(secret, "not-" + secret))
+    assert wrong.exit_code == 1 and "postgresql://tavus_test:***@" in wrong.output
+    for result in (found, bad, wrong):
+        assert secret not in result.output
+        assert "Traceback" not in result.output
 
 
 def test_an_unreachable_server_is_one_line(tmp_path):
