@@ -11,7 +11,8 @@ PostgreSQL it is ``transcript_messages`` with a ``tsvector`` column and a GIN in
 configuration: Snowball English stemming, no stop words dropped, accents removed when the
 ``unaccent`` extension could be created). Both find the same messages for ordinary words and
 phrases; the stemmers differ on a few rare words, and the score and the snippet's cut differ in
-detail.
+detail. PostgreSQL reads transcripts from ``body_json``: a body that ``jsonb`` cannot hold (a
+``\\u0000`` escape) is kept but not indexed there.
 """
 
 from __future__ import annotations
