@@ -45,17 +45,11 @@ def _settings(**overrides) -> Settings:
         raise click.UsageError(str(e)) from None
 
 
-def _open_store(db: str | None, *, must_exist: bool = True, sqlite_only: str | None = None):
+def _open_store(db: str | None, *, must_exist: bool = True):
     """The store on ``--db`` (or the configured default): SQLite or PostgreSQL. A missing file
-    is an error for commands that only read; ``sqlite_only`` names a command that needs SQLite."""
+    is an error for commands that only read."""
     settings = _settings(db=db)
     if is_postgres(settings.db):
-        if sqlite_only:
-            raise TavusAnalyticsError(
-                f"{sqlite_only} works on a SQLite database for now: copy the history with "
-                f"`tavus-analytics migrate --from {display_url(settings.db)} --to FILE.db` and "
-                "run it there"
-            )
         return open_store(settings.db, busy_timeout_ms=settings.busy_timeout_ms)
     path = Path(settings.db)
     if must_exist and not path.is_file():
@@ -537,17 +531,18 @@ def backfill(db, api_key, since, base_url, rate, max_retries, backoff, page_size
 @click.option(
     "--fts",
     is_flag=True,
-    help="PHRASE is an SQLite FTS5 query (refund AND late, cancel*, NEAR(a b, 5)) instead of "
-    "words to find side by side.",
+    help="PHRASE is a query in the database's own syntax instead of words to find side by side: "
+    "SQLite FTS5 (refund AND late, cancel*, NEAR(a b, 5)) or PostgreSQL to_tsquery "
+    "(refund & !cancel, cancel:*).",
 )
 @_user_errors
 def search(db, phrase, role, conversation, limit, fts):
     """Find transcript messages that contain PHRASE (full-text search, SQLite or PostgreSQL).
 
     Matches the words in this order, ignoring case, accents and English word endings
-    (refund finds "Refunds"); prints the conversation, the
-    turn (the message's index in the transcript, 0 being the system prompt), the role and the
-    words around the match, best match first.
+    (refund finds "Refunds"); prints the conversation, the turn (the message's index in the
+    transcript, 0 being the system prompt), the role and the words around the match, best
+    match first.
 
     Example:
 

@@ -11,6 +11,13 @@ SQLite, and why:
     bytes as SQLite does (timestamps are compared as text).
 ``rejected``
     As on SQLite; ``body`` is ``bytea``.
+``transcript_messages``
+    One row per user or assistant message with text of every transcript (``tsv``, a
+    ``tsvector`` with a GIN index): full-text search, brought up to date by
+    :meth:`PgStore.index_transcripts` (which ``search`` calls first), off the collector's write
+    path; ``transcript_messages_state`` remembers the last callback indexed.
+``copy_progress``
+    How far ``tavus-analytics migrate`` has copied from each source, so that it resumes.
 ``schema_version``
     One row: the version :data:`MIGRATIONS` brought the schema to. Migrations run in one
     transaction under an advisory lock, so that collectors starting together migrate once.

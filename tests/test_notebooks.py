@@ -113,7 +113,7 @@ def test_a_missing_database_is_made_first_and_said(tmp_path, monkeypatch):
     assert db.is_file()
 
 
-@pytest.mark.parametrize("name", ["01_overview.ipynb", "03_perception.ipynb"])
+@pytest.mark.parametrize("name", NAMES)
 def test_notebook_runs_on_a_postgresql_url(name, pg_url, tmp_path, monkeypatch):
     demo.write(pg_url, conversations=60, seed=0)
     nb = execute(name, pg_url, tmp_path, monkeypatch)
@@ -123,3 +123,5 @@ def test_notebook_runs_on_a_postgresql_url(name, pg_url, tmp_path, monkeypatch):
     assert "Traceback" not in text and outputs(nb, "png")
     if name == "01_overview.ipynb":
         assert re.search(r"Conversations\s+60 \(\d+ ended", text), text
+    if name == "02_transcripts.ipynb":
+        assert "messages found" in text

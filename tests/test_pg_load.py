@@ -415,17 +415,12 @@ def test_a_database_without_callbacks_says_so(pg_url):
     assert password_of(pg_url) not in str(info.value)
 
 
-def test_search_on_postgresql_says_to_use_the_sqlite_store(pg_url):
+def test_search_on_postgresql_finds_the_messages_and_hides_the_password(pg_url):
     with PgStore(pg_url) as s:
-        s.insert_batch([raw(b) for b in full_call("c1")])
+        s.insert_batch([raw(b) for b in full_call("c1")] + [raw(b) for b in full_call("c2", "r2")])
     ds = ta.load(pg_url)
     password = password_of(pg_url)
-    for target in (ds, ds.filter(replicas="r1")):
-        with pytest.raises(TavusAnalyticsError) as info:
-            target.search("hello")
-        message = str(info.value)
-        assert "full-text search needs the SQLite store for now" in message
-        assert "tavus-analytics migrate --from URL --to" in message
-        assert display_url(pg_url) in message and password not in message
+    assert sorted(ds.search("hello").conversation_id) == ["c1", "c2"]
+    assert list(ds.filter(replicas="r1").search("hello").conversation_id) == ["c1"]
     assert password not in repr(ds) and password not in ds._repr_html_()
     assert ds.name == display_url(pg_url)
