@@ -46,7 +46,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .database import display_url
 from .errors import InvalidCallback, StoreUnavailable
-from .events import Fields, classify, parse_body
+from .events import EXACT_REASONS, Fields, classify, parse_body
 from .store import CALLBACK_COLUMNS, BatchResult, Store
 
 _TEXT = 'text COLLATE "C"'
@@ -250,8 +250,229 @@ def _migration_2(cur: psycopg.Cursor) -> None:
     )
 
 
+# -- readable SQL views, the same as SQLite's (migration 3) ------------------------------------
+#: Milliseconds since 1970 of an ISO 8601 text as SQLite's ``julianday`` reads it
+#: (``YYYY-MM-DD``, then optionally ``[T ]HH:MM[:SS[.fff]]`` and ``Z`` or ``+HH:MM``, no zone
+#: meaning UTC, a day past the month's end rolling over as in SQLite, seconds rounded to the
+#: millisecond); NULL for any other text instead of an error that would break a whole view.
+_TIME_MS = r"""
+CREATE FUNCTION tavus_time_ms(t text) RETURNS bigint
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    m text[];
+    ms numeric;
+BEGIN
+    m := regexp_match(t, '^(\d{4})-(\d\d)-(\d\d)(?:[T\s]+(\d\d):(\d\d)(?::(\d\d(?:\.\d+)?))?'
+                         '\s*(?:([zZ])|([+-])(\d\d):(\d\d))?\s*)?$');
+    IF m IS NULL OR m[2]::int NOT BETWEEN 1 AND 12 OR m[3]::int NOT BETWEEN 1 AND 31
+       OR coalesce(m[4]::int, 0) > 24 OR coalesce(m[5]::int, 0) > 59
+       OR coalesce(m[6]::numeric, 0) >= 60 THEN
+        RETURN NULL;
+    END IF;
+    ms := extract(epoch FROM make_timestamp(m[1]::int, m[2]::int, 1, 0, 0, 0))::numeric * 1000
+          + (m[3]::int - 1) * 86400000::numeric
+          + coalesce(m[4]::int, 0) * 3600000 + coalesce(m[5]::int, 0) * 60000
+          + round(coalesce(m[6]::numeric, 0) * 1000);
+    IF m[8] IS NOT NULL THEN
+        ms := ms - (CASE m[8] WHEN '-' THEN -1 ELSE 1 END)
+                   * (m[9]::int * 3600000 + m[10]::int * 60000);
+    END IF;
+    RETURN ms;
+EXCEPTION WHEN others THEN
+    RETURN NULL;
+END
+$$
+"""
+
+
+def _text(path: str, j: str = "body_json") -> str:
+    """The JSON value at ``path`` (``properties,analysis``) as text, as ``json_extract`` reads
+    it: a string as is, a number or boolean as its JSON text, an object or array as JSON text,
+    null or missing as NULL; compared byte by byte (``"C"``) like SQLite's text."""
+    return f"""(({j} #>> '{{{path}}}') COLLATE "C")"""
+
+
+def _number(path: str, j: str = "body_json") -> str:
+    """The JSON value at ``path`` as ``numeric`` when it is a number, else NULL."""
+    value = f"({j} #> '{{{path}}}')"
+    return f"CASE WHEN jsonb_typeof({value}) = 'number' THEN {value}::numeric END"
+
+
+_TRANSCRIPT = (
+    "CASE WHEN jsonb_typeof({b} #> '{{properties,transcript}}') = 'array' "
+    "THEN {b} #> '{{properties,transcript}}' END"
+)
+
+
+def _view_sql() -> list[str]:
+    """``CREATE VIEW`` statements giving SQLite's views (store ``_migration_2``): the same names,
+    columns in the same order and, on the same callbacks, the same values."""
+    text, number = _text, _number
+    views = [
+        "CREATE VIEW events_view AS SELECT id, received_at, timestamp, kind, event_type, "
+        "message_type, conversation_id, replica_id, video_id, status, "
+        f"{text('properties,shutdown_reason')} AS shutdown_reason, "
+        "nullif(body_json -> 'properties', 'null'::jsonb) AS properties, "
+        "sha256, remote_addr, user_agent FROM callbacks",
+        "CREATE VIEW turns_view AS SELECT c.conversation_id, c.replica_id, "
+        "c.id AS callback_id, (m.ordinality - 1)::integer AS turn, "
+        f"{text('role', 'm.value')} AS role, {text('content', 'm.value')} AS content, "
+        f"{text('timestamp', 'm.value')} AS message_timestamp, "
+        f"{number('seconds_from_start', 'm.value')} AS seconds_from_start, "
+        f"{number('duration', 'm.value')} AS duration, "
+        "c.timestamp AS transcript_timestamp "
+        f"FROM callbacks AS c, jsonb_array_elements({_TRANSCRIPT.format(b='c.body_json')}) "
+        "WITH ORDINALITY AS m (value, ordinality) "
+        "WHERE c.event_type = 'application.transcription_ready' "
+        "AND jsonb_typeof(m.value) = 'object'",
+    ]
+
+    def role_count(role: str) -> str:
+        return (
+            "CASE WHEN event_type = 'application.transcription_ready' THEN (SELECT count(*) "
+            f"FROM jsonb_array_elements({_TRANSCRIPT.format(b='body_json')}) AS m "
+            f"WHERE m.value ->> 'role' = '{role}') END"
+        )
+
+    # SQLite's max() over the reasons of a conversation's shutdowns ranks numbers (and
+    # booleans, 1 and 0 there) below text (strings, and objects or arrays as JSON text).
+    reason_text = "(reason #>> '{}') COLLATE \"C\""
+    text_reason = (
+        f"max({reason_text}) FILTER (WHERE jsonb_typeof(reason) IN ('string', 'object', 'array'))"
+    )
+    number_reason = (
+        f"(array_agg({reason_text} ORDER BY CASE WHEN jsonb_typeof(reason) = 'boolean' "
+        "THEN CASE WHEN reason = 'true'::jsonb THEN 1 ELSE 0 END ELSE (reason)::numeric END "
+        "DESC) FILTER (WHERE jsonb_typeof(reason) IN ('number', 'boolean')))[1]"
+    )
+    per_callback = (
+        "SELECT conversation_id, replica_id, event_type, timestamp, received_at, "
+        "CASE WHEN event_type = 'system.shutdown' "
+        "THEN body_json #> '{properties,shutdown_reason}' END AS reason, "
+        f"{role_count('user')} AS user_turns, {role_count('assistant')} AS assistant_turns "
+        "FROM callbacks WHERE kind = 'conversation' AND conversation_id IS NOT NULL"
+    )
+    per_conversation = (
+        "SELECT conversation_id, max(replica_id) AS replica_id, "
+        "min(CASE WHEN event_type IN ('system.replica_joined', 'system.pal_joined') "
+        "THEN timestamp END) AS joined_at, "
+        "min(CASE WHEN event_type = 'system.shutdown' THEN timestamp END) AS shutdown_at, "
+        f"{text_reason} AS _text_reason, {number_reason} AS _number_reason, "
+        "max(user_turns) AS user_turns, max(assistant_turns) AS assistant_turns, "
+        "max((event_type = 'application.transcription_ready')::integer) AS has_transcript, "
+        "max((event_type = 'application.perception_analysis')::integer) AS has_perception, "
+        "max((event_type = 'application.recording_ready')::integer) AS has_recording, "
+        "sum((event_type = 'application.post_call_action_executed')::integer) "
+        "AS post_call_actions, count(*) AS callbacks, min(received_at) AS first_received_at, "
+        f"max(received_at) AS last_received_at FROM ({per_callback}) AS e "
+        "GROUP BY conversation_id"
+    )
+    n = "lower(trim(_text_reason))"
+    norm = (
+        f"CASE WHEN {n} LIKE '% reached' OR {n} LIKE '%\\_reached' ESCAPE '\\' "
+        f"THEN rtrim(substr({n}, 1, length({n}) - 8)) ELSE {n} END"
+    )
+
+    def quote(s: str) -> str:
+        return "'" + s.replace("'", "''") + "'"
+
+    category = (
+        "CASE WHEN _text_reason IS NULL THEN CASE WHEN _number_reason IS NOT NULL "
+        "THEN 'other' END "
+        + " ".join(f"WHEN _norm = {quote(k)} THEN {quote(v)}" for k, v in EXACT_REASONS.items())
+        + " WHEN _norm ~ '^internal[ _]error[ _]occurred[ _]at[ _]step' "
+        "THEN 'internal_error' ELSE 'other' END"
+    )
+    outcome = (
+        "CASE WHEN shutdown_category IN ('max_duration', 'participant_left', 'ended_by_api') "
+        "THEN 'completed' WHEN shutdown_category = 'participant_absent' THEN 'no_show' "
+        "WHEN shutdown_category IN ('bot_could_not_join', 'room_deleted', 'startup_exception', "
+        "'internal_error') THEN 'failed' WHEN shutdown_category = 'other' THEN 'unknown' END"
+    )
+    views.append(
+        "CREATE VIEW conversations_view AS SELECT conversation_id, replica_id, joined_at, "
+        "shutdown_at, ((tavus_time_ms(shutdown_at) - tavus_time_ms(joined_at)) / 1000.0)"
+        "::double precision AS duration_s, "
+        "coalesce(_text_reason, _number_reason) AS shutdown_reason, shutdown_category, "
+        f"{outcome} AS outcome, user_turns, assistant_turns, has_transcript, has_perception, "
+        "has_recording, post_call_actions, callbacks, first_received_at, last_received_at "
+        f"FROM (SELECT *, {category} AS shutdown_category "
+        f"FROM (SELECT *, {norm} AS _norm FROM ({per_conversation}) AS c) AS n) AS s"
+    )
+    views += [
+        "CREATE VIEW perception_view AS SELECT id AS callback_id, conversation_id, replica_id, "
+        f"timestamp, event_type, {text('properties,analysis')} AS analysis, "
+        f"{text('properties,reason')} AS unavailable_reason, received_at FROM callbacks "
+        "WHERE event_type IN "
+        "('application.perception_analysis', 'application.perception_unavailable')",
+        "CREATE VIEW recordings_view AS SELECT id AS callback_id, conversation_id, replica_id, "
+        f"timestamp, event_type, {text('properties,storage_provider')} AS storage_provider, "
+        f"coalesce({text('properties,storage_uri')}, 's3://' || "
+        f"{text('properties,bucket_name')} || '/' || {text('properties,s3_key')}) "
+        f"AS storage_uri, {text('properties,bucket_name')} AS bucket_name, "
+        f"{text('properties,s3_key')} AS s3_key, "
+        f"{number('properties,duration')} AS duration_s, "
+        f"{text('properties,error_message')} AS error_message, received_at FROM callbacks "
+        "WHERE event_type IN ('application.recording_ready', 'application.recording_copy_failed')",
+        "CREATE VIEW post_call_actions_view AS SELECT id AS callback_id, conversation_id, "
+        f"replica_id, timestamp, {text('properties,tool_id')} AS tool_id, "
+        f"{text('properties,tool_name')} AS tool_name, {text('properties,status')} AS status, "
+        f"{text('properties,request')} AS request, {text('properties,response')} AS response, "
+        "received_at FROM callbacks WHERE event_type = 'application.post_call_action_executed'",
+        "CREATE VIEW videos_view AS SELECT id AS callback_id, video_id, "
+        f"{text('video_name')} AS video_name, replica_id, status, "
+        f"{text('status_details')} AS status_details, "
+        f"{text('generation_progress')} AS generation_progress, "
+        f"{text('created_at')} AS created_at, {text('updated_at')} AS updated_at, "
+        f"{text('download_url')} AS download_url, {text('hosted_url')} AS hosted_url, "
+        f"{text('stream_url')} AS stream_url, {text('error_details')} AS error_details, "
+        f"{text('data,script')} AS script, received_at FROM callbacks WHERE kind = 'video'",
+        "CREATE VIEW replica_trainings_view AS SELECT id AS callback_id, replica_id, status, "
+        f"{text('error_message')} AS error_message, received_at FROM callbacks "
+        "WHERE kind = 'replica_training'",
+        "CREATE VIEW rejected_view AS SELECT id, received_at, status, reason, content_type, "
+        "size, truncated, remote_addr, user_agent FROM rejected",
+    ]
+    return views
+
+
+#: The views migration 3 creates, in order.
+VIEWS = (
+    "events_view",
+    "turns_view",
+    "conversations_view",
+    "perception_view",
+    "recordings_view",
+    "post_call_actions_view",
+    "videos_view",
+    "replica_trainings_view",
+    "rejected_view",
+)
+
+
+def _migration_3(cur: psycopg.Cursor) -> None:
+    """Readable SQL views, as on SQLite.
+
+    The views of SQLite's schema (``events_view``, ``conversations_view``, ``turns_view``,
+    ``perception_view``, ``recordings_view``, ``post_call_actions_view``, ``videos_view``,
+    ``replica_trainings_view``, ``rejected_view``), with the same columns in the same order,
+    read from ``body_json`` with PostgreSQL's JSON operators. Values taken from the JSON are
+    text (as ``json_extract`` gives them, a number as its JSON text), except ``properties``
+    (``jsonb``) and the numbers ``seconds_from_start``, ``duration`` and a recording's
+    ``duration_s`` (``numeric``, NULL where the JSON holds no number). ``tavus_time_ms`` reads
+    a timestamp as SQLite's ``julianday`` does, for ``conversations_view.duration_s``.
+    """
+    cur.execute(_TIME_MS)
+    for sql in _view_sql():
+        cur.execute(sql)
+
+
 #: ``MIGRATIONS[n]`` brings a database at version ``n`` to version ``n + 1``.
-MIGRATIONS: list[Callable[[psycopg.Cursor], None]] = [_migration_1, _migration_2]
+MIGRATIONS: list[Callable[[psycopg.Cursor], None]] = [
+    _migration_1,
+    _migration_2,
+    _migration_3,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _MIGRATE_LOCK = 0x7461767573  # pg_advisory_xact_lock key: "tavus"
