@@ -27,7 +27,7 @@ from tavus_analytics.store import Store
 from tests.conftest import pg_query, query
 from tests.test_load import cb
 from tests.test_pg_load import messy_bodies, raw
-from tests.test_pg_roles import analyst_grants
+from tests.test_pg_roles import GUIDE, analyst_grants
 
 SEED = 5
 CONVERSATIONS = 150
@@ -259,6 +259,9 @@ def test_every_view_is_the_same_row_by_row(stores):
         assert p_names == s_names, view
         compared[view] = compare(view, s_rows, p_rows, ids, bodies, different)
         assert compared[view] > 0, view
+    # JSON null reads as SQL NULL, as on SQLite (psycopg would load jsonb 'null' as None too)
+    nulls = "SELECT count(*) FROM events_view WHERE properties IS NULL"
+    assert pg_query(url, nulls) == [(query(path, nulls)[0][0] + 2,)]  # v-nul and m-ü: NULL
     # what the comparison covered
     _, conversations = rows(url, "conversations_view")
     by_id = {r["conversation_id"]: r for r in conversations}
@@ -372,3 +375,13 @@ def test_an_analyst_with_the_guides_grants_reads_every_view(pg_url):
         with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute(f"DROP OWNED BY {role}")
             conn.execute(f"DROP ROLE {role}")
+
+
+def test_the_guides_example_on_conversations_view_runs(pg_url):
+    demo.write(pg_url, conversations=40, seed=4)
+    blocks = re.findall(r"```sql\n(.*?)```", GUIDE.read_text(), re.S)
+    (example,) = [b for b in blocks if "FROM conversations_view" in b]
+    got = pg_query(pg_url, example)
+    assert sum(calls for _, _, calls, _ in got) == 40
+    assert {outcome for outcome, *_ in got} <= {"completed", "no_show", "failed", "unknown", None}
+    assert any(avg is not None and avg > 0 for *_, avg in got)
