@@ -18,6 +18,9 @@ SQLite, and why:
     path; ``transcript_messages_state`` remembers the last callback indexed.
 ``copy_progress``
     How far ``tavus-analytics migrate`` has copied from each source, so that it resumes.
+``events_view``, ``conversations_view``, ``turns_view``, ...
+    SQLite's readable SQL views, with the same columns, read from ``body_json``
+    (:func:`_migration_3` says where their types differ).
 ``schema_version``
     One row: the version :data:`MIGRATIONS` brought the schema to. Migrations run in one
     transaction under an advisory lock, so that collectors starting together migrate once.
