@@ -12,6 +12,7 @@ processes. See the README's benchmark section for the figures behind the choice.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -189,7 +190,10 @@ def stop(server, timeout: float = 10) -> None:
         for channel in list(channels.values()):
             channel.close()
 
-    server.trigger.pull_trigger(close_all)
+    # OSError: the loop was already awake (a worker had just pulled the trigger for a
+    # response), ran close_all as soon as it was queued and closed the trigger before this write.
+    with contextlib.suppress(OSError):
+        server.trigger.pull_trigger(close_all)
     server.thread.join(timeout)
     server.task_dispatcher.shutdown(timeout=timeout)
     server.store.close()
