@@ -215,3 +215,37 @@ def test_after_a_restart_broken_pooled_connections_are_replaced_at_once(own_pg):
         store.close()
     assert [dup for _, dup in results] == [False] * 6
     assert pg_query(url, "SELECT count(*) FROM callbacks") == [(6,)]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="gunicorn does not run on Windows")
+@pytest.mark.parametrize("server", ["gunicorn", "granian"])
+def test_multi_process_servers_on_postgresql_store_everything_once(pg_url, server):
+    from test_server import _free_port
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAVUS_")}
+    proc = subprocess.Popen(
+        [sys.executable, "collector.py", "--db", pg_url, "--port", str(port)]
+        + ["--secret", SECRET, "--server", server, "--workers", "2"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    sent = bodies(40, server)
+    try:
+        _wait_healthy(base, proc)
+        with requests.Session() as s:
+            first = [s.post(f"{base}/webhook?token={SECRET}", data=b).json() for b in sent]
+            again = [s.post(f"{base}/webhook?token={SECRET}", data=b).json() for b in sent]
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+        proc.stdout.close()
+    assert [a["duplicate"] for a in first] == [False] * 40
+    assert [a["id"] for a in again] == [a["id"] for a in first]
+    assert all(a["duplicate"] for a in again)
+    assert pg_query(pg_url, "SELECT count(*) FROM callbacks") == [(40,)]
