@@ -30,7 +30,6 @@ import functools
 import json
 import re
 import sqlite3
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -529,21 +528,8 @@ def _first_line(exc: BaseException, secret: str | None) -> str:
     return line.replace(secret, "***") if secret else line
 
 
-#: How long opening a PostgreSQL dataset waits for the writers it saw to finish, and how often
-#: it looks again.
+#: How long opening a PostgreSQL dataset waits for the writers it saw to finish.
 _PIN_WAIT_S = 5.0
-_PIN_POLL_S = 0.003
-# In one statement: the highest id visible now, and the transactions of other sessions that
-# hold ROW EXCLUSIVE on callbacks (every INSERT takes it before its id is drawn, and keeps it
-# until it commits or rolls back). See _PgReader._pin.
-_PIN_SQL = """
-SELECT coalesce((SELECT max(id) FROM callbacks), 0),
-       (SELECT coalesce(array_agg(DISTINCT virtualtransaction), '{}') FROM pg_locks
-        WHERE locktype = 'relation' AND relation = 'callbacks'::regclass
-          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-          AND mode = 'RowExclusiveLock' AND pid <> pg_backend_pid())
-"""
-_PIN_WAITING_SQL = "SELECT count(*) FROM pg_locks WHERE virtualtransaction = ANY(%s)"
 
 
 class _PgReader:
@@ -610,21 +596,18 @@ class _PgReader:
         from before its id is drawn until it ends. So one statement reads ``max(id)`` and the
         transactions (of other sessions) holding that lock; any row with an id at or below
         ``max(id)`` that this statement could not see belongs to one of them, or has already
-        committed. Then wait (poll every few milliseconds, at most ``_PIN_WAIT_S``) until they
-        have all ended. The collector's INSERTs are single-statement transactions, so the wait
-        is milliseconds. (The transaction ids of ``pg_current_snapshot()`` alone would miss an
-        INSERT that had drawn its id but not yet its transaction id, and would wait for the
-        transactions of every other database of the server.) A batch that holds the lock for
+        committed. Then wait (:func:`tavus_analytics.pgstore.settled_top`: poll every few
+        milliseconds, at most ``_PIN_WAIT_S``) until they have all ended. The collector's
+        INSERTs are single-statement transactions, so the wait is milliseconds. (The transaction
+        ids of ``pg_current_snapshot()`` alone would miss an INSERT that had drawn its id but not
+        yet its transaction id, and would wait for the transactions of every other database of
+        the server.) A batch that holds the lock for
         longer than the wait (an import, a ``migrate`` into this database) is left running:
         rows it commits later with lower ids may then appear in tables built later.
         """
-        top, writers = conn.execute(_PIN_SQL).fetchone()
-        deadline = time.monotonic() + _PIN_WAIT_S
-        while writers and time.monotonic() < deadline:
-            if not conn.execute(_PIN_WAITING_SQL, (writers,)).fetchone()[0]:
-                break
-            time.sleep(_PIN_POLL_S)
-        return top
+        from .pgstore import settled_top
+
+        return settled_top(conn, wait_s=_PIN_WAIT_S)[0]
 
     @staticmethod
     def sql(query: str | _SQL) -> str:

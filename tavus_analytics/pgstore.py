@@ -156,9 +156,8 @@ ON CONFLICT (callback_id, turn) DO NOTHING
 #: How long indexing waits for the writers it saw to finish, and how often it looks again.
 _PIN_WAIT_S = 5.0
 _PIN_POLL_S = 0.003
-# The same two statements as the loader's snapshot pin (load._PgReader._pin): the highest id
-# visible now and the transactions of other sessions holding ROW EXCLUSIVE on callbacks, then
-# whether any of them is still running.
+# The highest id visible now and the transactions of other sessions holding ROW EXCLUSIVE on
+# callbacks, then whether any of them is still running: see settled_top.
 _PIN_SQL = """
 SELECT coalesce((SELECT max(id) FROM callbacks), 0),
        (SELECT coalesce(array_agg(DISTINCT virtualtransaction), '{}') FROM pg_locks
@@ -169,7 +168,7 @@ SELECT coalesce((SELECT max(id) FROM callbacks), 0),
 _PIN_WAITING_SQL = "SELECT count(*) FROM pg_locks WHERE virtualtransaction = ANY(%s)"
 
 
-def _settled_top(conn: psycopg.Connection) -> tuple[int, bool]:
+def settled_top(conn: psycopg.Connection, wait_s: float | None = None) -> tuple[int, bool]:
     """``(top, settled)``: the highest callback id visible now, and whether every callback
     with an id at or below it is now committed (or rolled back) and visible to the next
     statement.
@@ -180,12 +179,12 @@ def _settled_top(conn: psycopg.Connection) -> tuple[int, bool]:
     table from before it draws its id until it ends, so one statement reads ``max(id)`` and the
     transactions of other sessions holding that lock: any row at or below ``max(id)`` that the
     statement could not see belongs to one of them. Then wait (polling, at most
-    ``_PIN_WAIT_S``) until they have ended; ``settled`` is False when one is still running (a
-    long import or ``migrate`` into this database), and the caller must not move the mark past
-    rows it may not have seen.
+    ``wait_s``, default ``_PIN_WAIT_S``) until they have ended; ``settled`` is False when one
+    is still running (a long import or ``migrate`` into this database), and the caller must not
+    move a mark past rows it may not have seen. The loader pins its snapshot the same way.
     """
     top, writers = conn.execute(_PIN_SQL).fetchone()
-    deadline = time.monotonic() + _PIN_WAIT_S
+    deadline = time.monotonic() + (_PIN_WAIT_S if wait_s is None else wait_s)
     while writers:
         if not conn.execute(_PIN_WAITING_SQL, (writers,)).fetchone()[0]:
             break
@@ -243,7 +242,7 @@ def _migration_2(cur: psycopg.Cursor) -> None:
         "CREATE TABLE transcript_messages_state (id integer PRIMARY KEY CHECK (id = 1), "
         "last_callback_id bigint NOT NULL)"
     )
-    top, settled = _settled_top(conn)
+    top, settled = settled_top(conn)
     cur.execute(_INDEX_MESSAGES, {"after": 0, "upto": top})
     # Not settled: a writer still running may commit rows below top later; the next
     # index_transcripts looks at every callback again (those indexed here are skipped).
@@ -790,7 +789,7 @@ class PgStore:
 
         The callbacks stored since the last call are indexed in transactions of at most
         ``chunk`` callbacks, up to the highest id at which no uncommitted row can still appear
-        (see :func:`_settled_top`). Calls from several sessions at once take turns on the
+        (see :func:`settled_top`). Calls from several sessions at once take turns on the
         state row (``FOR UPDATE``), and a message is never indexed twice (its key is
         ``(callback_id, turn)``).
         """
@@ -798,7 +797,7 @@ class PgStore:
         def work(conn: psycopg.Connection) -> int:
             # Wait for the INSERTs in flight before choosing the upper id of this pass, else a
             # row committed later with a smaller id would be left behind the mark.
-            top, settled = _settled_top(conn)
+            top, settled = settled_top(conn)
             done, pos = 0, 0
             while True:
                 with conn.transaction(), conn.cursor() as cur:
