@@ -637,8 +637,11 @@ class PgStore:
     def migrate(self, conn: psycopg.Connection | None = None) -> int:
         """Bring the schema to :data:`SCHEMA_VERSION`; return the version found before."""
         if conn is None:
-            with self.connection() as c:
-                return self.migrate(c) if not self._migrated else self._version(c)
+            try:
+                with self._get_pool().connection(timeout=self._timeout) as c:
+                    return self.migrate(c)
+            except (psycopg.Error, PoolTimeout) as e:
+                raise _unavailable(e, self.name) from None
         try:
             version = self._version(conn)
             if version > SCHEMA_VERSION:
@@ -649,11 +652,13 @@ class PgStore:
             if version < SCHEMA_VERSION:
                 # A session lock taken before BEGIN: the transaction then starts after any other
                 # migration committed, and sees its tables (a transaction begun before the wait
-                # could still look them up in stale catalog caches).
+                # could still look them up in stale catalog caches). No statement timeout while
+                # waiting for it or migrating: a collector starting while another migrates a
+                # big database waits for it instead of failing.
+                conn.execute("SET statement_timeout = 0")
                 conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATE_LOCK,))
                 try:
                     with conn.transaction(), conn.cursor() as cur:
-                        cur.execute("SET LOCAL statement_timeout = 0")  # DDL on big tables
                         current = self._version(conn)  # another collector may have migrated
                         if current == 0:
                             cur.execute("CREATE TABLE schema_version (version integer NOT NULL)")
@@ -664,6 +669,7 @@ class PgStore:
                 finally:
                     if not _broken(conn):
                         conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATE_LOCK,))
+                        conn.execute("RESET statement_timeout")  # back to the busy timeout
         except psycopg.Error as e:
             raise _unavailable(e, self.name) from None
         self._migrated = True

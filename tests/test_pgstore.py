@@ -215,3 +215,27 @@ def test_a_write_stuck_behind_a_lock_gives_up_as_unavailable(pg, pg_url):
             quick.close()
         holder.rollback()
     assert pg.insert_callback(body_of(SHUTDOWN_EXAMPLE))[1] is False  # and it recovers
+
+
+def test_a_collector_starting_during_a_long_migration_waits_for_it(pg_url):
+    """Another collector holds the migration lock for longer than the busy timeout: this one
+    waits, then finds the schema migrated, and its statements time out as before."""
+    from tavus_analytics.pgstore import _MIGRATE_LOCK
+
+    done = []
+    with psycopg.connect(pg_url, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", (_MIGRATE_LOCK,))
+        store = PgStore(pg_url, busy_timeout_ms=200)
+        t = threading.Thread(target=lambda: done.append(store.migrate()))
+        t.start()
+        t.join(0.8)
+        assert t.is_alive() and done == []  # still waiting, past the 200 ms timeout
+        other.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATE_LOCK,))
+        t.join(10)
+    try:
+        assert done == [0]
+        assert pg_query(pg_url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+        with store.connection() as conn:
+            assert conn.execute("SHOW statement_timeout").fetchone()[0] == "200ms"
+    finally:
+        store.close()
