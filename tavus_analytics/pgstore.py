@@ -50,7 +50,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from .database import display_url
 from .errors import InvalidCallback, StoreUnavailable
 from .events import EXACT_REASONS, Fields, classify, parse_body
-from .store import CALLBACK_COLUMNS, BatchResult, Store
+from .store import CALLBACK_COLUMNS, BatchResult, Store, status_summary
 
 _TEXT = 'text COLLATE "C"'
 
@@ -990,25 +990,7 @@ class PgStore:
 
     def summary(self) -> dict:
         """Counts by kind and event type, rejected count and the last arrival, for ``GET /``."""
-
-        def work(conn: psycopg.Connection) -> tuple:
-            by_type = conn.execute(
-                "SELECT kind, coalesce(event_type, ''), count(*) FROM callbacks "
-                "GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2"
-            ).fetchall()
-            last = conn.execute("SELECT max(received_at) FROM callbacks").fetchone()[0]
-            rejected = conn.execute("SELECT count(*) FROM rejected").fetchone()[0]
-            return by_type, last, rejected
-
-        by_type, last, rejected = self._run(work)
-        return {
-            "callbacks": sum(n for _, _, n in by_type),
-            "by_event_type": [
-                {"kind": k, "event_type": t or None, "count": n} for k, t, n in by_type
-            ],
-            "rejected": rejected,
-            "last_received_at": last,
-        }
+        return self._run(status_summary)
 
 
 def _params(row: tuple) -> dict:

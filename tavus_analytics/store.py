@@ -387,6 +387,23 @@ _UNAVAILABLE_MARKERS = (
 )
 
 
+def status_summary(conn) -> dict:
+    """The status page's figures, read on ``conn`` (SQLite or PostgreSQL, the same SQL): counts
+    by kind and event type, the rejected count and the last arrival."""
+    by_type = conn.execute(
+        "SELECT kind, coalesce(event_type, ''), count(*) FROM callbacks "
+        "GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2"
+    ).fetchall()
+    last = conn.execute("SELECT max(received_at) FROM callbacks").fetchone()[0]
+    rejected = conn.execute("SELECT count(*) FROM rejected").fetchone()[0]
+    return {
+        "callbacks": sum(n for _, _, n in by_type),
+        "by_event_type": [{"kind": k, "event_type": t or None, "count": n} for k, t, n in by_type],
+        "rejected": rejected,
+        "last_received_at": last,
+    }
+
+
 def _unavailable(exc: sqlite3.Error) -> StoreUnavailable:
     msg = str(exc)
     low = msg.lower()
@@ -963,21 +980,7 @@ class Store:
 
     def summary(self) -> dict:
         """Counts by kind and event type, rejected count and the last arrival, for ``GET /``."""
-        conn = self.connection()
         try:
-            by_type = conn.execute(
-                "SELECT kind, coalesce(event_type, ''), count(*) FROM callbacks "
-                "GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2"
-            ).fetchall()
-            last = conn.execute("SELECT max(received_at) FROM callbacks").fetchone()[0]
-            rejected = conn.execute("SELECT count(*) FROM rejected").fetchone()[0]
+            return status_summary(self.connection())
         except sqlite3.Error as e:
             raise _unavailable(e) from None
-        return {
-            "callbacks": sum(n for _, _, n in by_type),
-            "by_event_type": [
-                {"kind": k, "event_type": t or None, "count": n} for k, t, n in by_type
-            ],
-            "rejected": rejected,
-            "last_received_at": last,
-        }

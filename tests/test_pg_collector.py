@@ -71,10 +71,13 @@ def test_postgres_needs_an_explicit_secret_and_never_prints_the_password(pg_url)
     assert "postgresql://tavus_test:***@127.0.0.1" in text and password not in text
 
 
-def _start(url: str, port: int, **extra_env: str) -> subprocess.Popen:
+def _start(url: str, port: int, *args: str, **extra_env: str) -> subprocess.Popen:
+    """``python collector.py`` on ``url`` and ``port`` (plus ``args``), TAVUS_ variables
+    cleared but ``extra_env``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAVUS_")} | extra_env
     return subprocess.Popen(
-        [sys.executable, "collector.py", "--db", url, "--port", str(port), "--secret", SECRET],
+        [sys.executable, "collector.py", "--db", url, "--port", str(port), "--secret", SECRET]
+        + list(args),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -223,17 +226,7 @@ def test_multi_process_servers_on_postgresql_store_everything_once(pg_url, serve
     from test_server import _free_port
 
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAVUS_")}
-    proc = subprocess.Popen(
-        [sys.executable, "collector.py", "--db", pg_url, "--port", str(port)]
-        + ["--secret", SECRET, "--server", server, "--workers", "2"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
+    proc = _start(pg_url, port, "--server", server, "--workers", "2")
     base = f"http://127.0.0.1:{port}"
     sent = bodies(40, server)
     try:

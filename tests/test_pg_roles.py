@@ -3,6 +3,7 @@ with only the grants the guide lists, and what each can do."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from pathlib import Path
@@ -30,6 +31,14 @@ def analyst_grants() -> list[str]:
 def analyst_url(pg_url):
     """The test database filled by its owner, and a URL for a new role with the guide's grants."""
     demo.write(pg_url, conversations=30, seed=2)
+    with analyst_role(pg_url) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def analyst_role(pg_url: str):
+    """A new login role on ``pg_url``'s database with exactly the guide's analyst grants; its
+    URL for the block, then the role is dropped."""
     role = "analyst_" + uuid.uuid4().hex[:8]
     db = pg_url.rsplit("/", 1)[1]
     with psycopg.connect(pg_url, autocommit=True) as conn:
@@ -38,10 +47,12 @@ def analyst_url(pg_url):
             stmt = grant.rstrip(";").replace("DATABASE tavus", f"DATABASE {db}")
             conn.execute(re.sub(r"TO analyst$", f"TO {role}", stmt))
     host = pg_url.split("@")[1].rsplit("/", 1)[0]
-    yield f"postgresql://{role}:analyst-pw@{host}/{db}"
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(f"DROP OWNED BY {role}")
-        conn.execute(f"DROP ROLE {role}")
+    try:
+        yield f"postgresql://{role}:analyst-pw@{host}/{db}"
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")
 
 
 def test_the_guide_lists_the_grants_this_test_applies():

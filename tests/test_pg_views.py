@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import uuid
 from decimal import Decimal
 
 import psycopg
@@ -27,7 +26,7 @@ from tavus_analytics.store import Store
 from tests.conftest import pg_query, query
 from tests.test_load import cb
 from tests.test_pg_load import messy_bodies, raw
-from tests.test_pg_roles import GUIDE, analyst_grants
+from tests.test_pg_roles import GUIDE, analyst_role
 
 SEED = 5
 CONVERSATIONS = 150
@@ -358,23 +357,10 @@ def test_timestamps_are_read_as_sqlites_julianday_reads_them(pg_url):
 
 def test_an_analyst_with_the_guides_grants_reads_every_view(pg_url):
     demo.write(pg_url, conversations=10, seed=3)
-    role = "analyst_" + uuid.uuid4().hex[:8]
-    db = pg_url.rsplit("/", 1)[1]
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'analyst-pw'")
-        for grant in analyst_grants():
-            stmt = grant.rstrip(";").replace("DATABASE tavus", f"DATABASE {db}")
-            conn.execute(re.sub(r"TO analyst$", f"TO {role}", stmt))
-    host = pg_url.split("@")[1].rsplit("/", 1)[0]
-    try:
-        analyst = f"postgresql://{role}:analyst-pw@{host}/{db}"
+    with analyst_role(pg_url) as analyst:
         for view in VIEWS:
             assert rows(analyst, view)[1] == rows(pg_url, view)[1], view
         assert pg_query(analyst, "SELECT count(*) FROM conversations_view") == [(10,)]
-    finally:
-        with psycopg.connect(pg_url, autocommit=True) as conn:
-            conn.execute(f"DROP OWNED BY {role}")
-            conn.execute(f"DROP ROLE {role}")
 
 
 def test_the_guides_example_on_conversations_view_runs(pg_url):
