@@ -503,7 +503,7 @@ def warm(db: str) -> float:
 
 
 def load_time(args, pg: Postgres) -> bool:
-    from tavus_analytics.migrate import copy_history
+    from tavus_analytics.store.copy import copy_history
 
     path, n = demo_database(args.callbacks, args.cache)
     size_mib = path.stat().st_size / 2**20

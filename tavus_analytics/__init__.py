@@ -2,7 +2,7 @@
 
 from .app import create_app
 from .config import Settings
-from .database import display_url, is_postgres, open_store
+from .dataset import Dataset, load
 from .errors import (
     DatabaseNotFound,
     InvalidCallback,
@@ -10,8 +10,7 @@ from .errors import (
     StoreUnavailable,
     TavusAnalyticsError,
 )
-from .load import Dataset, load
-from .store import Store
+from .store import Store, display_url, open_store
 
 __all__ = [
     "DatabaseNotFound",
@@ -25,7 +24,6 @@ __all__ = [
     "charts",
     "create_app",
     "display_url",
-    "is_postgres",
     "load",
     "open_store",
 ]

@@ -33,10 +33,9 @@ from flask import Flask, Response, jsonify, render_template_string, request
 from werkzeug.exceptions import HTTPException
 
 from .config import Settings
-from .database import StoreInterface, open_store
 from .errors import InvalidCallback, StoreUnavailable
 from .events import classify, parse_body
-from .store import REJECTED_BODY_LIMIT
+from .store import REJECTED_BODY_LIMIT, StoreInterface, open_store
 
 log = logging.getLogger("tavus_analytics.collector")
 

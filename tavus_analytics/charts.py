@@ -39,8 +39,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from . import metrics
+from .dataset import Dataset
 from .events import SHUTDOWN_CATEGORIES, shutdown_category
-from .load import Dataset
 from .stats import duration_text
 
 __all__ = [

@@ -13,8 +13,8 @@ from pathlib import Path
 import click
 
 from .config import Settings
-from .database import display_url, is_postgres, open_store
-from .errors import DatabaseNotFound, TavusAnalyticsError
+from .errors import TavusAnalyticsError
+from .store import display_url, existing, open_store
 
 
 class _Group(click.Group):
@@ -49,12 +49,7 @@ def _open_store(db: str | None, *, must_exist: bool = True):
     """The store on ``--db`` (or the configured default): SQLite or PostgreSQL. A missing file
     is an error for commands that only read."""
     settings = _settings(db=db)
-    if is_postgres(settings.db):
-        return open_store(settings.db, busy_timeout_ms=settings.busy_timeout_ms)
-    path = Path(settings.db)
-    if must_exist and not path.is_file():
-        raise DatabaseNotFound(path)
-    return open_store(path, busy_timeout_ms=settings.busy_timeout_ms)
+    return open_store(settings.db, busy_timeout_ms=settings.busy_timeout_ms, must_exist=must_exist)
 
 
 def _plural(n: int, word: str, plural: str | None = None) -> str:
@@ -252,7 +247,7 @@ def migrate(source, target, chunk):
     """
     from tqdm import tqdm
 
-    from .migrate import copy_history
+    from .store.copy import copy_history
 
     bar = tqdm(desc="migrate", unit=" rows", unit_scale=True, mininterval=0.5, delay=0.5)
     try:
@@ -548,7 +543,7 @@ def search(db, phrase, role, conversation, limit, fts):
 
         tavus-analytics search "cancel my subscription" --role user --limit 10
     """
-    from .search import search as find
+    from .store.search import search as find
 
     store = _open_store(db)
     try:
@@ -600,13 +595,7 @@ load_until_option = click.option(
 
 def _existing_db(db: str | None) -> str | Path:
     """The database to read: a PostgreSQL URL, or a SQLite file that must exist."""
-    db = _settings(db=db).db
-    if is_postgres(db):
-        return db
-    path = Path(db)
-    if not path.is_file():
-        raise DatabaseNotFound(path)
-    return path
+    return existing(_settings(db=db).db)
 
 
 @cli.command()
@@ -674,7 +663,7 @@ def stats(db, since, until, replicas, as_json):
     """
     import json
 
-    from .load import load
+    from .dataset import load
     from .stats import render, summary
 
     path = _existing_db(db)

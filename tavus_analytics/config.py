@@ -88,6 +88,26 @@ class Settings:
         return Path(str(self.db) + ".secret")
 
 
+def find_database(environ: dict[str, str] | None = None, cwd: Path | None = None) -> str:
+    """The database an analysis opens when none is named.
+
+    ``TAVUS_ANALYTICS_DB`` when it is set (exactly as given: a name that does not exist is an
+    error later, never replaced by another database); else ``data/tavus.db`` in ``cwd`` (default:
+    the current folder) or, when it is not there, in its parent, so that a notebook run from
+    the project's ``notebooks/`` folder finds the project's database. When neither exists, the
+    path in ``cwd``: opening it then says how to make one.
+    """
+    environ = os.environ if environ is None else environ
+    named = environ.get("TAVUS_ANALYTICS_DB", "")
+    if named:
+        return named
+    cwd = Path.cwd() if cwd is None else cwd
+    for folder in (cwd, cwd.parent):
+        if (folder / DEFAULT_DB).is_file():
+            return str(DEFAULT_DB) if folder == cwd else str(folder / DEFAULT_DB)
+    return str(DEFAULT_DB)
+
+
 def _coerce(f: dataclasses.Field, raw: str, env: str):
     kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
     if kind.startswith("bool"):

@@ -62,13 +62,12 @@ from datetime import UTC, date, datetime
 from itertools import accumulate
 from math import log
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 
-from .database import open_store
 from .errors import TavusAnalyticsError
-from .store import BatchResult
+from .masking import mask_url
+from .store import BatchResult, open_store
 
 __all__ = ["DEFAULT_END", "generate", "post", "write"]
 
@@ -1540,15 +1539,6 @@ def write(
     return total
 
 
-def _redact(url: str) -> str:
-    """The URL with the value of a ``token`` query parameter hidden."""
-    parts = urlsplit(url)
-    if not parts.query:
-        return url
-    query = [(k, "***" if k == "token" else v) for k, v in parse_qsl(parts.query, True)]
-    return urlunsplit(parts._replace(query=urlencode(query, safe="*")))
-
-
 def post(
     url: str,
     conversations: int = 500,
@@ -1589,7 +1579,7 @@ def post(
     """
     import requests
 
-    shown = _redact(url)
+    shown = mask_url(url)
     headers = {"Content-Type": "application/json", "User-Agent": "tavus-analytics-demo"}
     if token:
         headers["X-Webhook-Token"] = token

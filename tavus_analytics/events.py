@@ -77,13 +77,44 @@ EXACT_REASONS = {
     "exception_encountered_during_conversation_startup": "startup_exception",
     "end_conversation_endpoint_hit": "ended_by_api",
 }
-_INTERNAL_ERROR = re.compile(r"^internal[ _]error[ _]occurred[ _]at[ _]step[ _]?(\S*)$")
-_REACHED = re.compile(r"[ _]reached$")
+# -- the rule book: what counts for a conversation --------------------------------------------
+# The loader (tavus_analytics.tables) and the SQL views (tavus_analytics.store.views) both follow
+# these rules; a test compares conversations_view with ds.conversations cell by cell.
+
+#: A callback's time is the sender's ``timestamp``, else its arrival (``received_at``). When a
+#: conversation has several callbacks of one kind, this one counts: ``earliest`` is the
+#: smallest time (times that cannot be read last), then the first to arrive; ``latest`` is the
+#: largest time, then the last to arrive.
+#:
+#: * ``join``: the earliest ``system.replica_joined`` or ``system.pal_joined`` (Tavus sends
+#:   both for one join) gives ``joined_at``;
+#: * ``shutdown``: the earliest ``system.shutdown`` gives ``shutdown_at`` and the reason (a
+#:   reason that is not text is no reason: the outcome is then ``unknown``);
+#: * ``transcript``: the latest ``application.transcription_ready`` whose transcript is a list
+#:   gives the turn counts (a transcript sent again, corrected, replaces the first).
+#:
+#: The replica is the one a join names (the smallest id when joins disagree), else the one any
+#: callback of the conversation names. A perception analysis counts when its ``analysis`` is
+#: text (``perception_unavailable`` does not), a recording when its ``properties`` is an object.
+COUNTS = {"join": "earliest", "shutdown": "earliest", "transcript": "latest"}
+
+#: What :func:`normalize_reason` trims from both ends of a reason.
+REASON_WHITESPACE = " \t\n\r\x0b\x0c"
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_INTERNAL_ERROR = re.compile(r"^internal[ _]error[ _]occurred[ _]at[ _]step")
+_INTERNAL_ERROR_STEP = re.compile(
+    r"^internal[ _]error[ _]occurred[ _]at[ _]step[ _]*([0-9]{1,18})$"
+)
+_REACHED = (" reached", "_reached")
 
 
 def normalize_reason(reason: str) -> str:
-    """Lower-case, trim and drop the " reached" suffix Tavus adds to some reasons."""
-    return _REACHED.sub("", reason.strip().lower()).strip()
+    """Lower-case (ASCII letters), trim (:data:`REASON_WHITESPACE`) and drop the " reached"
+    (or ``_reached``) suffix Tavus adds to some reasons."""
+    norm = reason.strip(REASON_WHITESPACE).translate(_ASCII_LOWER)
+    if norm.endswith(_REACHED):
+        norm = norm[: -len(" reached")].strip(REASON_WHITESPACE)
+    return norm
 
 
 def shutdown_category(reason: Any) -> str | None:
@@ -104,12 +135,12 @@ def shutdown_category(reason: Any) -> str | None:
     return "other"
 
 
-def shutdown_error_step(reason: Any) -> str | None:
-    """The N of ``internal error occurred at step N`` (as a string), else ``None``."""
+def shutdown_error_step(reason: Any) -> int | None:
+    """The N of ``internal error occurred at step N`` when N is a whole number, else ``None``."""
     if not isinstance(reason, str):
         return None
-    m = _INTERNAL_ERROR.match(normalize_reason(reason))
-    return (m.group(1) or None) if m else None
+    m = _INTERNAL_ERROR_STEP.match(normalize_reason(reason))
+    return int(m.group(1)) if m else None
 
 
 class Fields(NamedTuple):
@@ -244,3 +275,96 @@ def classify(obj: dict) -> Fields:
         status=status,
         timestamp=scalar_text(timestamp),
     )
+
+
+# -- reading stored bodies ----------------------------------------------------------------------
+def loads(body: Any) -> Any:
+    """Parse a stored body (orjson, then the standard library for what orjson refuses)."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        text = body.decode("utf-8", "surrogatepass") if isinstance(body, bytes) else body
+        return json.loads(text)
+
+
+def content_text(content: Any) -> str | None:
+    """The text of a message's ``content``: a string, or the text parts of a list of parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [
+            p["text"] if isinstance(p, dict) and isinstance(p.get("text"), str) else p
+            for p in content
+        ]
+        if all(isinstance(p, str) for p in parts):
+            return "\n".join(parts)
+    return None
+
+
+def number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def json_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return orjson.dumps(value).decode() if not isinstance(value, str) else value
+
+
+# -- perception analyses ------------------------------------------------------------------------
+
+# Bold Markdown spans are the section headers, as in Tavus's own example app
+# ("**User Appearance**", "**Emotional States & Patterns:**").
+_HEADER = re.compile(r"\*\*(?P<title>[^*\n]{1,200}?)\*\*[ \t]*:?")
+
+_MARKERS = re.compile(r"(?:^|\n)[ \t]*(?:[-*+]|\d+[.)]|#{1,6})?[ \t]*$")
+
+_SECTION_NAMES = (
+    ("appearance", "appearance"),
+    ("behavio", "behavior"),
+    ("emotion", "emotions"),
+    ("screen", "screen_activity"),
+)
+
+
+def split_sections(analysis: str) -> dict[str, str]:
+    """Split a perception analysis on its bold headers: ``{header: text}`` in order.
+
+    The text before the first header is kept under ``""`` (Tavus's "Here's a summary of the
+    visual observations..." preamble).
+    """
+    sections: dict[str, str] = {}
+    matches = list(_HEADER.finditer(analysis))
+    pre = _MARKERS.sub("", analysis[: matches[0].start()]) if matches else analysis
+    if pre.strip():
+        sections[""] = pre.strip()
+    for i, m in enumerate(matches):
+        title = m.group("title").strip().rstrip(":").strip()
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(analysis)
+        # Drop the list marker or heading mark that introduces the next header.
+        text = _MARKERS.sub("", analysis[m.end() : end]).strip()
+        if title in sections:
+            sections[title] = (sections[title] + "\n" + text).strip()
+        else:
+            sections[title] = text
+    return sections
+
+
+def standard_sections(sections: dict[str, str]) -> dict[str, str | None]:
+    out: dict[str, str | None] = {name: None for _, name in _SECTION_NAMES}
+    for title, text in sections.items():
+        low = title.lower()
+        for needle, name in _SECTION_NAMES:
+            if needle in low and out[name] is None:
+                out[name] = text
+                break
+    return out

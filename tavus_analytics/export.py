@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from .errors import ExportError
-from .load import TABLES
+from .tables import TABLES
 
 FORMATS = ("csv", "parquet", "jsonl")
 
@@ -149,7 +149,7 @@ def export(
     since, until, replicas
         The loader's filters: conversations joined in ``[since, until)``, of these replicas.
     """
-    from .load import load
+    from .dataset import load
 
     if table not in TABLE_NAMES:
         raise ExportError(f"unknown table {table!r}: choose one of {', '.join(TABLE_NAMES)}")

@@ -337,7 +337,7 @@ def import_files(
     records: list[Record] = []
     for path in paths:
         records.extend(read_records(path))
-    bar = _progress_bar(len(records), progress, "importing")
+    bar = progress_bar(len(records), progress, "importing")
     try:
         result = store_records(store, records, on_progress=bar.update)
         bar.update(bar.total - bar.n)
@@ -346,7 +346,7 @@ def import_files(
     return result
 
 
-def _progress_bar(total: int, enabled: bool, desc: str):
+def progress_bar(total: int, enabled: bool, desc: str):
     from tqdm import tqdm
 
     # disable=None: shown on a terminal only.
@@ -484,7 +484,7 @@ class TavusClient:
             except requests.RequestException as e:
                 if attempt == self.max_retries:
                     raise TavusApiError(
-                        f"cannot reach the Tavus API at {self.base_url}: {_reason(e)}"
+                        f"cannot reach the Tavus API at {self.base_url}: {connection_error(e)}"
                     ) from None
                 self._sleep(self._wait(None, attempt))
                 continue
@@ -579,7 +579,8 @@ def _json(response: requests.Response, what: str) -> Any:
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
 
 
-def _reason(exc: Exception) -> str:
+def connection_error(exc: Exception) -> str:
+    """Why a request could not be made, in a few words: "connection refused", "timed out"."""
     m = _ERRNO.search(str(exc))
     if m:
         return m.group(1).strip().lower()
@@ -634,7 +635,7 @@ def backfill(
         if since is None or created is None or created >= since:
             selected.append(cid)
     result.selected = len(selected)
-    bar = _progress_bar(len(selected), progress, "backfilling")
+    bar = progress_bar(len(selected), progress, "backfilling")
     bar.unit = " conversations"
     try:
         for cid in selected:

@@ -2,7 +2,7 @@
 
 Every function takes tables (``conversations``, ``perception``, ...) and returns a tidy
 DataFrame, so that it works on any filtered or hand-made subset as well as on a whole
-:class:`~tavus_analytics.load.Dataset` (whose methods of the same names call these).
+:class:`~tavus_analytics.dataset.Dataset` (whose methods of the same names call these).
 Periods (``day``, ``week``) are UTC and placed by ``joined_at``, or by ``first_seen`` for a call
 whose join never arrived; weeks start on Monday.
 """

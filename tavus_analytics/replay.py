@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 import requests
 
 from .errors import ReplayError
-from .importer import _progress_bar, _reason, parse_time
+from .importer import connection_error, parse_time, progress_bar
+from .masking import mask_url
 from .store import Store
 
 REPLAY_USER_AGENT = "tavus-analytics replay"
@@ -39,10 +40,8 @@ class ReplayResult:
 
 
 def display_url(url: str) -> str:
-    """The URL without its query string, which may carry a token."""
-    parts = urlsplit(url)
-    shown = f"{parts.scheme}://{parts.netloc}{parts.path}"
-    return shown + ("?..." if parts.query else "")
+    """The URL as it may be printed: without its query string, which may carry a token."""
+    return mask_url(url, hide_query=True)
 
 
 def _utc_text(when: datetime) -> str:
@@ -131,7 +130,7 @@ def replay(
     session = session or requests.Session()
     headers = {"Content-Type": "application/json", "User-Agent": REPLAY_USER_AGENT}
     interval = 1.0 / rate if rate and rate > 0 else 0.0
-    bar = _progress_bar(len(rows), progress, "replaying")
+    bar = progress_bar(len(rows), progress, "replaying")
     last = None
     try:
         for _, body in rows:
@@ -146,7 +145,9 @@ def replay(
                 )
             except requests.RequestException as e:
                 after = f" after {result.sent} of {len(rows)} callbacks" if result.sent else ""
-                raise ReplayError(f"cannot reach {display_url(url)}{after}: {_reason(e)}") from None
+                raise ReplayError(
+                    f"cannot reach {display_url(url)}{after}: {connection_error(e)}"
+                ) from None
             answer.close()
             result.sent += 1
             result.answers[answer.status_code] += 1

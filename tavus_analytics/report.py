@@ -1,7 +1,7 @@
 """A shareable report: one self-contained HTML file with the key figures and every chart.
 
-:func:`build` renders a :class:`~tavus_analytics.load.Dataset` as HTML text; :func:`write` loads a
-database and writes the file; :func:`write_charts` writes every chart of
+:func:`build` renders a :class:`~tavus_analytics.dataset.Dataset` as HTML text; :func:`write`
+loads a database and writes the file; :func:`write_charts` writes every chart of
 :data:`tavus_analytics.charts.CHARTS` as a PNG file. The HTML has no external resource at all
 (charts are embedded as base64 PNG, the style sheet is inline, no script, no web font), so it
 opens in any browser with no server and no network, and can be sent by mail as it is.
@@ -20,10 +20,10 @@ from typing import Any
 
 import pandas as pd
 
-from .database import display_url, is_postgres
+from .dataset import Dataset, load
 from .errors import TavusAnalyticsError
-from .load import Dataset, load
 from .stats import duration_text, summary
+from .store import describe
 
 __all__ = ["SECTIONS", "build", "write", "write_charts"]
 
@@ -275,7 +275,7 @@ def build(
 
 def _where(db: str | Path) -> str:
     """The database as the report names it: a file's absolute path, a URL without password."""
-    return display_url(db) if is_postgres(db) else str(Path(db).resolve())
+    return describe(db)
 
 
 def _anchor(heading: str) -> str:
@@ -315,7 +315,7 @@ def write(
     out : str or Path
         The HTML file to write.
     since, until, replicas
-        Filters (see :meth:`tavus_analytics.load.Dataset.filter`).
+        Filters (see :meth:`tavus_analytics.dataset.Dataset.filter`).
     progress : bool
         Show a progress bar on standard error (on a terminal).
 

@@ -22,8 +22,8 @@ import threading
 import time
 
 from .config import Settings
-from .database import display_url, is_postgres, open_store
 from .errors import TavusAnalyticsError
+from .store import display_url, needs_shared_secret, open_store
 
 log = logging.getLogger("tavus_analytics.collector")
 
@@ -49,7 +49,7 @@ def resolve_secret(settings: Settings) -> tuple[Settings, str]:
         return settings, "none"
     if settings.secret:
         return settings, "given"
-    if is_postgres(settings.db):
+    if needs_shared_secret(settings.db):
         raise TavusAnalyticsError(
             "with a PostgreSQL database, give the secret explicitly: --secret or "
             "TAVUS_WEBHOOK_SECRET (every collector behind one callback URL needs the same one), "

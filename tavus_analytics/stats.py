@@ -1,4 +1,5 @@
-"""The figures of ``tavus-analytics stats``: a summary of a :class:`~tavus_analytics.load.Dataset`.
+"""The figures of ``tavus-analytics stats``: a summary of a
+:class:`~tavus_analytics.dataset.Dataset`.
 
 :func:`summary` returns plain Python values (JSON-ready); :func:`render` lays them out for a
 terminal.

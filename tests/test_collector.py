@@ -12,7 +12,8 @@ import pytest
 from conftest import SECRET, SHUTDOWN_EXAMPLE
 
 from tavus_analytics import Settings, Store, create_app
-from tavus_analytics.store import REJECTED_BODY_LIMIT, SCHEMA_VERSION
+from tavus_analytics.store import REJECTED_BODY_LIMIT
+from tavus_analytics.store.sqlite import SCHEMA_VERSION
 
 URL = f"/webhook?token={SECRET}"
 

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 from conftest import run
 
-from tavus_analytics import Store
+from tavus_analytics import Store, load
 from tavus_analytics.cli import cli
 from tavus_analytics.export import TABLE_NAMES, ExportError, write_table
-from tavus_analytics.load import TABLES, load
+from tavus_analytics.tables import TABLES
 
 
 def cb(cid, event_type, timestamp, replica="r1", **properties):

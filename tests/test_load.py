@@ -5,15 +5,19 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 import tavus_analytics as ta
 from tavus_analytics import events as ev
+from tavus_analytics.config import find_database
 from tavus_analytics.errors import DatabaseNotFound, TavusAnalyticsError
-from tavus_analytics.load import TABLES, count_words, parse_times, split_sections
+from tavus_analytics.events import split_sections
+from tavus_analytics.frames import count_words, parse_times
 from tavus_analytics.store import Store
+from tavus_analytics.tables import TABLES
 
 T0 = "2025-07-11T06:45:47.472000Z"
 
@@ -99,6 +103,35 @@ def test_default_database_comes_from_the_environment(db_path, monkeypatch):
     put(db_path, *full_call())
     monkeypatch.setenv("TAVUS_ANALYTICS_DB", str(db_path))
     assert ta.load().conversations["conversation_id"].tolist() == ["c1"]
+
+
+def test_the_default_database_is_found_from_a_notebooks_folder(tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    (project / "notebooks").mkdir(parents=True)
+    (project / "data").mkdir()
+    put(project / "data" / "tavus.db", *full_call())
+    monkeypatch.delenv("TAVUS_ANALYTICS_DB", raising=False)
+    monkeypatch.chdir(project / "notebooks")
+    assert find_database() == str(project / "data" / "tavus.db")
+    assert ta.load().conversations["conversation_id"].tolist() == ["c1"]
+    monkeypatch.chdir(project)
+    assert find_database() == str(Path("data") / "tavus.db")
+    # Nothing there: the default in the current folder, which then says how to make one.
+    assert find_database(cwd=tmp_path) == str(Path("data") / "tavus.db")
+    # A name given is taken as it is, even when a default database exists.
+    assert find_database({"TAVUS_ANALYTICS_DB": "elsewhere.db"}) == "elsewhere.db"
+    monkeypatch.setenv("TAVUS_ANALYTICS_DB", str(tmp_path / "missing.db"))
+    with pytest.raises(DatabaseNotFound, match="missing.db"):
+        ta.load()
+
+
+def test_dataset_filters_are_keyword_arguments_and_a_misspelled_one_is_an_error(db_path):
+    put(db_path, *full_call())
+    with pytest.raises(TypeError, match="sinse"):
+        ta.Dataset(db_path, sinse="2025-07-01")
+    assert len(ta.Dataset(db_path, since="2025-07-01").conversations) == 1
+    assert len(ta.Dataset(db_path, since="2099-01-01").conversations) == 0
+    assert ta.Dataset(db_path, replicas="r-none").filters["replicas"] == frozenset({"r-none"})
 
 
 @pytest.mark.parametrize("name", [n for n in TABLES])

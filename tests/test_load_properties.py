@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 import tavus_analytics as ta
 from tavus_analytics import events as ev
-from tavus_analytics.load import TABLES, count_words
+from tavus_analytics.frames import count_words
 from tavus_analytics.store import Store
+from tavus_analytics.tables import TABLES
 
 EVENT_TYPES = [
     ev.REPLICA_JOINED,

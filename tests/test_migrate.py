@@ -9,9 +9,9 @@ from conftest import SHUTDOWN_EXAMPLE, pg_query, query, run
 
 from tavus_analytics import demo
 from tavus_analytics.errors import DatabaseNotFound, TavusAnalyticsError
-from tavus_analytics.migrate import copy_history, source_key
-from tavus_analytics.pgstore import PgStore
 from tavus_analytics.store import Store
+from tavus_analytics.store.copy import copy_history, source_key
+from tavus_analytics.store.postgres import PgStore
 
 COLUMNS = (
     "sha256, received_at, kind, event_type, message_type, conversation_id, replica_id, "

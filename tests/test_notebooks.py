@@ -13,6 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 
 from tavus_analytics import demo
 
@@ -33,10 +34,13 @@ def demo_db(tmp_path_factory):
     return path
 
 
-def execute(name: str, db: Path, cwd: Path, monkeypatch) -> nbformat.NotebookNode:
-    """Run a notebook in a fresh python3 kernel with ``TAVUS_ANALYTICS_DB=db``; any error in a
-    cell fails (nbclient raises CellExecutionError)."""
-    monkeypatch.setenv("TAVUS_ANALYTICS_DB", str(db))
+def execute(name: str, db: Path | None, cwd: Path, monkeypatch) -> nbformat.NotebookNode:
+    """Run a notebook in a fresh python3 kernel with ``TAVUS_ANALYTICS_DB=db`` (unset when
+    ``db`` is None); any error in a cell fails (nbclient raises CellExecutionError)."""
+    if db is None:
+        monkeypatch.delenv("TAVUS_ANALYTICS_DB", raising=False)
+    else:
+        monkeypatch.setenv("TAVUS_ANALYTICS_DB", str(db))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     client = NotebookClient(
@@ -84,8 +88,7 @@ def test_every_notebook_is_tested():
 def test_notebook_runs_on_the_demo_database(name, demo_db, tmp_path, monkeypatch):
     nb = execute(name, demo_db, tmp_path, monkeypatch)
     text = "\n".join(outputs(nb, "text"))
-    assert f"Database: {demo_db}" in text
-    assert "does not exist" not in text
+    assert f"database={demo_db}" in text
     images = outputs(nb, "png")
     charts = sum(1 for c in nb.cells if c.cell_type == "code" and c.source.startswith("charts."))
     assert charts >= 1 and len(images) == charts
@@ -105,12 +108,33 @@ def test_notebook_runs_on_the_demo_database(name, demo_db, tmp_path, monkeypatch
         assert "generation time, minutes" in text
 
 
-def test_a_missing_database_is_made_first_and_said(tmp_path, monkeypatch):
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_code_starts_in_two_lines_without_engine_code(name):
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    first = nb.cells[1].source
+    assert "import tavus_analytics as ta" in first and "ds = ta.load()" in first
+    for engine_code in ("is_postgres", "Path(", "os.environ", "demo.write", "Settings"):
+        assert engine_code not in code, (name, engine_code)
+
+
+def test_a_named_database_that_does_not_exist_is_an_error_not_a_demo(tmp_path, monkeypatch):
     db = tmp_path / "new" / "tavus.db"
-    nb = execute("04_replicas_and_videos.ipynb", db, tmp_path, monkeypatch)
+    with pytest.raises(CellExecutionError) as failed:
+        execute("04_replicas_and_videos.ipynb", db, tmp_path, monkeypatch)
+    assert f"no database at {db}" in str(failed.value)
+    assert "tavus-analytics demo" in str(failed.value)
+    assert not db.exists() and not db.parent.exists()
+
+
+def test_a_notebook_opened_from_notebooks_finds_the_projects_database(tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    (project / "notebooks").mkdir(parents=True)
+    demo.write(project / "data" / "tavus.db", conversations=30, seed=1)
+    nb = execute("04_replicas_and_videos.ipynb", None, project / "notebooks", monkeypatch)
     text = "\n".join(outputs(nb, "text"))
-    assert f"{db} does not exist: making a demo database there" in text
-    assert db.is_file()
+    assert f"database={project / 'data' / 'tavus.db'}" in text
+    assert "Traceback" not in text
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -118,7 +142,7 @@ def test_notebook_runs_on_a_postgresql_url(name, pg_url, tmp_path, monkeypatch):
     demo.write(pg_url, conversations=60, seed=0)
     nb = execute(name, pg_url, tmp_path, monkeypatch)
     text = "\n".join(outputs(nb, "text"))
-    assert "Database: postgresql://tavus_test:***@127.0.0.1" in text
+    assert "database=postgresql://tavus_test:***@127.0.0.1" in text
     assert pg_url.split("@")[0].rsplit(":", 1)[1] not in text + "\n".join(outputs(nb, "html"))
     assert "Traceback" not in text and outputs(nb, "png")
     if name == "01_overview.ipynb":

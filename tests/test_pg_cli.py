@@ -42,7 +42,7 @@ def test_demo_stats_report_and_export_take_a_url(pg_url, tmp_path):
 def test_search_takes_a_url_and_never_prints_the_password(pg_url):
     from test_search import CALLS
 
-    from tavus_analytics.pgstore import PgStore
+    from tavus_analytics.store.postgres import PgStore
 
     secret = password_of(pg_url)
     with PgStore(pg_url) as pg:

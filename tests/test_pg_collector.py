@@ -201,7 +201,7 @@ def test_server_down_answers_503_and_recovers_when_it_returns(own_pg):
 def test_after_a_restart_broken_pooled_connections_are_replaced_at_once(own_pg):
     from contextlib import ExitStack
 
-    from tavus_analytics.pgstore import PgStore
+    from tavus_analytics.store.postgres import PgStore
 
     folder, url = own_pg
     store = PgStore(url, pool_size=4)

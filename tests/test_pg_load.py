@@ -9,7 +9,6 @@ before the tables are compared.
 
 from __future__ import annotations
 
-import importlib
 import json
 import socket
 import threading
@@ -21,15 +20,14 @@ import pytest
 import tavus_analytics as ta
 from tavus_analytics import demo
 from tavus_analytics import events as ev
-from tavus_analytics.database import display_url
 from tavus_analytics.errors import TavusAnalyticsError
-from tavus_analytics.load import TABLES
-from tavus_analytics.pgstore import PgStore
-from tavus_analytics.store import Store
+from tavus_analytics.store import Store, display_url
+from tavus_analytics.store import postgres as pgstore
+from tavus_analytics.store.base import READ_CHUNK
+from tavus_analytics.store.postgres import PgStore
+from tavus_analytics.tables import TABLES
 from tests.conftest import pg_query, query
 from tests.test_load import TRANSCRIPT, cb, full_call
-
-load_module = importlib.import_module("tavus_analytics.load")  # not ta.load, the function
 
 SEED = 11
 CONVERSATIONS = 300
@@ -326,7 +324,7 @@ def test_opening_waits_for_an_insert_that_commits_after_a_later_id(pg_url):
 
 
 def test_opening_does_not_wait_for_ever(pg_url, monkeypatch):
-    monkeypatch.setattr(load_module, "_PIN_WAIT_S", 0.05)
+    monkeypatch.setattr(pgstore, "_PIN_WAIT_S", 0.05)
     with PgStore(pg_url) as s:
         s.migrate()
     slow = psycopg.connect(pg_url)
@@ -348,11 +346,11 @@ def test_bodies_are_streamed_through_a_server_side_cursor(pg_url, monkeypatch):
                 for b in full_call(f"c{i:02d}", start=f"2025-07-{i + 1:02d}")
             ]
         )
-    stream = load_module._PgReader.stream
+    stream = pgstore.PgReader.stream
     chunks: list[int] = []
     seen: list[tuple] = []
 
-    def spy(self, sql, params=(), size=load_module._CHUNK):
+    def spy(self, sql, params=(), size=READ_CHUNK):
         for rows in stream(self, sql, params, size=10):
             chunks.append(len(rows))
             # While the loader works on a chunk, its session is in a transaction with the rest
@@ -367,7 +365,7 @@ def test_bodies_are_streamed_through_a_server_side_cursor(pg_url, monkeypatch):
             )
             yield rows
 
-    monkeypatch.setattr(load_module._PgReader, "stream", spy)
+    monkeypatch.setattr(pgstore.PgReader, "stream", spy)
     ds = ta.load(pg_url)
     assert ds.conversations["user_words"].tolist() == [4] * 25
     assert chunks == [10, 10, 5]

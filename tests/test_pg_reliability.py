@@ -20,7 +20,7 @@ from test_server import _free_port
 import tavus_analytics as ta
 from stress import hostile
 from tavus_analytics import Settings, create_app
-from tavus_analytics.pgstore import PgStore
+from tavus_analytics.store.postgres import PgStore
 
 
 def test_sigkill_under_load_loses_nothing_acknowledged(pg_url):

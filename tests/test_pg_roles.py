@@ -14,7 +14,7 @@ import pytest
 import tavus_analytics as ta
 from tavus_analytics import demo
 from tavus_analytics.errors import StoreUnavailable
-from tavus_analytics.pgstore import PgStore
+from tavus_analytics.store.postgres import PgStore
 
 GUIDE = Path(__file__).resolve().parent.parent / "docs" / "deployment.md"
 

@@ -12,11 +12,12 @@ from conftest import pg_query
 from test_search import CALLS, callback, transcript
 
 import tavus_analytics as ta
-from tavus_analytics import demo, pgstore
+from tavus_analytics import demo
 from tavus_analytics.errors import InvalidQuery
-from tavus_analytics.pgstore import MIGRATIONS, PgStore
-from tavus_analytics.search import SEARCH_COLUMNS, search
 from tavus_analytics.store import Store
+from tavus_analytics.store import postgres as pgstore
+from tavus_analytics.store.postgres import MIGRATIONS, PgStore
+from tavus_analytics.store.search import SEARCH_COLUMNS, search
 
 # Ordinary words and phrases of the demo's transcripts and of CALLS: English word endings,
 # accents, hyphens, apostrophes, numbers, words in the wrong order.

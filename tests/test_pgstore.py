@@ -8,9 +8,9 @@ import threading
 import psycopg
 import pytest
 
-from tavus_analytics.database import display_url, is_postgres, open_store
 from tavus_analytics.errors import StoreUnavailable
-from tavus_analytics.pgstore import SCHEMA_VERSION, PgStore
+from tavus_analytics.store import display_url, is_postgres, open_store
+from tavus_analytics.store.postgres import SCHEMA_VERSION, PgStore
 from tests.conftest import SHUTDOWN_EXAMPLE, pg_query
 
 
@@ -220,7 +220,7 @@ def test_a_write_stuck_behind_a_lock_gives_up_as_unavailable(pg, pg_url):
 def test_a_collector_starting_during_a_long_migration_waits_for_it(pg_url):
     """Another collector holds the migration lock for longer than the busy timeout: this one
     waits, then finds the schema migrated, and its statements time out as before."""
-    from tavus_analytics.pgstore import _MIGRATE_LOCK
+    from tavus_analytics.store.postgres import _MIGRATE_LOCK
 
     done = []
     with psycopg.connect(pg_url, autocommit=True) as other:

@@ -11,9 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from conftest import SHUTDOWN_EXAMPLE, pg_query, run, serving
 
-from tavus_analytics import Settings, Store, is_postgres, open_store
+from tavus_analytics import Settings, Store, open_store
 from tavus_analytics.replay import ReplayError, replay
 from tavus_analytics.server import start_in_thread, stop
+from tavus_analytics.store import is_postgres
 
 TARGET_SECRET = "staging-token-xyz"
 

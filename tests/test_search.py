@@ -12,8 +12,8 @@ from conftest import SECRET, run
 
 from tavus_analytics import Store
 from tavus_analytics.events import CATEGORY_OUTCOME, shutdown_category
-from tavus_analytics.search import InvalidQuery, search
-from tavus_analytics.store import MIGRATIONS, SCHEMA_VERSION
+from tavus_analytics.store.search import InvalidQuery, search
+from tavus_analytics.store.sqlite import MIGRATIONS, SCHEMA_VERSION
 
 
 def callback(cid, event_type, timestamp, **properties):

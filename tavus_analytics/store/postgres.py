@@ -38,19 +38,34 @@ The password of the URL is never printed: :attr:`PgStore.name` masks it.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from .database import display_url
-from .errors import InvalidCallback, StoreUnavailable
-from .events import EXACT_REASONS, Fields, classify, parse_body
-from .store import CALLBACK_COLUMNS, BatchResult, Store, status_summary
+from ..errors import InvalidCallback, StoreUnavailable, TavusAnalyticsError
+from ..events import Fields
+from ..masking import first_line, mask_url
+from . import views
+from .base import (
+    CALLBACK_COLUMNS,
+    READ_CHUNK,
+    REJECTED_COLUMNS,
+    BatchResult,
+    Query,
+    accept,
+    callback_row,
+    rejected_row,
+    status_summary,
+)
+from .search import invalid_query
 
 _TEXT = 'text COLLATE "C"'
 
@@ -287,186 +302,49 @@ $$
 """
 
 
-def _text(path: str, j: str = "body_json") -> str:
-    """The JSON value at ``path`` (``properties,analysis``) as text, as ``json_extract`` reads
-    it: a string as is, a number or boolean as its JSON text, an object or array as JSON text,
-    null or missing as NULL; compared byte by byte (``"C"``) like SQLite's text."""
-    return f"""(({j} #>> '{{{path}}}') COLLATE "C")"""
-
-
-def _number(path: str, j: str = "body_json") -> str:
-    """The JSON value at ``path`` as ``numeric`` when it is a number, else NULL."""
-    value = f"({j} #> '{{{path}}}')"
-    return f"CASE WHEN jsonb_typeof({value}) = 'number' THEN {value}::numeric END"
-
-
-_TRANSCRIPT = (
-    "CASE WHEN jsonb_typeof({b} #> '{{properties,transcript}}') = 'array' "
-    "THEN {b} #> '{{properties,transcript}}' END"
-)
-
-
-def _view_sql() -> list[str]:
-    """``CREATE VIEW`` statements giving SQLite's views (store ``_migration_2``): the same names,
-    columns in the same order and, on the same callbacks, the same values."""
-    text, number = _text, _number
-    views = [
-        "CREATE VIEW events_view AS SELECT id, received_at, timestamp, kind, event_type, "
-        "message_type, conversation_id, replica_id, video_id, status, "
-        f"{text('properties,shutdown_reason')} AS shutdown_reason, "
-        "nullif(body_json -> 'properties', 'null'::jsonb) AS properties, "
-        "sha256, remote_addr, user_agent FROM callbacks",
-        "CREATE VIEW turns_view AS SELECT c.conversation_id, c.replica_id, "
-        "c.id AS callback_id, (m.ordinality - 1)::integer AS turn, "
-        f"{text('role', 'm.value')} AS role, {text('content', 'm.value')} AS content, "
-        f"{text('timestamp', 'm.value')} AS message_timestamp, "
-        f"{number('seconds_from_start', 'm.value')} AS seconds_from_start, "
-        f"{number('duration', 'm.value')} AS duration, "
-        "c.timestamp AS transcript_timestamp "
-        f"FROM callbacks AS c, jsonb_array_elements({_TRANSCRIPT.format(b='c.body_json')}) "
-        "WITH ORDINALITY AS m (value, ordinality) "
-        "WHERE c.event_type = 'application.transcription_ready' "
-        "AND jsonb_typeof(m.value) = 'object'",
-    ]
-
-    def role_count(role: str) -> str:
-        return (
-            "CASE WHEN event_type = 'application.transcription_ready' THEN (SELECT count(*) "
-            f"FROM jsonb_array_elements({_TRANSCRIPT.format(b='body_json')}) AS m "
-            f"WHERE m.value ->> 'role' = '{role}') END"
-        )
-
-    # SQLite's max() over the reasons of a conversation's shutdowns ranks numbers (and
-    # booleans, 1 and 0 there) below text (strings, and objects or arrays as JSON text).
-    reason_text = "(reason #>> '{}') COLLATE \"C\""
-    text_reason = (
-        f"max({reason_text}) FILTER (WHERE jsonb_typeof(reason) IN ('string', 'object', 'array'))"
-    )
-    number_reason = (
-        f"(array_agg({reason_text} ORDER BY CASE WHEN jsonb_typeof(reason) = 'boolean' "
-        "THEN CASE WHEN reason = 'true'::jsonb THEN 1 ELSE 0 END ELSE (reason)::numeric END "
-        "DESC) FILTER (WHERE jsonb_typeof(reason) IN ('number', 'boolean')))[1]"
-    )
-    per_callback = (
-        "SELECT conversation_id, replica_id, event_type, timestamp, received_at, "
-        "CASE WHEN event_type = 'system.shutdown' "
-        "THEN body_json #> '{properties,shutdown_reason}' END AS reason, "
-        f"{role_count('user')} AS user_turns, {role_count('assistant')} AS assistant_turns "
-        "FROM callbacks WHERE kind = 'conversation' AND conversation_id IS NOT NULL"
-    )
-    per_conversation = (
-        "SELECT conversation_id, max(replica_id) AS replica_id, "
-        "min(CASE WHEN event_type IN ('system.replica_joined', 'system.pal_joined') "
-        "THEN timestamp END) AS joined_at, "
-        "min(CASE WHEN event_type = 'system.shutdown' THEN timestamp END) AS shutdown_at, "
-        f"{text_reason} AS _text_reason, {number_reason} AS _number_reason, "
-        "max(user_turns) AS user_turns, max(assistant_turns) AS assistant_turns, "
-        "max((event_type = 'application.transcription_ready')::integer) AS has_transcript, "
-        "max((event_type = 'application.perception_analysis')::integer) AS has_perception, "
-        "max((event_type = 'application.recording_ready')::integer) AS has_recording, "
-        "sum((event_type = 'application.post_call_action_executed')::integer) "
-        "AS post_call_actions, count(*) AS callbacks, min(received_at) AS first_received_at, "
-        f"max(received_at) AS last_received_at FROM ({per_callback}) AS e "
-        "GROUP BY conversation_id"
-    )
-    n = "lower(trim(_text_reason))"
-    norm = (
-        f"CASE WHEN {n} LIKE '% reached' OR {n} LIKE '%\\_reached' ESCAPE '\\' "
-        f"THEN rtrim(substr({n}, 1, length({n}) - 8)) ELSE {n} END"
-    )
-
-    def quote(s: str) -> str:
-        return "'" + s.replace("'", "''") + "'"
-
-    category = (
-        "CASE WHEN _text_reason IS NULL THEN CASE WHEN _number_reason IS NOT NULL "
-        "THEN 'other' END "
-        + " ".join(f"WHEN _norm = {quote(k)} THEN {quote(v)}" for k, v in EXACT_REASONS.items())
-        + " WHEN _norm ~ '^internal[ _]error[ _]occurred[ _]at[ _]step' "
-        "THEN 'internal_error' ELSE 'other' END"
-    )
-    outcome = (
-        "CASE WHEN shutdown_category IN ('max_duration', 'participant_left', 'ended_by_api') "
-        "THEN 'completed' WHEN shutdown_category = 'participant_absent' THEN 'no_show' "
-        "WHEN shutdown_category IN ('bot_could_not_join', 'room_deleted', 'startup_exception', "
-        "'internal_error') THEN 'failed' WHEN shutdown_category = 'other' THEN 'unknown' END"
-    )
-    views.append(
-        "CREATE VIEW conversations_view AS SELECT conversation_id, replica_id, joined_at, "
-        "shutdown_at, ((tavus_time_ms(shutdown_at) - tavus_time_ms(joined_at)) / 1000.0)"
-        "::double precision AS duration_s, "
-        "coalesce(_text_reason, _number_reason) AS shutdown_reason, shutdown_category, "
-        f"{outcome} AS outcome, user_turns, assistant_turns, has_transcript, has_perception, "
-        "has_recording, post_call_actions, callbacks, first_received_at, last_received_at "
-        f"FROM (SELECT *, {category} AS shutdown_category "
-        f"FROM (SELECT *, {norm} AS _norm FROM ({per_conversation}) AS c) AS n) AS s"
-    )
-    views += [
-        "CREATE VIEW perception_view AS SELECT id AS callback_id, conversation_id, replica_id, "
-        f"timestamp, event_type, {text('properties,analysis')} AS analysis, "
-        f"{text('properties,reason')} AS unavailable_reason, received_at FROM callbacks "
-        "WHERE event_type IN "
-        "('application.perception_analysis', 'application.perception_unavailable')",
-        "CREATE VIEW recordings_view AS SELECT id AS callback_id, conversation_id, replica_id, "
-        f"timestamp, event_type, {text('properties,storage_provider')} AS storage_provider, "
-        f"coalesce({text('properties,storage_uri')}, 's3://' || "
-        f"{text('properties,bucket_name')} || '/' || {text('properties,s3_key')}) "
-        f"AS storage_uri, {text('properties,bucket_name')} AS bucket_name, "
-        f"{text('properties,s3_key')} AS s3_key, "
-        f"{number('properties,duration')} AS duration_s, "
-        f"{text('properties,error_message')} AS error_message, received_at FROM callbacks "
-        "WHERE event_type IN ('application.recording_ready', 'application.recording_copy_failed')",
-        "CREATE VIEW post_call_actions_view AS SELECT id AS callback_id, conversation_id, "
-        f"replica_id, timestamp, {text('properties,tool_id')} AS tool_id, "
-        f"{text('properties,tool_name')} AS tool_name, {text('properties,status')} AS status, "
-        f"{text('properties,request')} AS request, {text('properties,response')} AS response, "
-        "received_at FROM callbacks WHERE event_type = 'application.post_call_action_executed'",
-        "CREATE VIEW videos_view AS SELECT id AS callback_id, video_id, "
-        f"{text('video_name')} AS video_name, replica_id, status, "
-        f"{text('status_details')} AS status_details, "
-        f"{text('generation_progress')} AS generation_progress, "
-        f"{text('created_at')} AS created_at, {text('updated_at')} AS updated_at, "
-        f"{text('download_url')} AS download_url, {text('hosted_url')} AS hosted_url, "
-        f"{text('stream_url')} AS stream_url, {text('error_details')} AS error_details, "
-        f"{text('data,script')} AS script, received_at FROM callbacks WHERE kind = 'video'",
-        "CREATE VIEW replica_trainings_view AS SELECT id AS callback_id, replica_id, status, "
-        f"{text('error_message')} AS error_message, received_at FROM callbacks "
-        "WHERE kind = 'replica_training'",
-        "CREATE VIEW rejected_view AS SELECT id, received_at, status, reason, content_type, "
-        "size, truncated, remote_addr, user_agent FROM rejected",
-    ]
-    return views
-
-
-#: The views migration 3 creates, in order.
-VIEWS = (
-    "events_view",
-    "turns_view",
-    "conversations_view",
-    "perception_view",
-    "recordings_view",
-    "post_call_actions_view",
-    "videos_view",
-    "replica_trainings_view",
-    "rejected_view",
-)
-
-
 def _migration_3(cur: psycopg.Cursor) -> None:
-    """Readable SQL views, as on SQLite.
-
-    The views of SQLite's schema (``events_view``, ``conversations_view``, ``turns_view``,
-    ``perception_view``, ``recordings_view``, ``post_call_actions_view``, ``videos_view``,
-    ``replica_trainings_view``, ``rejected_view``), with the same columns in the same order,
-    read from ``body_json`` with PostgreSQL's JSON operators. Values taken from the JSON are
-    text (as ``json_extract`` gives them, a number as its JSON text), except ``properties``
-    (``jsonb``) and the numbers ``seconds_from_start``, ``duration`` and a recording's
-    ``duration_s`` (``numeric``, NULL where the JSON holds no number). ``tavus_time_ms`` reads
-    a timestamp as SQLite's ``julianday`` does, for ``conversations_view.duration_s``.
-    """
+    """``tavus_time_ms``, which reads a timestamp as SQLite's ``julianday`` does, for the SQL
+    views. (This migration also made the first views; views are derived, and are now made by
+    :func:`refresh_views` whenever their definition changes.)"""
     cur.execute(_TIME_MS)
-    for sql in _view_sql():
-        cur.execute(sql)
+
+
+def _migration_4(cur: psycopg.Cursor) -> None:
+    """Which definition the SQL views were made from (:func:`refresh_views`)."""
+    cur.execute(
+        "CREATE TABLE derived_views (id integer PRIMARY KEY CHECK (id = 1), "
+        "fingerprint text NOT NULL)"
+    )
+
+
+_VIEWS_FINGERPRINT = views.fingerprint(views.POSTGRES)
+
+
+def _views_current(conn: psycopg.Connection) -> bool:
+    row = conn.execute("SELECT fingerprint FROM derived_views").fetchone()
+    return row is not None and row[0] == _VIEWS_FINGERPRINT
+
+
+def refresh_views(cur: psycopg.Cursor) -> None:
+    """Make every SQL view of :mod:`tavus_analytics.store.views` again, inside the caller's
+    transaction, and remember their fingerprint.
+
+    ``CREATE OR REPLACE VIEW`` keeps the grants analysts were given on a view; a view whose
+    columns changed in a way PostgreSQL cannot replace is dropped and made again (grant it
+    again then).
+    """
+    for name, sql in zip(views.VIEWS, views.statements(views.POSTGRES), strict=True):
+        try:
+            with cur.connection.transaction():  # a savepoint: a failed replace is undone alone
+                cur.execute(sql.replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1))
+        except psycopg.errors.Error:
+            cur.execute(f"DROP VIEW IF EXISTS {name}")
+            cur.execute(sql)
+    cur.execute(
+        "INSERT INTO derived_views (id, fingerprint) VALUES (1, %s) "
+        "ON CONFLICT (id) DO UPDATE SET fingerprint = excluded.fingerprint",
+        (_VIEWS_FINGERPRINT,),
+    )
 
 
 #: ``MIGRATIONS[n]`` brings a database at version ``n`` to version ``n + 1``.
@@ -474,6 +352,7 @@ MIGRATIONS: list[Callable[[psycopg.Cursor], None]] = [
     _migration_1,
     _migration_2,
     _migration_3,
+    _migration_4,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -497,20 +376,9 @@ _INSERT_ROW = (
     f"INSERT INTO callbacks ({_COLUMNS}, body_json) VALUES ({_VALUES}, tavus_try_jsonb(%(body)s)) "
     "ON CONFLICT (sha256) DO NOTHING RETURNING id"
 )
-_REJECTED_COLUMNS = (
-    "received_at",
-    "reason",
-    "status",
-    "content_type",
-    "size",
-    "body",
-    "truncated",
-    "remote_addr",
-    "user_agent",
-)
 _INSERT_REJECTED = (
-    f"INSERT INTO rejected ({', '.join(_REJECTED_COLUMNS)}) "
-    f"VALUES ({', '.join('%s' for _ in _REJECTED_COLUMNS)}) RETURNING id"
+    f"INSERT INTO rejected ({', '.join(REJECTED_COLUMNS)}) "
+    f"VALUES ({', '.join('%s' for _ in REJECTED_COLUMNS)}) RETURNING id"
 )
 _SAME_EVENT = (
     "SELECT 1 FROM callbacks WHERE conversation_id = %s AND event_type = %s AND timestamp = %s "
@@ -549,7 +417,7 @@ class PgStore:
 
     def __init__(self, url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 8) -> None:
         self.url = url
-        self.name = display_url(url)
+        self.name = mask_url(url)
         self.busy_timeout_ms = busy_timeout_ms
         self._timeout = max(busy_timeout_ms / 1000, 0.1)
         self._lock = threading.Lock()
@@ -649,7 +517,7 @@ class PgStore:
                     f"database {self.name} has schema version {version}, newer than this "
                     f"tavus-analytics understands ({SCHEMA_VERSION}): upgrade tavus-analytics"
                 )
-            if version < SCHEMA_VERSION:
+            if version < SCHEMA_VERSION or not _views_current(conn):
                 # A session lock taken before BEGIN: the transaction then starts after any other
                 # migration committed, and sees its tables (a transaction begun before the wait
                 # could still look them up in stale catalog caches). No statement timeout while
@@ -666,6 +534,8 @@ class PgStore:
                             step(cur)
                         cur.execute("DELETE FROM schema_version")
                         cur.execute("INSERT INTO schema_version VALUES (%s)", (SCHEMA_VERSION,))
+                        if not _views_current(conn):  # views are derived: made when changed
+                            refresh_views(cur)
                 finally:
                     if not _broken(conn):
                         conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATE_LOCK,))
@@ -699,8 +569,8 @@ class PgStore:
         again: the first copy's id comes back with ``duplicate=True``.
         """
         if fields is None:
-            fields = classify(parse_body(body))
-        row = _params(Store._callback_row(body, fields, received_at, remote_addr, user_agent))
+            fields = accept(body)
+        row = _params(callback_row(body, fields, received_at, remote_addr, user_agent))
 
         def work(conn: psycopg.Connection) -> tuple[int, bool]:
             got = conn.execute(_INSERT_CALLBACK, row).fetchone()
@@ -738,12 +608,12 @@ class PgStore:
                     for n, item in enumerate(bodies, 1):
                         body, received_at = item if isinstance(item, tuple) else (item, None)
                         try:
-                            fields = classify(parse_body(body))
+                            fields = accept(body)
                         except InvalidCallback as e:
                             self._flush(cur, rows, result)
                             cur.execute(
                                 _INSERT_REJECTED,
-                                Store._rejected_row(
+                                rejected_row(
                                     str(e), 400, body, len(body), None, remote_addr, user_agent,
                                     received_at,
                                 ),
@@ -752,9 +622,7 @@ class PgStore:
                         else:
                             rows.append(
                                 _params(
-                                    Store._callback_row(
-                                        body, fields, received_at, remote_addr, user_agent
-                                    )
+                                    callback_row(body, fields, received_at, remote_addr, user_agent)
                                 )
                             )
                             if len(rows) >= chunk:
@@ -848,7 +716,7 @@ class PgStore:
         received_at: str | None = None,
     ) -> int:
         """Keep a refused body as evidence (at most its first 64 KiB); return the row id."""
-        row = Store._rejected_row(
+        row = rejected_row(
             reason,
             status,
             body,
@@ -893,6 +761,52 @@ class PgStore:
             sql += " WHERE " + " AND ".join(where)
         return self._run(lambda conn: conn.execute(sql + " ORDER BY id", args).fetchall())
 
+    # -- full-text search -----------------------------------------------------------------
+    def search_messages(
+        self,
+        query: str,
+        *,
+        role: str | None = None,
+        conversation: str | None = None,
+        limit: int | None = 20,
+        fts: bool = False,
+        before: str = "[",
+        after: str = "]",
+    ) -> list[tuple]:
+        """Rows of :data:`~tavus_analytics.store.search.SEARCH_COLUMNS` for the transcript
+        messages matching ``query`` (a ``to_tsquery`` query with ``fts``, else a phrase), best
+        first; the index is brought up to date first. See
+        :func:`tavus_analytics.store.search.search`.
+        """
+        filters = ""
+        args: dict = {
+            "q": query,
+            "options": _headline_options(before, after),
+            "whole": _headline_options(before, after, whole=True),
+        }
+        if role is not None:
+            filters += " AND m.role = %(role)s"
+            args["role"] = role
+        if conversation is not None:
+            filters += " AND m.conversation_id = %(conversation)s"
+            args["conversation"] = conversation
+        sql = _PG_SEARCH.format(parse="to_tsquery" if fts else "phraseto_tsquery", filters=filters)
+        if limit is not None:
+            sql += "LIMIT %(limit)s"
+            args["limit"] = int(limit)
+        self.index_transcripts()
+        with self.connection() as conn:
+            try:
+                with conn.transaction():
+                    conn.execute("SET LOCAL statement_timeout = 0")  # a search is not a request
+                    rows = conn.execute(sql, args).fetchall()
+            except psycopg.errors.SyntaxError as e:
+                raise invalid_query(query, str(e).strip().splitlines()[0]) from None
+        return [
+            (cid, turn, role_, _ellipsis(snippet, content, before, after), content, cb, score)
+            for cid, turn, role_, snippet, content, cb, score in rows
+        ]
+
     # -- copies (tavus-analytics migrate) ---------------------------------------------------
     def read_callbacks(self, after: int, limit: int) -> list[tuple]:
         """Up to ``limit`` callback rows with id > ``after``: (id, *CALLBACK_COLUMNS)."""
@@ -909,7 +823,7 @@ class PgStore:
             lambda conn: [
                 (r[0], *r[1:6], bytes(r[6]) if r[6] is not None else None, *r[7:])
                 for r in conn.execute(
-                    f"SELECT id, {', '.join(_REJECTED_COLUMNS)} FROM rejected WHERE id > %s "
+                    f"SELECT id, {', '.join(REJECTED_COLUMNS)} FROM rejected WHERE id > %s "
                     "ORDER BY id LIMIT %s",
                     (after, limit),
                 ).fetchall()
@@ -995,3 +909,168 @@ class PgStore:
 
 def _params(row: tuple) -> dict:
     return dict(zip(CALLBACK_COLUMNS, row, strict=True))
+
+
+# -- full-text search queries ----------------------------------------------------------------
+#: phraseto_tsquery: the words side by side in this order, like an FTS5 phrase; punctuation
+#: and quotes are no syntax (websearch_to_tsquery would read ``"``, ``or`` and ``-``).
+_PG_SEARCH = r"""
+WITH q AS (SELECT {parse}('tavus_english', %(q)s) AS q)
+SELECT conversation_id, turn, role,
+       ts_headline('tavus_english', content, q.q,
+                   CASE WHEN cardinality(regexp_split_to_array(btrim(content), '\s+')) <= 16
+                        THEN %(whole)s ELSE %(options)s END),
+       content, callback_id, score
+FROM (
+    SELECT DISTINCT ON (m.conversation_id, m.turn, m.content)
+           m.conversation_id, m.turn, m.role, m.content, m.callback_id,
+           -ts_rank(m.tsv, q.q)::float8 AS score
+    FROM transcript_messages AS m, q
+    WHERE m.tsv @@ q.q{filters}
+    ORDER BY m.conversation_id, m.turn, m.content, m.callback_id
+) AS found, q
+ORDER BY score, conversation_id, turn
+"""
+
+
+def _headline_options(before: str, after: str, *, whole: bool = False) -> str:
+    """ts_headline's options: the ``whole`` message (one of at most 16 words, as FTS5 shows
+    it), else a fragment of at most 16 words around the best match."""
+
+    def quoted(value: str) -> str:
+        return '"' + value.replace('"', '""') + '"'
+
+    return f"StartSel={quoted(before)}, StopSel={quoted(after)}, " + (
+        "HighlightAll=true" if whole else "MaxFragments=1, MaxWords=16, MinWords=15, ShortWord=0"
+    )
+
+
+def _ellipsis(snippet: str, content: str, before: str, after: str) -> str:
+    """``…`` where ``snippet`` (a piece of ``content`` with marks) cuts the text, as FTS5 puts
+    it; the end of the sentence when only punctuation was cut."""
+    plain = snippet
+    for mark in (before, after):
+        if mark:
+            plain = plain.replace(mark, "")
+    at = content.find(plain) if plain else -1
+    if at < 0:
+        return snippet
+    rest = content[at + len(plain) :]
+    tail = rest.rstrip() if not any(ch.isalnum() for ch in rest) else "…"
+    return ("…" if content[:at].strip() else "") + snippet + tail
+
+
+# -- reading, for the loader ------------------------------------------------------------------
+@functools.lru_cache(maxsize=256)
+def _pg_text(sql: str) -> str:
+    """A plain SQLite query as PostgreSQL text: ``%s`` placeholders, no SQLite-only words."""
+    sql = sql.replace("%", "%%").replace("?", "%s")
+    return sql.replace("NOT INDEXED", "").replace("CAST(body AS BLOB)", "body")
+
+
+class PgReader:
+    """Read-only access to one PostgreSQL database (psycopg 3), with the methods of
+    :class:`~tavus_analytics.store.sqlite.SqliteReader`.
+
+    Every query runs in a read-only session of its own; :meth:`stream` reads through a
+    server-side cursor, ``size`` rows per round trip, so no query holds every body in memory.
+    """
+
+    engine = "postgresql"
+
+    def __init__(self, url: str) -> None:
+        self._psycopg = psycopg
+        self.url = url
+        self.location = url
+        self.name = mask_url(url)
+        self._password = psycopg.conninfo.conninfo_to_dict(url).get("password") or None
+        with self.connect() as conn:
+            self.max_id = self._pin(conn)
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """psycopg's connection errors as one line naming the database (password masked)."""
+        psycopg = self._psycopg
+        try:
+            yield
+        except psycopg.errors.UndefinedTable as e:
+            raise TavusAnalyticsError(
+                f"{self.name} is not a tavus-analytics database "
+                f"({first_line(e, self._password)}): point --db or TAVUS_ANALYTICS_DB at the "
+                "collector's database"
+            ) from None
+        except psycopg.OperationalError as e:
+            raise TavusAnalyticsError(
+                f"cannot read database {self.name}: {first_line(e, self._password)}"
+            ) from None
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[Any]:
+        psycopg = self._psycopg
+        try:
+            conn = psycopg.connect(
+                self.url,
+                autocommit=True,
+                connect_timeout=10,
+                application_name="tavus-analytics load",
+                options="-c default_transaction_read_only=on",
+            )
+        except psycopg.Error as e:
+            raise TavusAnalyticsError(
+                f"cannot connect to database {self.name}: {first_line(e, self._password)}"
+            ) from None
+        try:
+            with self._errors():
+                yield conn
+        finally:
+            conn.close()
+
+    def _pin(self, conn: Any) -> int:
+        """The highest id to read, once no row at or below it can still appear.
+
+        Ids come from a sequence, and transactions commit out of id order: a row with a lower
+        id than the highest one visible may still be uncommitted, and would turn up in a later
+        query of this dataset. Every INSERT into ``callbacks`` holds ROW EXCLUSIVE on the table
+        from before its id is drawn until it ends. So one statement reads ``max(id)`` and the
+        transactions (of other sessions) holding that lock; any row with an id at or below
+        ``max(id)`` that this statement could not see belongs to one of them, or has already
+        committed. Then wait (:func:`tavus_analytics.pgstore.settled_top`: poll every few
+        milliseconds, at most ``_PIN_WAIT_S``) until they have all ended. The collector's
+        INSERTs are single-statement transactions, so the wait is milliseconds. (The transaction
+        ids of ``pg_current_snapshot()`` alone would miss an INSERT that had drawn its id but not
+        yet its transaction id, and would wait for the transactions of every other database of
+        the server.) A batch that holds the lock for
+        longer than the wait (an import, a ``migrate`` into this database) is left running:
+        rows it commits later with lower ids may then appear in tables built later.
+        """
+        return settled_top(conn, wait_s=_PIN_WAIT_S)[0]
+
+    @staticmethod
+    def sql(query: str | Query) -> str:
+        return query.postgres if isinstance(query, Query) else _pg_text(query)
+
+    def query(self, sql: str | Query, params: Sequence = (), conn: Any = None) -> list[tuple]:
+        """All rows of ``sql`` (on ``conn`` when given, else on a connection of its own)."""
+        if conn is not None:
+            with self._errors():
+                return conn.execute(self.sql(sql), (*params,)).fetchall()
+        with self.connect() as conn:
+            return conn.execute(self.sql(sql), (*params,)).fetchall()
+
+    def stream(
+        self, sql: str | Query, params: Sequence = (), size: int = READ_CHUNK
+    ) -> Iterator[list[tuple]]:
+        """The rows of ``sql`` in lists of at most ``size``, from a server-side cursor."""
+        with (
+            self.connect() as conn,
+            conn.transaction(),
+            conn.cursor(name="tavus_analytics_stream") as cur,
+        ):
+            cur.execute(self.sql(sql), (*params,))
+            # The next chunk is fetched (the GIL released while waiting on the server) while
+            # the caller works on this one.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                pending = pool.submit(cur.fetchmany, size)
+                while rows := pending.result():
+                    pending = pool.submit(cur.fetchmany, size)
+                    yield rows

@@ -29,7 +29,7 @@ still bounds every wait. Errors that mean "cannot write now"
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import os
 import shutil
 import sqlite3
@@ -37,9 +37,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import sqlite_utils
 
@@ -48,30 +48,26 @@ try:
 except ImportError:  # Windows
     fcntl = None
 
-from .errors import InvalidCallback, StoreUnavailable
-from .events import EXACT_REASONS, Fields, classify, parse_body
-
-#: How much of a refused body is kept in ``rejected``.
-REJECTED_BODY_LIMIT = 64 * 1024
+from ..errors import DatabaseNotFound, InvalidCallback, StoreUnavailable, TavusAnalyticsError
+from ..events import Fields
+from . import views
+from .base import (
+    CALLBACK_COLUMNS,
+    READ_CHUNK,
+    REJECTED_COLUMNS,
+    BatchResult,
+    Query,
+    accept,
+    callback_row,
+    rejected_row,
+    status_summary,
+    utc_now,
+)
+from .search import invalid_query, phrase_query
 
 #: :meth:`Store.check_writable` reports a disk with less free space than this as full.
 MIN_FREE_BYTES = 1024 * 1024
 
-CALLBACK_COLUMNS = (
-    "received_at",
-    "kind",
-    "event_type",
-    "message_type",
-    "conversation_id",
-    "replica_id",
-    "video_id",
-    "status",
-    "timestamp",
-    "body",
-    "sha256",
-    "remote_addr",
-    "user_agent",
-)
 
 _INSERT_CALLBACK = (
     f"INSERT INTO callbacks ({', '.join(CALLBACK_COLUMNS)}) "
@@ -82,14 +78,9 @@ _SAME_EVENT = (
     "SELECT 1 FROM callbacks WHERE conversation_id = ? AND event_type = ? AND timestamp = ? LIMIT 1"
 )
 _INSERT_REJECTED = (
-    "INSERT INTO rejected (received_at, reason, status, content_type, size, body, truncated, "
-    "remote_addr, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO rejected ({', '.join(REJECTED_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in REJECTED_COLUMNS)})"
 )
-
-
-def utc_now() -> str:
-    """The current time as ISO 8601 UTC with milliseconds: ``2025-07-11T06:48:37.564Z``."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _migration_1(db: sqlite_utils.Database) -> None:
@@ -171,9 +162,8 @@ def _migration_2(db: sqlite_utils.Database) -> None:
     INSERT into ``callbacks``; it only acts on bodies that are valid JSON with a transcript
     list, so that no body can make the collector's INSERT fail. Existing rows are indexed here.
 
-    Views (SQLite JSON functions over ``callbacks``): ``events_view``, ``conversations_view``,
-    ``turns_view``, ``perception_view``, ``recordings_view``, ``post_call_actions_view``,
-    ``videos_view``, ``replica_trainings_view``, ``rejected_view``.
+    (This migration also made the first SQL views; views are derived, and are now made by
+    :func:`refresh_views` whenever their definition changes.)
     """
     run = db.execute
     transcript_of = _TRANSCRIPT_OF
@@ -205,139 +195,6 @@ def _migration_2(db: sqlite_utils.Database) -> None:
         "END"
     )
 
-    j = "CASE WHEN json_valid(body) THEN body END AS j"
-    run(
-        "CREATE VIEW events_view AS SELECT id, received_at, timestamp, kind, event_type, "
-        "message_type, conversation_id, replica_id, video_id, status, "
-        "json_extract(j, '$.properties.shutdown_reason') AS shutdown_reason, "
-        "json_extract(j, '$.properties') AS properties, sha256, remote_addr, user_agent "
-        f"FROM (SELECT *, {j} FROM callbacks)"
-    )
-    run(
-        "CREATE VIEW turns_view AS SELECT c.conversation_id, c.replica_id, "
-        "c.id AS callback_id, CAST(m.key AS INTEGER) AS turn, "
-        "json_extract(m.value, '$.role') AS role, json_extract(m.value, '$.content') AS content, "
-        "json_extract(m.value, '$.timestamp') AS message_timestamp, "
-        "json_extract(m.value, '$.seconds_from_start') AS seconds_from_start, "
-        "json_extract(m.value, '$.duration') AS duration, "
-        "c.timestamp AS transcript_timestamp "
-        f"FROM callbacks AS c, json_each({transcript_of.format(b='c.body')}, "
-        "'$.properties.transcript') AS m "
-        "WHERE c.event_type = 'application.transcription_ready' AND m.type = 'object'"
-    )
-
-    def role_count(role: str) -> str:
-        return (
-            "CASE WHEN event_type = 'application.transcription_ready' THEN (SELECT count(*) "
-            f"FROM json_each({transcript_of.format(b='body')}, '$.properties.transcript') AS m "
-            f"WHERE CASE WHEN m.type = 'object' THEN json_extract(m.value, '$.role') END "
-            f"= '{role}') END"
-        )
-
-    n = "lower(trim(shutdown_reason))"
-    norm = (
-        f"CASE WHEN {n} LIKE '% reached' OR {n} LIKE '%\\_reached' ESCAPE '\\' "
-        f"THEN rtrim(substr({n}, 1, length({n}) - 8)) ELSE {n} END"
-    )
-    exact = EXACT_REASONS
-    category = (
-        "CASE WHEN shutdown_reason IS NULL THEN NULL "
-        "WHEN typeof(shutdown_reason) <> 'text' THEN 'other' "
-        + " ".join(f"WHEN _norm = '{k}' THEN '{v}'" for k, v in exact.items())
-        + " WHEN _norm GLOB 'internal[ _]error[ _]occurred[ _]at[ _]step*' "
-        "THEN 'internal_error' ELSE 'other' END"
-    )
-    outcome = (
-        "CASE WHEN shutdown_category IN ('max_duration', 'participant_left', 'ended_by_api') "
-        "THEN 'completed' WHEN shutdown_category = 'participant_absent' THEN 'no_show' "
-        "WHEN shutdown_category IN ('bot_could_not_join', 'room_deleted', 'startup_exception', "
-        "'internal_error') THEN 'failed' WHEN shutdown_category = 'other' THEN 'unknown' END"
-    )
-    per_callback = (
-        "SELECT conversation_id, replica_id, event_type, timestamp, received_at, "
-        "CASE WHEN event_type = 'system.shutdown' THEN CASE WHEN json_valid(body) "
-        "THEN json_extract(body, '$.properties.shutdown_reason') END END AS reason, "
-        f"{role_count('user')} AS user_turns, {role_count('assistant')} AS assistant_turns "
-        "FROM callbacks WHERE kind = 'conversation' AND conversation_id IS NOT NULL"
-    )
-    per_conversation = (
-        "SELECT conversation_id, max(replica_id) AS replica_id, "
-        "min(CASE WHEN event_type IN ('system.replica_joined', 'system.pal_joined') "
-        "THEN timestamp END) AS joined_at, "
-        "min(CASE WHEN event_type = 'system.shutdown' THEN timestamp END) AS shutdown_at, "
-        "max(reason) AS shutdown_reason, max(user_turns) AS user_turns, "
-        "max(assistant_turns) AS assistant_turns, "
-        "max(event_type = 'application.transcription_ready') AS has_transcript, "
-        "max(event_type = 'application.perception_analysis') AS has_perception, "
-        "max(event_type = 'application.recording_ready') AS has_recording, "
-        "sum(event_type = 'application.post_call_action_executed') AS post_call_actions, "
-        "count(*) AS callbacks, min(received_at) AS first_received_at, "
-        f"max(received_at) AS last_received_at FROM ({per_callback}) GROUP BY conversation_id"
-    )
-    run(
-        "CREATE VIEW conversations_view AS SELECT conversation_id, replica_id, joined_at, "
-        "shutdown_at, round((julianday(shutdown_at) - julianday(joined_at)) * 86400.0, 3) "
-        "AS duration_s, shutdown_reason, shutdown_category, "
-        f"{outcome} AS outcome, user_turns, assistant_turns, has_transcript, has_perception, "
-        "has_recording, post_call_actions, callbacks, first_received_at, last_received_at "
-        f"FROM (SELECT *, {category} AS shutdown_category "
-        f"FROM (SELECT *, {norm} AS _norm FROM ({per_conversation})))"
-    )
-    run(
-        "CREATE VIEW perception_view AS SELECT id AS callback_id, conversation_id, replica_id, "
-        "timestamp, event_type, json_extract(j, '$.properties.analysis') AS analysis, "
-        "json_extract(j, '$.properties.reason') AS unavailable_reason, received_at "
-        f"FROM (SELECT *, {j} FROM callbacks WHERE event_type IN "
-        "('application.perception_analysis', 'application.perception_unavailable'))"
-    )
-    run(
-        "CREATE VIEW recordings_view AS SELECT id AS callback_id, conversation_id, replica_id, "
-        "timestamp, event_type, "
-        "json_extract(j, '$.properties.storage_provider') AS storage_provider, "
-        "coalesce(json_extract(j, '$.properties.storage_uri'), "
-        "'s3://' || json_extract(j, '$.properties.bucket_name') || '/' "
-        "|| json_extract(j, '$.properties.s3_key')) AS storage_uri, "
-        "json_extract(j, '$.properties.bucket_name') AS bucket_name, "
-        "json_extract(j, '$.properties.s3_key') AS s3_key, "
-        "json_extract(j, '$.properties.duration') AS duration_s, "
-        "json_extract(j, '$.properties.error_message') AS error_message, received_at "
-        f"FROM (SELECT *, {j} FROM callbacks WHERE event_type IN "
-        "('application.recording_ready', 'application.recording_copy_failed'))"
-    )
-    run(
-        "CREATE VIEW post_call_actions_view AS SELECT id AS callback_id, conversation_id, "
-        "replica_id, timestamp, json_extract(j, '$.properties.tool_id') AS tool_id, "
-        "json_extract(j, '$.properties.tool_name') AS tool_name, "
-        "json_extract(j, '$.properties.status') AS status, "
-        "json_extract(j, '$.properties.request') AS request, "
-        "json_extract(j, '$.properties.response') AS response, received_at "
-        f"FROM (SELECT *, {j} FROM callbacks "
-        "WHERE event_type = 'application.post_call_action_executed')"
-    )
-    run(
-        "CREATE VIEW videos_view AS SELECT id AS callback_id, video_id, "
-        "json_extract(j, '$.video_name') AS video_name, replica_id, status, "
-        "json_extract(j, '$.status_details') AS status_details, "
-        "json_extract(j, '$.generation_progress') AS generation_progress, "
-        "json_extract(j, '$.created_at') AS created_at, "
-        "json_extract(j, '$.updated_at') AS updated_at, "
-        "json_extract(j, '$.download_url') AS download_url, "
-        "json_extract(j, '$.hosted_url') AS hosted_url, "
-        "json_extract(j, '$.stream_url') AS stream_url, "
-        "json_extract(j, '$.error_details') AS error_details, "
-        "json_extract(j, '$.data.script') AS script, received_at "
-        f"FROM (SELECT *, {j} FROM callbacks WHERE kind = 'video')"
-    )
-    run(
-        "CREATE VIEW replica_trainings_view AS SELECT id AS callback_id, replica_id, status, "
-        "json_extract(j, '$.error_message') AS error_message, received_at "
-        f"FROM (SELECT *, {j} FROM callbacks WHERE kind = 'replica_training')"
-    )
-    run(
-        "CREATE VIEW rejected_view AS SELECT id, received_at, status, reason, content_type, "
-        "size, truncated, remote_addr, user_agent FROM rejected"
-    )
-
 
 #: ``MIGRATIONS[n]`` brings a database at version ``n`` to version ``n + 1``.
 def _migration_3(db: sqlite_utils.Database) -> None:
@@ -367,13 +224,44 @@ def _migration_4(db: sqlite_utils.Database) -> None:
     )
 
 
+def _migration_5(db: sqlite_utils.Database) -> None:
+    """Which definition the SQL views were made from (:func:`refresh_views`)."""
+    db.execute(
+        "CREATE TABLE derived_views (id INTEGER PRIMARY KEY CHECK (id = 1), "
+        "fingerprint TEXT NOT NULL)"
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_1,
     _migration_2,
     _migration_3,
     _migration_4,
+    _migration_5,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+_VIEWS_FINGERPRINT = views.fingerprint(views.SQLITE)
+
+
+def _views_current(conn: sqlite3.Connection) -> bool:
+    row = conn.execute("SELECT fingerprint FROM derived_views").fetchone()
+    return row is not None and row[0] == _VIEWS_FINGERPRINT
+
+
+def refresh_views(conn: sqlite3.Connection) -> None:
+    """Make every SQL view of :mod:`tavus_analytics.store.views` again, inside the caller's
+    write transaction, and remember their fingerprint."""
+    for name in views.VIEWS:
+        conn.execute(f"DROP VIEW IF EXISTS {name}")
+    for sql in views.statements(views.SQLITE):
+        conn.execute(sql)
+    conn.execute(
+        "INSERT INTO derived_views (id, fingerprint) VALUES (1, ?) "
+        "ON CONFLICT (id) DO UPDATE SET fingerprint = excluded.fingerprint",
+        (_VIEWS_FINGERPRINT,),
+    )
+
 
 _UNAVAILABLE_MARKERS = (
     "locked",
@@ -387,44 +275,12 @@ _UNAVAILABLE_MARKERS = (
 )
 
 
-def status_summary(conn) -> dict:
-    """The status page's figures, read on ``conn`` (SQLite or PostgreSQL, the same SQL): counts
-    by kind and event type, the rejected count and the last arrival."""
-    by_type = conn.execute(
-        "SELECT kind, coalesce(event_type, ''), count(*) FROM callbacks "
-        "GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2"
-    ).fetchall()
-    last = conn.execute("SELECT max(received_at) FROM callbacks").fetchone()[0]
-    rejected = conn.execute("SELECT count(*) FROM rejected").fetchone()[0]
-    return {
-        "callbacks": sum(n for _, _, n in by_type),
-        "by_event_type": [{"kind": k, "event_type": t or None, "count": n} for k, t, n in by_type],
-        "rejected": rejected,
-        "last_received_at": last,
-    }
-
-
 def _unavailable(exc: sqlite3.Error) -> StoreUnavailable:
     msg = str(exc)
     low = msg.lower()
     if any(m in low for m in _UNAVAILABLE_MARKERS):
         return StoreUnavailable(f"database cannot be written right now: {msg}")
     return StoreUnavailable(f"database error: {msg}")
-
-
-def _index_text(value: str | None) -> str | None:
-    """An index column's text as valid UTF-8.
-
-    JSON may escape a lone UTF-16 surrogate (``"\\ud800"``); the parsed string then cannot be
-    encoded to UTF-8 for SQLite. The raw body keeps the escape; the index copy gets U+FFFD.
-    """
-    if value is None or value.isascii():
-        return value
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
-    return value
 
 
 @contextmanager
@@ -450,15 +306,6 @@ class _Pending:
         self.result: tuple[int, bool] | None = None
         self.error: BaseException | None = None
         self.done = False
-
-
-@dataclass
-class BatchResult:
-    """Counts of one :meth:`Store.insert_batch` call."""
-
-    stored: int = 0
-    duplicate: int = 0
-    rejected: int = 0
 
 
 class Store:
@@ -606,7 +453,7 @@ class Store:
                     f"database {self.path} has schema version {version}, newer than this "
                     f"tavus-analytics understands ({SCHEMA_VERSION}): upgrade tavus-analytics"
                 )
-            if version < SCHEMA_VERSION:
+            if version < SCHEMA_VERSION or not _views_current(conn):
                 with _immediate(conn):
                     # Re-read under the write lock: another process may have migrated meanwhile.
                     current = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -614,6 +461,8 @@ class Store:
                     for step in MIGRATIONS[current:]:
                         step(db)
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    if not _views_current(conn):  # views are derived: made again when changed
+                        refresh_views(conn)
         except sqlite3.Error as e:
             raise _unavailable(e) from None
         self._migrated = True
@@ -636,8 +485,8 @@ class Store:
         first copy comes back with ``duplicate=True``. The row is committed before this returns.
         """
         if fields is None:
-            fields = classify(parse_body(body))
-        pending = _Pending(self._callback_row(body, fields, received_at, remote_addr, user_agent))
+            fields = accept(body)
+        pending = _Pending(callback_row(body, fields, received_at, remote_addr, user_agent))
         with self._queue_lock:
             self._queue.append(pending)
         with self._writer:
@@ -689,11 +538,11 @@ class Store:
                 for n, item in enumerate(bodies, 1):
                     body, received_at = item if isinstance(item, tuple) else (item, None)
                     try:
-                        fields = classify(parse_body(body))
+                        fields = accept(body)
                     except InvalidCallback as e:
                         conn.execute(
                             _INSERT_REJECTED,
-                            self._rejected_row(
+                            rejected_row(
                                 str(e),
                                 400,
                                 body,
@@ -706,7 +555,7 @@ class Store:
                         )
                         result.rejected += 1
                     else:
-                        row = self._callback_row(body, fields, received_at, remote_addr, user_agent)
+                        row = callback_row(body, fields, received_at, remote_addr, user_agent)
                         _, duplicate = self._insert_row(conn, row)
                         if duplicate:
                             result.duplicate += 1
@@ -758,7 +607,7 @@ class Store:
         received_at: str | None = None,
     ) -> int:
         """Keep a refused body as evidence (at most its first 64 KiB); return the row id."""
-        row = self._rejected_row(
+        row = rejected_row(
             reason,
             status,
             body,
@@ -773,41 +622,6 @@ class Store:
                 return self.connection().execute(_INSERT_REJECTED, row).lastrowid
         except sqlite3.Error as e:
             raise _unavailable(e) from None
-
-    @staticmethod
-    def _callback_row(body, fields, received_at, remote_addr, user_agent) -> tuple:
-        return (
-            received_at or utc_now(),
-            fields.kind,
-            _index_text(fields.event_type),
-            _index_text(fields.message_type),
-            _index_text(fields.conversation_id),
-            _index_text(fields.replica_id),
-            _index_text(fields.video_id),
-            _index_text(fields.status),
-            _index_text(fields.timestamp),
-            body.decode("utf-8"),
-            hashlib.sha256(body).hexdigest(),
-            remote_addr,
-            user_agent,
-        )
-
-    @staticmethod
-    def _rejected_row(
-        reason, status, body, size, content_type, remote_addr, user_agent, received_at
-    ) -> tuple:
-        kept = bytes(body[:REJECTED_BODY_LIMIT])
-        return (
-            received_at or utc_now(),
-            reason,
-            status,
-            content_type,
-            size,
-            kept,
-            int(size > len(kept)),
-            remote_addr,
-            user_agent,
-        )
 
     @staticmethod
     def _insert_row(conn: sqlite3.Connection, row: tuple) -> tuple[int, bool]:
@@ -852,6 +666,57 @@ class Store:
             return self.connection().execute(sql + " ORDER BY id", args).fetchall()
         except sqlite3.Error as e:
             raise _unavailable(e) from None
+
+    # -- full-text search -----------------------------------------------------------------
+    def search_messages(
+        self,
+        query: str,
+        *,
+        role: str | None = None,
+        conversation: str | None = None,
+        limit: int | None = 20,
+        fts: bool = False,
+        before: str = "[",
+        after: str = "]",
+    ) -> list[tuple]:
+        """Rows of :data:`~tavus_analytics.store.search.SEARCH_COLUMNS` for the transcript
+        messages matching ``query`` (an FTS5 query with ``fts``, else a phrase), best first;
+        the index is brought up to date first. See :func:`tavus_analytics.store.search.search`.
+        """
+        match = query if fts else phrase_query(query)
+        filters, args = "", {"q": match, "before": before, "after": after}
+        if role is not None:
+            filters += " AND role = :role"
+            args["role"] = role
+        if conversation is not None:
+            filters += " AND conversation_id = :conversation"
+            args["conversation"] = conversation
+        sql = (
+            "SELECT conversation_id, turn, role, "
+            "snippet(transcript_fts, 0, :before, :after, '…', 16) AS snippet, content, "
+            "callback_id, rank AS score FROM transcript_fts "
+            f"WHERE transcript_fts MATCH :q{filters} AND rowid IN ("
+            "SELECT min(rowid) FROM transcript_fts "
+            f"WHERE transcript_fts MATCH :q{filters} GROUP BY conversation_id, turn, content) "
+            "ORDER BY rank, conversation_id, turn"
+        )
+        if limit is not None:
+            sql += " LIMIT :limit"
+            args["limit"] = int(limit)
+        self.index_transcripts()
+        conn = self.connection()
+        previous = conn.text_factory
+        # A transcript may hold a lone surrogate escape, which SQLite turns into bytes that are
+        # not UTF-8: show them as U+FFFD rather than fail.
+        conn.text_factory = _replace_invalid
+        try:
+            return conn.execute(sql, args).fetchall()
+        except sqlite3.OperationalError as e:
+            if "fts5" in str(e) or "syntax" in str(e) or "no such column" in str(e):
+                raise invalid_query(query, e) from None
+            raise
+        finally:
+            conn.text_factory = previous
 
     # -- copies (tavus-analytics migrate) ---------------------------------------------------
     def read_callbacks(self, after: int, limit: int) -> list[tuple]:
@@ -984,3 +849,68 @@ class Store:
             return status_summary(self.connection())
         except sqlite3.Error as e:
             raise _unavailable(e) from None
+
+
+def _replace_invalid(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
+
+
+# -- reading, for the loader ------------------------------------------------------------------
+class SqliteReader:
+    """Read-only access to one SQLite database, pinned to the rows present when it was opened."""
+
+    engine = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.location = path
+        self.name = str(path)
+        if not path.is_file():
+            raise DatabaseNotFound(path)
+        self._immutable = False
+        with self.connect() as conn:
+            try:
+                self.max_id = conn.execute("SELECT coalesce(max(id), 0) FROM callbacks").fetchone()[
+                    0
+                ]
+            except sqlite3.DatabaseError as e:
+                raise TavusAnalyticsError(
+                    f"{path} is not a tavus-analytics database ({e}): point --db or "
+                    "TAVUS_ANALYTICS_DB at the collector's database"
+                ) from None
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        uri = "file:" + quote(str(self.path.resolve())) + "?mode=ro"
+        try:
+            conn = sqlite3.connect(uri + ("&immutable=1" if self._immutable else ""), uri=True)
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        except sqlite3.OperationalError:
+            # A WAL database in a folder we cannot write to (no -shm file can be made): nobody
+            # can be writing it either, so read it as an immutable file.
+            self._immutable = True
+            conn = sqlite3.connect(uri + "&immutable=1", uri=True)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    @staticmethod
+    def sql(query: str | Query) -> str:
+        return query.sqlite if isinstance(query, Query) else query
+
+    def query(self, sql: str | Query, params: Sequence = (), conn: Any = None) -> list[tuple]:
+        """All rows of ``sql`` (on ``conn`` when given, else on a connection of its own)."""
+        if conn is not None:
+            return conn.execute(self.sql(sql), (*params,)).fetchall()
+        with self.connect() as conn:
+            return conn.execute(self.sql(sql), (*params,)).fetchall()
+
+    def stream(
+        self, sql: str | Query, params: Sequence = (), size: int = READ_CHUNK
+    ) -> Iterator[list[tuple]]:
+        """The rows of ``sql`` in lists of at most ``size``."""
+        with self.connect() as conn:
+            cur = conn.execute(self.sql(sql), (*params,))
+            while rows := cur.fetchmany(size):
+                yield rows

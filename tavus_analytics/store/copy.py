@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .database import display_url, is_postgres, open_store
-from .errors import DatabaseNotFound, TavusAnalyticsError
+from ..errors import TavusAnalyticsError
+from . import display_url, existing, is_postgres, open_store
 
 
 @dataclass
@@ -72,8 +72,7 @@ def copy_history(
     """
     if chunk < 1:
         raise ValueError("chunk must be at least 1")
-    if not is_postgres(source) and not Path(source).is_file():
-        raise DatabaseNotFound(Path(source))
+    existing(source)
     key = source_key(source)
     if key == source_key(target):
         raise TavusAnalyticsError("--from and --to name the same database: nothing to copy")

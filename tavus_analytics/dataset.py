@@ -1,0 +1,575 @@
+"""Raw callbacks to pandas tables: :func:`load` and :class:`Dataset`.
+
+Everything here is derived from the raw ``callbacks`` rows at load time and nothing is written
+back: a SQLite database is opened read-only (a ``file:...?mode=ro`` URI), a PostgreSQL one in
+read-only sessions, so analysis never writes to it or blocks the collector. A :class:`Dataset`
+is a snapshot: it reads only the rows that existed when it was made (``id <= max(id)`` at load
+time; on PostgreSQL once the inserts then in flight have ended, see ``_PgReader._pin``), so its
+tables agree with each other even while callbacks keep arriving.
+
+Tables are built lazily, once, on first access (``functools.cached_property``), and each reads
+only what it needs: ``ds.conversations`` works from the indexed columns, a narrow SQL
+extraction for the shutdown reason (``json_extract`` on SQLite, ``#>>`` on PostgreSQL's
+``body_json``), and one streaming pass over the transcription bodies (parsed with orjson, words
+counted in bulk with numpy; a server-side cursor on PostgreSQL); it never builds ``ds.turns``.
+The two databases are read through two readers with one interface (``_Reader``,
+``_PgReader``): the table builders are the same code, only the SQL text differs, and the tables
+are the same, row order included.
+
+What cannot be interpreted (a body the database's JSON functions refuse, ``properties`` that is
+not an object, a transcript that is not a list, a message that is not an object, a timestamp
+that is not a time, a second transcript for the same call, ...) is left out of the derived table
+and listed in ``ds.problems``; a load never fails because of one row.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import events as ev
+from . import metrics
+from . import tables as tb
+from .config import find_database
+from .frames import frame
+from .store import open_reader
+from .store import queries as q
+
+__all__ = ["Dataset", "load"]
+
+
+# -- the public API ------------------------------------------------------------------------------
+def _utc(value: Any) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+class Dataset:
+    """The tables of one database of Tavus callbacks, built lazily and kept once built.
+
+    Make one with :func:`load`. Tables are attributes (``ds.conversations``, ``ds.turns``, ...);
+    each is computed on first access only, so using ``ds.conversations`` alone never pays for
+    ``ds.turns``. Metrics are methods that delegate to :mod:`tavus_analytics.metrics`.
+    :meth:`filter` restricts every table and metric to a time range and to replica ids.
+
+    Parameters
+    ----------
+    path : str or Path
+        The SQLite database written by the collector, or the URL of its PostgreSQL database
+        (``postgresql://user:password@host:port/database``).
+    since, until, replicas : optional
+        Filters, as :meth:`filter` takes them (keyword only: a misspelled one is a
+        ``TypeError``).
+
+    Attributes
+    ----------
+    path : Path or str
+        The SQLite file (a Path), or the PostgreSQL URL (a str, password included: show
+        :attr:`name` instead).
+    name : str
+        The database as it may be shown: the file, or the URL with its password masked.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        since: Any = None,
+        until: Any = None,
+        replicas: Iterable[str] | str | None = None,
+        _root: Dataset | None = None,
+    ) -> None:
+        if _root is None and not (since is None and until is None and replicas is None):
+            _root = Dataset(path)  # a filtered dataset is a view on the whole one
+        self._root = _root
+        self._reader = open_reader(path) if _root is None else _root._reader
+        self.path: Path | str = self._reader.location
+        self.name = self._reader.name
+        self._problem_rows: dict[str, list[tuple]] = {}
+        self._since: pd.Timestamp | None = _utc(since)
+        self._until: pd.Timestamp | None = _utc(until)
+        self._replica_ids: frozenset[str] | None = (
+            None
+            if replicas is None
+            else frozenset([replicas] if isinstance(replicas, str) else replicas)
+        )
+
+    @property
+    def filters(self) -> dict[str, Any]:
+        """The filters applied: ``since``, ``until`` (UTC timestamps) and ``replicas`` (ids)."""
+        return {"since": self._since, "until": self._until, "replicas": self._replica_ids}
+
+    # -- filters ------------------------------------------------------------------------------
+    @property
+    def filtered(self) -> bool:
+        """Whether this dataset is restricted by :meth:`filter`."""
+        return self._root is not None
+
+    def filter(
+        self,
+        *,
+        since: Any = None,
+        until: Any = None,
+        replicas: Iterable[str] | str | None = None,
+    ) -> Dataset:
+        """The same data restricted to a time range and to some replicas.
+
+        Conversations are kept when their ``joined_at`` (or ``first_seen`` when no join arrived)
+        is within ``[since, until)`` and their ``replica_id`` is one of ``replicas``; turns,
+        perception, recordings, post-call actions and their events follow their conversation.
+        Replica training callbacks are placed by ``received_at``, videos by ``created_at``.
+        Filters combine with the filters already applied.
+
+        Parameters
+        ----------
+        since, until : str, datetime or pandas.Timestamp, optional
+            Bounds (``since`` inclusive, ``until`` exclusive); a time without a zone is UTC.
+        replicas : str or iterable of str, optional
+            Replica ids to keep.
+        """
+        root = self._root or self
+        new_since, new_until = _utc(since), _utc(until)
+        if self._since is not None and (new_since is None or self._since > new_since):
+            new_since = self._since
+        if self._until is not None and (new_until is None or self._until < new_until):
+            new_until = self._until
+        reps = None
+        if replicas is not None:
+            reps = frozenset([replicas] if isinstance(replicas, str) else replicas)
+        if self._replica_ids is not None:
+            reps = self._replica_ids if reps is None else self._replica_ids & reps
+        return Dataset(root.path, _root=root, since=new_since, until=new_until, replicas=reps)
+
+    def _time_mask(self, times: pd.Series) -> np.ndarray:
+        mask = np.ones(len(times), dtype=bool)
+        if self._since is not None:
+            mask &= (times >= self._since).to_numpy(dtype=bool)
+        if self._until is not None:
+            mask &= (times < self._until).to_numpy(dtype=bool)
+        return mask
+
+    def _replica_mask(self, replicas: pd.Series) -> np.ndarray:
+        if self._replica_ids is None:
+            return np.ones(len(replicas), dtype=bool)
+        return replicas.isin(self._replica_ids).to_numpy(dtype=bool)
+
+    def _by_conversation(self, table: pd.DataFrame) -> pd.DataFrame:
+        keep = table["conversation_id"].isin(self.conversations["conversation_id"])
+        return table[keep.to_numpy(dtype=bool)].reset_index(drop=True)
+
+    def _root_table(self, name: str) -> pd.DataFrame:
+        return getattr(self._root, name)
+
+    # -- tables -------------------------------------------------------------------------------
+    @functools.cached_property
+    def events(self) -> pd.DataFrame:
+        """One row per stored callback, in arrival order: the indexed columns, nothing parsed.
+
+        Returns
+        -------
+        pandas.DataFrame
+            id : int64, the row id in ``callbacks``.
+            received_at : datetime64[ns, UTC], arrival time (the collector's clock).
+            kind : str, ``conversation``, ``video``, ``replica_training`` or ``unknown``.
+            event_type, message_type : str, as sent (NA for flat bodies).
+            conversation_id, replica_id, video_id, status : str, as sent.
+            timestamp : datetime64[ns, UTC], the sender's timestamp (NaT when absent or not a
+            time).
+        """
+        if not self.filtered:
+            return tb.read_events(self._reader)
+        e = self._root_table("events")
+        conv = e["kind"] == ev.KIND_CONVERSATION
+        keep_conv = conv & e["conversation_id"].isin(self.conversations["conversation_id"])
+        when = e["timestamp"].fillna(e["received_at"])
+        other = ~conv & self._time_mask(when) & self._replica_mask(e["replica_id"])
+        return e[(keep_conv | other).to_numpy(dtype=bool)].reset_index(drop=True)
+
+    @functools.cached_property
+    def conversations(self) -> pd.DataFrame:
+        """One row per conversation_id seen in conversation callbacks.
+
+        Returns
+        -------
+        pandas.DataFrame
+            conversation_id : str.
+            replica_id : str, from the join (else any callback of the call).
+            joined_at : datetime64[ns, UTC], the earliest ``system.replica_joined`` or
+            ``system.pal_joined`` (Tavus sends both for one join); NaT when none arrived.
+            shutdown_at : datetime64[ns, UTC], the earliest ``system.shutdown``.
+            duration_s : float64, seconds, ``shutdown_at - joined_at`` (NaN if either is missing).
+            shutdown_reason : str, as sent.
+            shutdown_category : category of ``events.SHUTDOWN_CATEGORIES`` (NA: no shutdown or no
+            readable reason).
+            outcome : category ``completed``, ``no_show``, ``failed``, ``unknown`` (NA: no
+            shutdown yet).
+            shutdown_error_step : Int64, the N of ``internal error occurred at step N``.
+            status : category ``complete`` (join and shutdown), ``in_progress`` (join, no
+            shutdown yet), ``incomplete`` (no join).
+            has_transcript, has_recording, has_perception : boolean, whether a readable
+            transcript, a recording, a perception analysis arrived.
+            user_turns, assistant_turns : Int64, messages of each role (NA: no transcript).
+            user_words, assistant_words : Int64, words of each role (``len(text.split())``
+            summed; NA: no transcript).
+            system_prompt : str, the first system message (NA when none).
+            recording_s3_key : str, the ``s3_key`` of the latest recording.
+            first_seen, last_seen : datetime64[ns, UTC], first and last arrival of a callback
+            of the call (the collector's clock).
+        """
+        if not self.filtered:
+            frame, self._problem_rows["conversations"] = tb.read_conversations(self._reader)
+            return frame
+        c = self._root_table("conversations")
+        when = c["joined_at"].fillna(c["first_seen"])
+        keep = self._time_mask(when) & self._replica_mask(c["replica_id"])
+        return c[keep].reset_index(drop=True)
+
+    @functools.cached_property
+    def turns(self) -> pd.DataFrame:
+        """One row per transcript message (the transcript that counts for each call).
+
+        Returns
+        -------
+        pandas.DataFrame
+            conversation_id : str.
+            turn : int64, 0-based position in the transcript.
+            role : str, ``system``, ``user``, ``assistant`` or ``tool`` (as sent).
+            content : str, the message text (NA when null or not text).
+            words : int64, ``len(content.split())`` (0 for no content).
+            chars : int64, characters of content.
+            timestamp : datetime64[ns, UTC], per-message time of newer payloads (ISO or Unix).
+            seconds_from_start, duration : float64, seconds, where sent.
+            inference_id, tool_call_id : str, where sent.
+            tool_calls : str, the assistant's tool calls as JSON text, where sent.
+        """
+        if not self.filtered:
+            return tb.read_turns(self._reader)
+        return self._by_conversation(self._root_table("turns"))
+
+    def _cached_table(self, name: str, reader) -> pd.DataFrame:
+        if not self.filtered:
+            frame, self._problem_rows[name] = reader(self._reader)
+            return frame
+        return self._by_conversation(self._root_table(name))
+
+    @functools.cached_property
+    def perception(self) -> pd.DataFrame:
+        """One row per perception callback: analyses and ``perception_unavailable`` notices.
+
+        Returns
+        -------
+        pandas.DataFrame
+            conversation_id : str.
+            timestamp : datetime64[ns, UTC].
+            available : boolean, True for an analysis, False for ``perception_unavailable``.
+            reason : str, why perception was unavailable (e.g. ``no_vision_history``).
+            analysis : str, the Markdown as sent.
+            words : Int64, words of the analysis.
+            appearance, behavior, emotions, screen_activity : str, the text under the standard
+            bold headers (**User Appearance**, **User Behavior & Actions**, ...).
+            sections : object, ``{header: text}`` of every section, custom queries included.
+        """
+        return self._cached_table("perception", tb.read_perception)
+
+    @functools.cached_property
+    def recordings(self) -> pd.DataFrame:
+        """One row per ``application.recording_ready``, in either payload shape.
+
+        Returns
+        -------
+        pandas.DataFrame
+            conversation_id : str.
+            timestamp : datetime64[ns, UTC].
+            bucket_name, s3_key : str, older payloads.
+            duration : float64, seconds, older payloads.
+            storage_provider, storage_uri : str, newer payloads.
+            uri : str, ``storage_uri``, else ``s3://bucket_name/s3_key``.
+        """
+        return self._cached_table("recordings", tb.read_recordings)
+
+    @functools.cached_property
+    def post_call_actions(self) -> pd.DataFrame:
+        """One row per ``application.post_call_action_executed``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            conversation_id : str.
+            timestamp : datetime64[ns, UTC].
+            tool_id, tool_name, status : str.
+            request : object, the request as sent.
+            request_body : object, the request's body, parsed when it was sent as a JSON string.
+            response : object, as sent.
+        """
+        return self._cached_table("post_call_actions", tb.read_post_call_actions)
+
+    @functools.cached_property
+    def other_events(self) -> pd.DataFrame:
+        """Conversation callbacks of every other event type (new, unknown, memory, ...).
+
+        Returns
+        -------
+        pandas.DataFrame
+            conversation_id, event_type : str.
+            timestamp : datetime64[ns, UTC].
+            properties : object, as sent.
+        """
+        return self._cached_table("other_events", tb.read_other_events)
+
+    @functools.cached_property
+    def replicas(self) -> pd.DataFrame:
+        """One row per replica training callback.
+
+        Returns
+        -------
+        pandas.DataFrame
+            replica_id, status : str.
+            received_at : datetime64[ns, UTC].
+            error_message : str, for ``status == "error"``.
+        """
+        if not self.filtered:
+            frame, self._problem_rows["replicas"] = tb.read_replicas(self._reader)
+            return frame
+        r = self._root_table("replicas")
+        keep = self._time_mask(r["received_at"]) & self._replica_mask(r["replica_id"])
+        return r[keep].reset_index(drop=True)
+
+    @functools.cached_property
+    def videos(self) -> pd.DataFrame:
+        """One row per video: the state of its latest callback.
+
+        Returns
+        -------
+        pandas.DataFrame
+            video_id, replica_id, video_name, status, status_details : str.
+            created_at, updated_at : datetime64[ns, UTC] (sent without a zone: UTC).
+            generation_s : float64, seconds, ``updated_at - created_at``.
+            generation_progress : str, e.g. ``"100/100"``.
+            script, download_url, hosted_url, stream_url : str.
+            error_details : str, JSON text when not text.
+            callbacks : int64, callbacks received for the video.
+        """
+        if not self.filtered:
+            frame, self._problem_rows["videos"] = tb.read_videos(self._reader)
+            return frame
+        v = self._root_table("videos")
+        keep = self._time_mask(v["created_at"]) & self._replica_mask(v["replica_id"])
+        return v[keep].reset_index(drop=True)
+
+    @functools.cached_property
+    def problems(self) -> pd.DataFrame:
+        """What could not be interpreted, and why (for the whole database, whatever the filter).
+
+        Builds every table except ``events`` and ``turns`` (whose problems are the ones
+        ``conversations`` reports).
+
+        Returns
+        -------
+        pandas.DataFrame
+            callback_id : Int64, the row in ``callbacks`` (NA for a problem of a whole call).
+            conversation_id, event_type : str.
+            table : str, the table the row was left out of (or annotated in).
+            problem : str, what was wrong and what was done.
+        """
+        root = self._root or self
+        for name in (
+            "conversations",
+            "perception",
+            "recordings",
+            "post_call_actions",
+            "other_events",
+            "replicas",
+            "videos",
+        ):
+            getattr(root, name)
+        rows = [r for name in root._problem_rows for r in root._problem_rows[name]]
+        if not rows:
+            return frame(tb.TABLES["problems"])
+        schema = tb.TABLES["problems"]
+        return frame(schema, dict(zip(schema, map(list, zip(*rows, strict=True)), strict=True)))
+
+    # -- full-text search (see tavus_analytics.store.search) ---------------------------------
+    def search(
+        self,
+        query: str,
+        *,
+        role: str | None = None,
+        conversation: str | None = None,
+        limit: int | None = 20,
+        fts: bool = False,
+    ) -> pd.DataFrame:
+        """Transcript messages that contain ``query``, best match first.
+
+        The words are matched in this order, ignoring case, accents and English word endings
+        (``fts=True`` takes the engine's query syntax instead: FTS5's on SQLite, ``to_tsquery``'s
+        on PostgreSQL). Searching first brings the database's full-text index up to date, so it
+        needs write access to the database. On a filtered dataset, only its conversations are
+        searched. See :func:`tavus_analytics.store.search.search`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            conversation_id : str. turn : int64, the message's index in the transcript.
+            role : str. snippet : str, the words around the match, marked ``[...]``.
+            content : str, the whole message. callback_id : int64. score : float64, lower is
+            better (bm25 on SQLite, minus ``ts_rank`` on PostgreSQL).
+
+        Raises
+        ------
+        InvalidQuery
+            When ``query`` is empty, or (with ``fts=True``) not valid in the engine's syntax.
+        """
+        from .store.search import search
+
+        if not self.filtered:
+            return search(
+                self.path, query, role=role, conversation=conversation, limit=limit, fts=fts
+            )
+        found = search(self.path, query, role=role, conversation=conversation, limit=None, fts=fts)
+        found = found[found["conversation_id"].isin(self.conversations["conversation_id"])]
+        return (found if limit is None else found.head(limit)).reset_index(drop=True)
+
+    # -- metrics (see tavus_analytics.metrics) --------------------------------------------------
+    def shutdown_breakdown(self, by: str = "reason", split: str | None = None) -> pd.DataFrame:
+        """Count and share of each shutdown reason or category; see
+        :func:`tavus_analytics.metrics.shutdown_breakdown`."""
+        return metrics.shutdown_breakdown(self.conversations, by=by, split=split)
+
+    def durations(
+        self,
+        by: str | None = None,
+        *,
+        max_call_duration: float = metrics.DEFAULT_MAX_CALL_DURATION_S,
+    ) -> pd.DataFrame:
+        """Call duration statistics in seconds; see :func:`tavus_analytics.metrics.durations`."""
+        return metrics.durations(self.conversations, by=by, max_call_duration=max_call_duration)
+
+    def turn_stats(self, by: str | None = None) -> pd.DataFrame:
+        """Turns and words per conversation and per turn, by role; see
+        :func:`tavus_analytics.metrics.turn_stats`."""
+        return metrics.turn_stats(self.conversations, by=by)
+
+    def talk_ratio(self) -> pd.DataFrame:
+        """The user's share of the words of each call; see
+        :func:`tavus_analytics.metrics.talk_ratio`."""
+        return metrics.talk_ratio(self.conversations)
+
+    def volume(self, freq: str = "D", by_replica: bool = False) -> pd.DataFrame:
+        """Conversations per day or week with completion and error rates; see
+        :func:`tavus_analytics.metrics.volume`."""
+        return metrics.volume(self.conversations, freq=freq, by_replica=by_replica)
+
+    def funnel(self) -> pd.DataFrame:
+        """Joined, shutdown, transcript, recording, perception: counts and shares; see
+        :func:`tavus_analytics.metrics.funnel`."""
+        return metrics.funnel(self.conversations)
+
+    def perception_summary(self, by: str | None = None) -> pd.DataFrame:
+        """Perception coverage and analysis length; see
+        :func:`tavus_analytics.metrics.perception_summary`."""
+        return metrics.perception_summary(self.conversations, self.perception, by=by)
+
+    def perception_terms(
+        self, n: int = 1, top: int = 20, by: str | None = None, section: str | None = None
+    ) -> pd.DataFrame:
+        """The most frequent meaningful terms or phrases of the analyses; see
+        :func:`tavus_analytics.metrics.perception_terms`."""
+        return metrics.perception_terms(
+            self.perception, self.conversations, n=n, top=top, by=by, section=section
+        )
+
+    def analyses(self, section: str | None = None) -> pd.DataFrame:
+        """The perception analyses of this (filtered) set, to read; see
+        :func:`tavus_analytics.metrics.analyses`."""
+        return metrics.analyses(self.conversations, self.perception, section=section)
+
+    # -- display ------------------------------------------------------------------------------
+    def _counts(self) -> dict[str, int]:
+        if self.filtered or "conversations" in self.__dict__:
+            return {"conversations": len(self.conversations)}
+        rows = self._reader.query(q.COUNTS, (ev.KIND_CONVERSATION, self._reader.max_id))
+        return {"callbacks": rows[0][0], "conversations": rows[0][1]}
+
+    def _summary(self) -> list[tuple[str, str]]:
+        lines = [("database", self.name)]
+        for name, value in self._counts().items():
+            lines.append((name, f"{value:,}"))
+        if self.filtered:
+            lines.append(("since", str(self._since) if self._since is not None else "-"))
+            lines.append(("until", str(self._until) if self._until is not None else "-"))
+            ids = self._replica_ids
+            reps = ", ".join(sorted(ids)) if ids is not None else "all"
+            lines.append(("replicas", reps))
+        built = [n for n in tb.TABLES if n in self.__dict__ and n != "conversations"]
+        for name in built:
+            lines.append((name, f"{len(self.__dict__[name]):,} rows"))
+        return lines
+
+    def __repr__(self) -> str:
+        body = ", ".join(f"{k}={v}" for k, v in self._summary())
+        return f"<Dataset {body}>"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+            f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
+            for k, v in self._summary()
+        )
+        return f"<table><caption>tavus-analytics Dataset</caption>{rows}</table>"
+
+
+def load(
+    db: str | Path | None = None,
+    *,
+    since: Any = None,
+    until: Any = None,
+    replicas: Iterable[str] | str | None = None,
+) -> Dataset:
+    """Open a database of Tavus callbacks for analysis (read-only; tables load lazily).
+
+    Parameters
+    ----------
+    db : str or Path, optional
+        The SQLite file, or a PostgreSQL URL (``postgresql://user:password@host:port/db``);
+        default ``TAVUS_ANALYTICS_DB`` when set, else ``data/tavus.db`` in the current folder or
+        its parent (a notebook run from ``notebooks/`` finds the project's database; see
+        :func:`tavus_analytics.config.find_database`). On PostgreSQL the same tables
+        come back, the JSON extraction done by the server (on the ``body_json`` column) and the
+        bodies streamed through a server-side cursor.
+    since, until : str, datetime or pandas.Timestamp, optional
+        Keep conversations joined (or first seen) in ``[since, until)``; see
+        :meth:`Dataset.filter`.
+    replicas : str or iterable of str, optional
+        Keep only these replica ids.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    DatabaseNotFound
+        When ``db`` does not exist (the message says how to make one).
+    TavusAnalyticsError
+        When ``db`` is not a tavus-analytics database, or its PostgreSQL server cannot be
+        reached (one line naming the URL, its password masked).
+
+    Examples
+    --------
+    >>> import tavus_analytics as ta
+    >>> ds = ta.load("data/tavus.db")  # doctest: +SKIP
+    >>> ds = ta.load("postgresql://analyst:secret@db.internal:5432/tavus")  # doctest: +SKIP
+    >>> ds.conversations.groupby("shutdown_category", observed=False).size()  # doctest: +SKIP
+    """
+    return Dataset(
+        find_database() if db is None else db, since=since, until=until, replicas=replicas
+    )

@@ -1,0 +1,224 @@
+"""What every store shares: the interfaces, the rows it writes and the rules for refusing.
+
+Both engines store the same rows. :func:`callback_row` and :func:`rejected_row` build them
+(the SQLite store passes them as tuples, the PostgreSQL store as named parameters), and
+:func:`accept` is the one rule for what is refused: a body that is not a UTF-8 JSON object
+(:func:`tavus_analytics.events.parse_body`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..events import Fields, classify, parse_body
+
+#: How much of a refused body is kept in ``rejected``.
+REJECTED_BODY_LIMIT = 64 * 1024
+
+#: Rows a reader's ``stream`` yields at a time, unless asked otherwise.
+READ_CHUNK = 2000
+
+#: The columns of ``callbacks`` besides ``id``, in the order the row builders give them.
+CALLBACK_COLUMNS = (
+    "received_at",
+    "kind",
+    "event_type",
+    "message_type",
+    "conversation_id",
+    "replica_id",
+    "video_id",
+    "status",
+    "timestamp",
+    "body",
+    "sha256",
+    "remote_addr",
+    "user_agent",
+)
+#: The columns of ``rejected`` besides ``id``, in the order :func:`rejected_row` gives them.
+REJECTED_COLUMNS = (
+    "received_at",
+    "reason",
+    "status",
+    "content_type",
+    "size",
+    "body",
+    "truncated",
+    "remote_addr",
+    "user_agent",
+)
+
+
+def utc_now() -> str:
+    """The current time as ISO 8601 UTC with milliseconds: ``2025-07-11T06:48:37.564Z``."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def accept(body: bytes) -> Fields:
+    """The index fields of a body the collector accepts; :class:`InvalidCallback` (saying why)
+    for one it refuses."""
+    return classify(parse_body(body))
+
+
+def index_text(value: str | None) -> str | None:
+    """An index column's text as valid UTF-8.
+
+    JSON may escape a lone UTF-16 surrogate (``"\\ud800"``); the parsed string then cannot be
+    encoded to UTF-8 for the database. The raw body keeps the escape; the index copy gets U+FFFD.
+    """
+    if value is None or value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
+    return value
+
+
+def callback_row(
+    body: bytes,
+    fields: Fields,
+    received_at: str | None,
+    remote_addr: str | None,
+    user_agent: str | None,
+) -> tuple:
+    """The ``callbacks`` row of an accepted body, in :data:`CALLBACK_COLUMNS` order."""
+    return (
+        received_at or utc_now(),
+        fields.kind,
+        index_text(fields.event_type),
+        index_text(fields.message_type),
+        index_text(fields.conversation_id),
+        index_text(fields.replica_id),
+        index_text(fields.video_id),
+        index_text(fields.status),
+        index_text(fields.timestamp),
+        body.decode("utf-8"),
+        hashlib.sha256(body).hexdigest(),
+        remote_addr,
+        user_agent,
+    )
+
+
+def rejected_row(
+    reason: str,
+    status: int,
+    body: bytes,
+    size: int | None = None,
+    content_type: str | None = None,
+    remote_addr: str | None = None,
+    user_agent: str | None = None,
+    received_at: str | None = None,
+) -> tuple:
+    """The ``rejected`` row of a refused body, in :data:`REJECTED_COLUMNS` order: at most
+    :data:`REJECTED_BODY_LIMIT` bytes of it are kept."""
+    kept = bytes(body[:REJECTED_BODY_LIMIT])
+    size = len(body) if size is None else size
+    return (
+        received_at or utc_now(),
+        reason,
+        status,
+        content_type,
+        size,
+        kept,
+        int(size > len(kept)),
+        remote_addr,
+        user_agent,
+    )
+
+
+def status_summary(conn) -> dict:
+    """The status page's figures, read on ``conn`` (SQLite or PostgreSQL, the same SQL): counts
+    by kind and event type, the rejected count and the last arrival."""
+    by_type = conn.execute(
+        "SELECT kind, coalesce(event_type, ''), count(*) FROM callbacks "
+        "GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2"
+    ).fetchall()
+    last = conn.execute("SELECT max(received_at) FROM callbacks").fetchone()[0]
+    rejected = conn.execute("SELECT count(*) FROM rejected").fetchone()[0]
+    return {
+        "callbacks": sum(n for _, _, n in by_type),
+        "by_event_type": [{"kind": k, "event_type": t or None, "count": n} for k, t, n in by_type],
+        "rejected": rejected,
+        "last_received_at": last,
+    }
+
+
+@dataclass
+class BatchResult:
+    """Counts of one ``insert_batch`` call."""
+
+    stored: int = 0
+    duplicate: int = 0
+    rejected: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Query:
+    """One query in both dialects: SQLite's JSON functions on ``body``, PostgreSQL's jsonb
+    operators on ``body_json``. A plain ``str`` query is SQLite text (``?`` placeholders) that
+    the PostgreSQL reader translates, so that the table builders have one code path."""
+
+    sqlite: str
+    postgres: str
+
+
+class StoreInterface(Protocol):
+    """What the collector, the importers and ``migrate`` need of a store."""
+
+    name: str
+
+    def migrate(self) -> int: ...
+    def insert_callback(
+        self, body: bytes, fields=None, *, received_at=None, remote_addr=None, user_agent=None
+    ) -> tuple[int, bool]: ...
+    def insert_batch(
+        self,
+        bodies: Iterable,
+        *,
+        remote_addr: str | None = None,
+        user_agent: str | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> BatchResult: ...
+    def insert_rejected(self, reason: str, status: int, body: bytes, **kwargs) -> int: ...
+    def same_event(self, key: tuple[str, str, str]) -> bool: ...
+    def index_transcripts(self, *, chunk: int = 2000) -> int: ...
+    def search_messages(
+        self, query: str, *, role, conversation, limit, fts: bool, before: str, after: str
+    ) -> list[tuple]: ...
+    def check_writable(self) -> None: ...
+    def count_callbacks(self) -> int: ...
+    def summary(self) -> dict: ...
+    def select_bodies(
+        self, *, since=None, until=None, event_types=(), conversations=()
+    ) -> list[tuple[int, str]]: ...
+    def read_callbacks(self, after: int, limit: int) -> list[tuple]: ...
+    def read_rejected(self, after: int, limit: int) -> list[tuple]: ...
+    def count_after(self, callback_id: int, rejected_id: int) -> int: ...
+    def copy_progress(self, source: str) -> tuple[int, int]: ...
+    def copy_in(self, source, callbacks, rejected, upto) -> tuple[int, int]: ...
+    def close(self) -> None: ...
+
+
+class ReaderInterface(Protocol):
+    """Read-only access for the loader, pinned to the rows present when it was opened.
+
+    ``max_id`` is the highest callback id a dataset reads; ``location`` the SQLite file (a
+    Path) or the PostgreSQL URL (a str); ``name`` the database as it may be shown.
+    """
+
+    max_id: int
+    name: str
+    location: Path | str
+
+    def connect(self) -> AbstractContextManager[Any]: ...
+    def query(self, sql: str | Query, params: Sequence = (), conn: Any = None) -> list[tuple]: ...
+    def stream(
+        self, sql: str | Query, params: Sequence = (), size: int = ...
+    ) -> Iterator[list[tuple]]: ...
