@@ -22,6 +22,7 @@ __all__ = [
     "analyses",
     "durations",
     "funnel",
+    "perception_coverage",
     "perception_summary",
     "perception_terms",
     "shutdown_breakdown",
@@ -49,6 +50,12 @@ def _period(times: pd.Series, freq: str) -> pd.Series:
     if freq in ("W", "week"):
         return day - pd.to_timedelta(day.dt.day_of_week, unit="D")
     raise ValueError(f"unknown period {freq!r}: use 'D' (day) or 'W' (week)")
+
+
+def _every_period(periods: pd.Series, freq: str) -> pd.DatetimeIndex:
+    """Every period from the first to the last of ``periods`` (starts of days or weeks)."""
+    step = pd.Timedelta(days=7 if freq in ("W", "week") else 1)
+    return pd.date_range(periods.min(), periods.max(), freq=step)
 
 
 def _split_column(conversations: pd.DataFrame, split: str | None) -> tuple[str | None, pd.Series]:
@@ -324,8 +331,7 @@ def volume(
         failed=("failed", "sum"),
     )
     if len(frame):
-        step = pd.Timedelta(days=7 if freq in ("W", "week") else 1)
-        periods = pd.date_range(frame["period"].min(), frame["period"].max(), freq=step)
+        periods = _every_period(frame["period"], freq)
         if by_replica:
             reps = pd.unique(frame["replica_id"])
             index = pd.MultiIndex.from_product([periods, reps], names=keys)
@@ -430,30 +436,31 @@ def perception_summary(
     ----------
     conversations, perception : DataFrame
         ``ds.conversations`` and ``ds.perception`` (or subsets).
-    by : {None, "replica_id"}
+    by : {None, "replica_id"} or another column of ``conversations``
         Optional grouping.
 
     Returns
     -------
     pandas.DataFrame
-        replica_id : str (when ``by``).
+        replica_id, or the ``by`` column (when ``by``).
         conversations : int64, calls.
         with_analysis : int64, calls with a perception analysis.
         unavailable : int64, calls with a ``perception_unavailable`` and no analysis.
         coverage : float64, 0 to 1, ``with_analysis / conversations``.
         analysis_words_mean, analysis_words_median : float64, words of an analysis.
     """
+    key = "replica_id" if by in ("replica", "replica_id") else by
+    extra = [] if key in (None, "replica_id") else [key]
     per = perception.merge(
-        conversations[["conversation_id", "replica_id"]], on="conversation_id", how="inner"
+        conversations[["conversation_id", "replica_id", *extra]], on="conversation_id", how="inner"
     )
     analyses_ = per[per["available"].fillna(False).astype(bool)]
     unavailable_ids = set(per.loc[~per["available"].fillna(False).astype(bool), "conversation_id"])
-    conv = conversations[["conversation_id", "replica_id", "has_perception"]].copy()
+    conv = conversations[["conversation_id", "replica_id", "has_perception", *extra]].copy()
     conv["unavailable"] = conv["conversation_id"].isin(unavailable_ids) & ~conv[
         "has_perception"
     ].fillna(False).astype(bool)
     conv["with_analysis"] = conv["has_perception"].fillna(False).astype(bool)
-    key = "replica_id" if by in ("replica", "replica_id") else by
     if key is None:
         conv["_all"] = 0
         analyses_ = analyses_.assign(_all=0)
@@ -493,6 +500,60 @@ def perception_summary(
     for col in ("coverage", "analysis_words_mean", "analysis_words_median"):
         out[col] = out[col].astype("float64")
     return out
+
+
+def perception_coverage(
+    conversations: pd.DataFrame,
+    perception: pd.DataFrame,
+    freq: Literal["D", "W"] = "D",
+) -> pd.DataFrame:
+    """Perception coverage per day or week: of each period's calls, how many got an analysis and
+    how many got ``perception_unavailable`` instead.
+
+    Each row is :func:`perception_summary` of the conversations placed in that period (as
+    :func:`volume` places them). Every period from the first to the last is listed, with zeros
+    where nothing happened.
+
+    Parameters
+    ----------
+    conversations, perception : DataFrame
+        ``ds.conversations`` and ``ds.perception`` (or subsets).
+    freq : {"D", "W"}
+        Days or Monday-starting weeks (UTC).
+
+    Returns
+    -------
+    pandas.DataFrame
+        period : datetime64[ns, UTC], the start of the day or week.
+        conversations : int64, calls placed in the period.
+        with_analysis : int64, calls with a perception analysis.
+        unavailable : int64, calls with a ``perception_unavailable`` and no analysis.
+        coverage : float64, 0 to 1, ``with_analysis / conversations`` (NaN when no call).
+        unavailable_share : float64, 0 to 1, ``unavailable / conversations`` (NaN when no call).
+        analysis_words_mean, analysis_words_median : float64, words of an analysis.
+    """
+    period = _period(_when(conversations), freq)
+    placed = conversations.assign(period=period)[period.notna().to_numpy(dtype=bool)]
+    table = perception_summary(placed, perception, by="period").set_index("period")
+    if len(placed):
+        table = table.reindex(_every_period(placed["period"], freq))
+    counts = ["conversations", "with_analysis", "unavailable"]
+    table[counts] = table[counts].fillna(0).astype("int64")
+    table["unavailable_share"] = (
+        table["unavailable"] / table["conversations"].where(table["conversations"] > 0)
+    ).astype("float64")
+    out = table.rename_axis("period").reset_index()
+    out["period"] = out["period"].astype("datetime64[ns, UTC]")
+    return out[
+        [
+            "period",
+            *counts,
+            "coverage",
+            "unavailable_share",
+            "analysis_words_mean",
+            "analysis_words_median",
+        ]
+    ]
 
 
 def perception_terms(
