@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -25,9 +25,11 @@ __all__ = [
     "perception_coverage",
     "perception_summary",
     "perception_terms",
+    "replica_training",
     "shutdown_breakdown",
     "talk_ratio",
     "turn_stats",
+    "video_generation",
     "volume",
 ]
 
@@ -661,3 +663,76 @@ def analyses(
     )
     out = out.sort_values(["joined_at", "timestamp"], kind="stable").reset_index(drop=True)
     return out[["conversation_id", "replica_id", "joined_at", "timestamp", "text"]]
+
+
+# -- replicas and videos -------------------------------------------------------------------------
+def _ranked(values: pd.Series, name: str, dtype: Any) -> pd.DataFrame:
+    """Count and share of each value (NA included), most frequent first, ties in value order;
+    the values as ``dtype`` (the table's text dtype)."""
+    counts = values.groupby(values, dropna=False, sort=True).size()
+    out = pd.DataFrame(
+        {name: pd.Series(counts.index, dtype=object).astype(dtype), "count": counts.to_numpy()}
+    )
+    out = out.sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
+    total = out["count"].sum()
+    out["count"] = out["count"].astype("int64")
+    out["share"] = (out["count"] / total if total else out["count"]).astype("float64")
+    return out
+
+
+def replica_training(
+    replicas: pd.DataFrame, by: Literal["status", "error_message"] = "status"
+) -> pd.DataFrame:
+    """Replica training outcomes: the training callbacks by status, or the errors by message.
+
+    Parameters
+    ----------
+    replicas : DataFrame
+        ``ds.replicas`` or a subset of it.
+    by : {"status", "error_message"}
+        Every training callback by ``status`` (``unknown`` when none was sent), or the callbacks
+        with status ``error`` by ``error_message`` (NA when none was sent).
+
+    Returns
+    -------
+    pandas.DataFrame
+        status or error_message : str, most frequent first (ties in alphabetical order).
+        count : int64, training callbacks.
+        share : float64, 0 to 1, of the training callbacks (``by="status"``) or of the error
+        callbacks (``by="error_message"``).
+    """
+    status = replicas["status"].astype(object)
+    if by == "status":
+        return _ranked(status.fillna("unknown"), "status", replicas["status"].dtype)
+    if by == "error_message":
+        errors = replicas.loc[(status == "error").to_numpy(dtype=bool), "error_message"]
+        return _ranked(errors.astype(object), "error_message", errors.dtype)
+    raise ValueError(f"by must be 'status' or 'error_message', not {by!r}")
+
+
+def video_generation(videos: pd.DataFrame) -> pd.DataFrame:
+    """Videos by status, with how long generation took for the ready ones.
+
+    Parameters
+    ----------
+    videos : DataFrame
+        ``ds.videos`` or a subset of it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        status : str, the status of the video's latest callback (``unknown`` when none was
+        sent), most frequent first (ties in alphabetical order).
+        count : int64, videos.
+        share : float64, 0 to 1, of the videos.
+        generation_median_s, generation_p90_s : float64, seconds from ``created_at`` to
+        ``updated_at`` (``generation_s``) of the ready videos; NaN for the other statuses, whose
+        ``updated_at`` is the time of the error or of the deletion, not the end of generation.
+    """
+    status = videos["status"].astype(object).fillna("unknown")
+    out = _ranked(status, "status", videos["status"].dtype)
+    ready = videos.loc[(status == "ready").to_numpy(dtype=bool), "generation_s"].astype("float64")
+    is_ready = (out["status"] == "ready").to_numpy(dtype=bool)
+    out["generation_median_s"] = np.where(is_ready, ready.median(), np.nan).astype("float64")
+    out["generation_p90_s"] = np.where(is_ready, ready.quantile(0.9), np.nan).astype("float64")
+    return out

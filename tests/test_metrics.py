@@ -341,3 +341,44 @@ def test_perception_coverage_is_perception_summary_of_each_filtered_period(ds):
     week = metrics.perception_coverage(ds.conversations, ds.perception, freq="W")
     assert week["with_analysis"].tolist() == [2, 0]  # a, b; then nothing
     assert week["unavailable"].tolist() == [1, 0]  # c
+
+
+def test_replica_training_on_a_hand_built_frame():
+    replicas = pd.DataFrame(
+        {
+            "replica_id": ["r1", "r1", "r2", "r2", "r3", "r4", "r5"],
+            "status": ["started", "ready", "started", "error", "error", "error", None],
+            "error_message": [None, None, None, "no face", "no face", None, None],
+        }
+    )
+    got = metrics.replica_training(replicas)
+    # most frequent first; ready and unknown tie and are in alphabetical order
+    assert got["status"].tolist() == ["error", "started", "ready", "unknown"]
+    assert got["count"].tolist() == [3, 2, 1, 1]
+    assert got["share"].tolist() == [3 / 7, 2 / 7, 1 / 7, 1 / 7]
+    errors = metrics.replica_training(replicas, by="error_message")
+    assert errors["error_message"].iloc[0] == "no face" and pd.isna(errors["error_message"].iloc[1])
+    assert errors["count"].tolist() == [2, 1]
+    assert errors["share"].tolist() == [2 / 3, 1 / 3]
+    assert metrics.replica_training(replicas.iloc[:0])["count"].sum() == 0
+    with pytest.raises(ValueError, match="'status' or 'error_message'"):
+        metrics.replica_training(replicas, by="replica_id")
+
+
+def test_video_generation_on_a_hand_built_frame():
+    videos = pd.DataFrame(
+        {
+            "status": ["ready", "ready", "error", "ready", "deleted", None, "ready"],
+            # the ready video without a generation time (no created_at) has no duration
+            "generation_s": [60.0, 300.0, 10.0, 120.0, 5.0, np.nan, np.nan],
+        }
+    )
+    got = metrics.video_generation(videos).set_index("status")
+    assert got.index.tolist() == ["ready", "deleted", "error", "unknown"]
+    assert got["count"].tolist() == [4, 1, 1, 1]
+    assert got["share"].tolist() == [4 / 7, 1 / 7, 1 / 7, 1 / 7]
+    assert got.loc["ready", "generation_median_s"] == 120.0  # of 60, 120, 300
+    assert got.loc["ready", "generation_p90_s"] == pytest.approx(120 + 0.8 * (300 - 120))
+    # the time an error or a deletion took is not a generation time
+    assert got.drop(index="ready")[["generation_median_s", "generation_p90_s"]].isna().all().all()
+    assert metrics.video_generation(videos.iloc[:0]).empty
