@@ -996,9 +996,9 @@ def perception_coverage(
     """Perception analysis coverage over time: per day or week, the share of conversations that
     got an analysis, and the share that got ``perception_unavailable`` instead.
 
-    Each period's figures are :func:`tavus_analytics.metrics.perception_summary` of the
-    conversations of that period (selected with :meth:`Dataset.filter`, so that periods are
-    placed exactly as in every other metric).
+    The lines are :func:`tavus_analytics.metrics.perception_coverage` (``coverage`` and
+    ``unavailable_share`` of each period); the subtitle's overall figures are
+    :func:`tavus_analytics.metrics.perception_summary`.
 
     Parameters
     ----------
@@ -1022,16 +1022,11 @@ def perception_coverage(
     title = f"Perception analysis coverage per {unit}"
     if conv.empty:
         return _empty(ax, title, "no conversations in this range", _scope(ds))
-    periods = metrics.volume(conv, freq=freq_)["period"]
-    step = pd.Timedelta(days=1 if freq_ == "D" else 7)
-    rows = [ds.filter(since=p, until=p + step).perception_summary().iloc[0] for p in periods]
-    table = pd.DataFrame(rows).reset_index(drop=True)
-    overall = ds.perception_summary().iloc[0]
+    overall = metrics.perception_summary(conv, ds.perception).iloc[0]
     if int(overall["with_analysis"]) == 0 and int(overall["unavailable"]) == 0:
         return _empty(ax, title, "no perception callbacks in this range", _scope(ds))
-    x = _naive_utc(periods)
-    conversations = table["conversations"].to_numpy(dtype=float)
-    unavailable = np.where(conversations > 0, table["unavailable"] / conversations, np.nan)
+    table = metrics.perception_coverage(conv, ds.perception, freq=freq_)
+    x = _naive_utc(table["period"])
     ax.plot(
         x,
         table["coverage"],
@@ -1043,7 +1038,7 @@ def perception_coverage(
     )
     ax.plot(
         x,
-        unavailable,
+        table["unavailable_share"],
         marker="s",
         markersize=3,
         color=OKABE_ITO["orange"],
@@ -1081,7 +1076,8 @@ def video_generation(
     """How long video generation takes: ``generation_s`` of the videos that became ready.
 
     Videos in error or deleted are counted in the subtitle, not drawn (their ``updated_at`` is
-    the time of the error or of the deletion, not of the end of generation).
+    the time of the error or of the deletion, not of the end of generation). The counts per
+    status and the median are :func:`tavus_analytics.metrics.video_generation`.
 
     Parameters
     ----------
@@ -1100,10 +1096,14 @@ def video_generation(
     title = "Video generation time (ready videos)"
     if videos.empty:
         return _empty(ax, title, "no videos in this range", scope)
-    status = videos["status"].astype(object)
-    ready = videos[(status == "ready").to_numpy() & videos["generation_s"].notna().to_numpy()]
-    counts = status.fillna("unknown").value_counts()
-    others = ", ".join(f"{n:,} {s}" for s, n in counts.items() if s != "ready")
+    stats = metrics.video_generation(videos)
+    others = ", ".join(
+        f"{n:,} {s}" for s, n in zip(stats["status"], stats["count"], strict=True) if s != "ready"
+    )
+    ready = videos[
+        (videos["status"].astype(object) == "ready").to_numpy(dtype=bool)
+        & videos["generation_s"].notna().to_numpy(dtype=bool)
+    ]
     if ready.empty:
         return _empty(ax, title, f"no ready videos in this range ({others})", scope)
     minutes = ready["generation_s"].to_numpy(dtype=float) / 60
@@ -1114,10 +1114,11 @@ def video_generation(
         edgecolor="white",
         linewidth=0.4,
     )
-    median = float(np.median(minutes))
+    median_s = float(stats.loc[stats["status"] == "ready", "generation_median_s"].iloc[0])
+    median = median_s / 60
     ax.axvline(median, color="black", linestyle="--", linewidth=1.2)
     ax.annotate(
-        f"median {duration_text(median * 60)}",
+        f"median {duration_text(median_s)}",
         xy=(median, 1),
         xycoords=("data", "axes fraction"),
         xytext=(4, -4),
@@ -1146,7 +1147,7 @@ def replica_training(
     ax: Axes | None = None,
 ) -> Figure:
     """Replica training outcomes: training callbacks by status, with the most frequent error
-    messages.
+    messages (both :func:`tavus_analytics.metrics.replica_training`).
 
     Parameters
     ----------
@@ -1165,15 +1166,16 @@ def replica_training(
     title = "Replica training outcomes"
     if table.empty:
         return _empty(ax, title, "no replica training callbacks in this range", scope)
-    counts = table["status"].astype(object).fillna("unknown").value_counts()
-    y = np.arange(len(counts))
+    statuses = metrics.replica_training(table, by="status")
+    counts = statuses["count"].to_numpy()
+    y = np.arange(len(statuses))
     bars = ax.barh(
         y,
-        counts.to_numpy(),
-        color=[STATUS_COLORS.get(s, _GREY) for s in counts.index],
+        counts,
+        color=[STATUS_COLORS.get(s, _GREY) for s in statuses["status"]],
         height=0.6,
     )
-    ax.set_yticks(y, list(counts.index))
+    ax.set_yticks(y, list(statuses["status"]))
     ax.invert_yaxis()
     ax.set_xlabel("training callbacks")
     ax.set_ylabel("status")
@@ -1181,12 +1183,16 @@ def replica_training(
     ax.set_xlim(0, counts.max() * 1.25)
     ax.grid(axis="y", visible=False)
     total = int(counts.sum())
-    _bar_labels(ax, bars, [f"{c:,} ({_pct(c / total)})" for c in counts.to_numpy()])
-    errors = table.loc[table["status"].astype(object) == "error", "error_message"].astype(object)
-    errors = errors.fillna("(no message)").value_counts().head(3)
+    _bar_labels(
+        ax,
+        bars,
+        [f"{c:,} ({_pct(s)})" for c, s in zip(counts, statuses["share"], strict=True)],
+    )
+    errors = metrics.replica_training(table, by="error_message").head(3)
     if len(errors):
         lines = ["Most frequent errors:"] + [
-            f"{n:,} × {_short(msg, 90)}" for msg, n in errors.items()
+            f"{n:,} × {'(no message)' if pd.isna(msg) else _short(msg, 90)}"
+            for msg, n in zip(errors["error_message"], errors["count"], strict=True)
         ]
         ax.annotate(
             "\n".join(lines),

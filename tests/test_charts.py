@@ -229,14 +229,31 @@ def test_perception_charts(ds):
     assert len(received) == len(metrics.volume(ds.conversations, freq="W"))
     overall = ds.perception_summary()["coverage"].iloc[0]
     assert f"overall {overall:.0%}" in " ".join(texts(cov.figure))
+    # The lines are the metric, period by period.
+    weekly = metrics.perception_coverage(ds.conversations, ds.perception, freq="W")
+    np.testing.assert_array_equal(received, weekly["coverage"].to_numpy())
+    np.testing.assert_array_equal(cov.lines[1].get_ydata(), weekly["unavailable_share"])
+    assert weekly["unavailable"].sum() > 0
 
 
 def test_video_and_training_charts(ds):
     ax = charts.video_generation(ds).axes[0]
     ready = (ds.videos["status"] == "ready").sum()
     assert sum(b.get_height() for b in bars(ax)) == ready
+    videos = metrics.video_generation(ds.videos).set_index("status")
+    median = videos.loc["ready", "generation_median_s"]
+    assert [line.get_xdata()[0] for line in ax.lines] == [median / 60]
+    assert f"median {ta.stats.duration_text(median)}" in texts(ax.figure)
     ax = charts.replica_training(ds).axes[0]
     assert sum(b.get_width() for b in ax.patches) == len(ds.replicas)
+    statuses = metrics.replica_training(ds.replicas)
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(statuses["status"])
+    assert [b.get_width() for b in ax.patches] == list(statuses["count"])
+    errors = metrics.replica_training(ds.replicas, by="error_message")
+    assert len(errors) >= 1
+    (note,) = [t for t in texts(ax.figure) if t.startswith("Most frequent errors:")]
+    first = f"{errors['count'].iloc[0]:,} × {errors['error_message'].iloc[0][:20]}"
+    assert note.splitlines()[1].startswith(first)
 
 
 def test_draws_on_given_axes(ds):
