@@ -1,11 +1,13 @@
 """Charts of Tavus conversation metrics: one function per chart, each returning a Figure.
 
 Every function has the same shape (seaborn's): the data first, a
-:class:`~tavus_analytics.load.Dataset` or the one table the chart needs, then keyword-only
-options; ``since``, ``until`` and ``replicas`` restrict a Dataset (see
-:meth:`~tavus_analytics.load.Dataset.filter`); ``ax`` draws on the given axes instead of a new
-figure. Each returns the :class:`matplotlib.figure.Figure` and never calls ``plt.show()``: in a
-notebook the returned figure displays itself, in a script call ``fig.savefig("chart.png")``.
+:class:`~tavus_analytics.dataset.Dataset` or the one table the chart needs, then keyword-only
+options; ``ax`` draws on the given axes instead of a new figure. A chart draws all the data it is
+given: to chart a period or some replicas, give it ``ds.filter(since=..., until=...,
+replicas=...)`` (see :meth:`~tavus_analytics.dataset.Dataset.filter`), whose filters the chart
+names when it has nothing to show. Each returns the :class:`matplotlib.figure.Figure` and never
+calls ``plt.show()``: in a notebook the returned figure displays itself, in a script call
+``fig.savefig("chart.png")``.
 
 The numbers come from :mod:`tavus_analytics.metrics`; this module only draws them. Colours come
 from one colour-blind-safe palette (Okabe and Ito's), with a fixed colour per shutdown category
@@ -19,7 +21,7 @@ Examples
 --------
 >>> import tavus_analytics as ta
 >>> ds = ta.load("data/tavus.db")  # doctest: +SKIP
->>> fig = ta.charts.volume(ds, freq="W", since="2025-07-01")  # doctest: +SKIP
+>>> fig = ta.charts.volume(ds.filter(since="2025-07-01"), freq="W")  # doctest: +SKIP
 >>> fig.savefig("volume.png")  # doctest: +SKIP
 """
 
@@ -167,28 +169,25 @@ def _axes(ax: Axes | None, size: tuple[float, float] = _SIZE) -> Axes:
     return fig.add_subplot()
 
 
-def _dataset(data: Any, since: Any, until: Any, replicas: Any) -> Dataset:
+def _dataset(data: Any) -> Dataset:
     if not isinstance(data, Dataset):
         raise TypeError(
             f"this chart needs a Dataset (from tavus_analytics.load), not {type(data).__name__}"
         )
-    if since is None and until is None and replicas is None:
-        return data
-    return data.filter(since=since, until=until, replicas=replicas)
+    return data
 
 
-def _table(data: Any, name: str, since: Any, until: Any, replicas: Any) -> tuple[pd.DataFrame, str]:
-    """The table ``name`` of a (filtered) Dataset, or the DataFrame given; and the range it covers
-    in words (for the empty state)."""
+def _table(data: Any, name: str) -> tuple[pd.DataFrame, str]:
+    """The table ``name`` of a Dataset, or the DataFrame given; and the Dataset's filters in
+    words (for the empty state)."""
     if isinstance(data, pd.DataFrame):
-        if since is not None or until is not None or replicas is not None:
-            raise ValueError(
-                "since, until and replicas filter a Dataset: pass the Dataset, or filter the "
-                "table before charting it"
-            )
         return data, ""
-    ds = _dataset(data, since, until, replicas)
-    return getattr(ds, name), _scope(ds)
+    if not isinstance(data, Dataset):
+        raise TypeError(
+            f"this chart needs a Dataset (from tavus_analytics.load) or its {name} table, "
+            f"not {type(data).__name__}"
+        )
+    return getattr(data, name), _scope(data)
 
 
 def _scope(ds: Dataset) -> str:
@@ -310,19 +309,12 @@ def _bar_labels(ax: Axes, bars: Any, labels: Iterable[str]) -> None:
         )
 
 
-def _conversations_in(data: Any, since: Any, until: Any, replicas: Any):
-    return _table(data, "conversations", since, until, replicas)
-
-
 # -- conversations ---------------------------------------------------------------------------------
 @_styled
 def volume(
     data: Dataset | pd.DataFrame,
     *,
     freq: Freq = "auto",
-    since: Any = None,
-    until: Any = None,
-    replicas: Iterable[str] | str | None = None,
     ax: Axes | None = None,
 ) -> Figure:
     """Conversations per day or week, stacked by shutdown category.
@@ -337,8 +329,6 @@ def volume(
         A Dataset, or its ``conversations`` table.
     freq : {"auto", "D", "W"}
         Days or Monday-starting weeks (UTC); ``auto``: days up to 70 days, else weeks.
-    since, until, replicas
-        Filters of a Dataset (see :meth:`Dataset.filter`).
     ax : matplotlib Axes, optional
         Draw here instead of on a new figure.
 
@@ -346,7 +336,7 @@ def volume(
     -------
     matplotlib.figure.Figure
     """
-    conv, scope = _conversations_in(data, since, until, replicas)
+    conv, scope = _table(data, "conversations")
     ax = _axes(ax)
     freq_ = _resolve_freq(freq, conv["joined_at"].fillna(conv["first_seen"]))
     unit = "day" if freq_ == "D" else "week"
@@ -420,9 +410,6 @@ def durations(
     kind: Literal["hist", "ecdf"] = "hist",
     max_call_duration: float = metrics.DEFAULT_MAX_CALL_DURATION_S,
     participant_absent_timeout: float = 300.0,
-    since: Any = None,
-    until: Any = None,
-    replicas: Iterable[str] | str | None = None,
     ax: Axes | None = None,
 ) -> Figure:
     """How long calls last (join to shutdown), with the ``max_call_duration`` and
@@ -440,15 +427,13 @@ def durations(
         Histogram stacked by shutdown category, or empirical cumulative distribution.
     max_call_duration, participant_absent_timeout : float
         Seconds; the persona's limits (Tavus's defaults: 3600 and 300), drawn as marks.
-    since, until, replicas
-        Filters of a Dataset.
     ax : matplotlib Axes, optional
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    conv, scope = _conversations_in(data, since, until, replicas)
+    conv, scope = _table(data, "conversations")
     ax = _axes(ax)
     title = "How long calls last, from join to shutdown"
     if kind not in ("hist", "ecdf"):
@@ -525,9 +510,6 @@ def shutdown_reasons(
     *,
     by: Literal["reason", "category"] = "reason",
     top: int = 12,
-    since: Any = None,
-    until: Any = None,
-    replicas: Iterable[str] | str | None = None,
     ax: Axes | None = None,
 ) -> Figure:
     """Why calls ended: horizontal bars sorted by count, with each reason's share.
@@ -543,15 +525,13 @@ def shutdown_reasons(
         The raw reasons as sent, or their categories.
     top : int
         Bars at most (the rest are summed into the last one).
-    since, until, replicas
-        Filters of a Dataset.
     ax : matplotlib Axes, optional
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    conv, scope = _conversations_in(data, since, until, replicas)
+    conv, scope = _table(data, "conversations")
     ax = _axes(ax)
     title = "Why calls ended: shutdown " + ("reasons" if by == "reason" else "categories")
     if conv.empty:
@@ -600,9 +580,6 @@ def duration_by_replica(
     data: Dataset | pd.DataFrame,
     *,
     top: int = 15,
-    since: Any = None,
-    until: Any = None,
-    replicas: Iterable[str] | str | None = None,
     ax: Axes | None = None,
 ) -> Figure:
     """Call duration by replica: one box per replica, in order of median duration.
@@ -617,15 +594,13 @@ def duration_by_replica(
         A Dataset, or its ``conversations`` table.
     top : int
         Replicas at most.
-    since, until, replicas
-        Filters of a Dataset.
     ax : matplotlib Axes, optional
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    conv, scope = _conversations_in(data, since, until, replicas)
+    conv, scope = _table(data, "conversations")
     ax = _axes(ax)
     title = "Call duration by replica"
     if conv.empty:
@@ -677,9 +652,6 @@ def duration_by_replica(
 def funnel(
     data: Dataset | pd.DataFrame,
     *,
-    since: Any = None,
-    until: Any = None,
-    replicas: Iterable[str] | str | None = None,
     ax: Axes | None = None,
 ) -> Figure:
     """The coverage funnel: of the joined calls, how many got a shutdown, a transcript, a
@@ -689,15 +661,13 @@ def funnel(
     ----------
     data : Dataset or DataFrame
         A Dataset, or its ``conversations`` table.
-    since, until, replicas
-        Filters of a Dataset.
     ax : matplotlib Axes, optional
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    conv, scope = _conversations_in(data, since, until, replicas)
+    conv, scope = _table(data, "conversations")
     ax = _axes(ax, (9.0, 4.0))
     title = "Coverage funnel: what arrived for each joined call"
     if conv.empty:
@@ -733,9 +703,6 @@ def funnel(
 def turns_per_conversation(
     data: Dataset | pd.DataFrame,
     *,
-    since: Any = None,
-    until: Any = None,
-    replicas: Iterable[str] | str | None = None,
     ax: Axes | None = None,
 ) -> Figure:
     """Turns per conversation of the user and of the assistant, side by side.
@@ -747,15 +714,13 @@ def turns_per_conversation(
     ----------
     data : Dataset or DataFrame
         A Dataset, or its ``conversations`` table.
-    since, until, replicas
-        Filters of a Dataset.
     ax : matplotlib Axes, optional
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    conv, scope = _conversations_in(data, since, until, replicas)
+    conv, scope = _table(data, "conversations")
     ax = _axes(ax)
     title = "Turns per conversation, by role"
     if conv.empty:
@@ -800,9 +765,6 @@ def turns_per_conversation(
 def words_per_turn(
     data: Dataset | pd.DataFrame,
     *,
-    since: Any = None,
-    until: Any = None,
-    replicas: Iterable[str] | str | None = None,
     ax: Axes | None = None,
 ) -> Figure:
     """Words per turn of the user and of the assistant (one count per transcript message).
@@ -812,15 +774,13 @@ def words_per_turn(
     data : Dataset or DataFrame
         A Dataset, or its ``turns`` table. With a Dataset, the legend's means are
         :func:`tavus_analytics.metrics.turn_stats`.
-    since, until, replicas
-        Filters of a Dataset.
     ax : matplotlib Axes, optional
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    turns, scope = _table(data, "turns", since, until, replicas)
+    turns, scope = _table(data, "turns")
     ax = _axes(ax)
     title = "Words per turn, by role"
     roles = [r for r in ("user", "assistant") if (turns["role"] == r).any()]
@@ -828,8 +788,7 @@ def words_per_turn(
         return _empty(ax, title, "no transcripts in this range", scope)
     stats = None
     if isinstance(data, Dataset):
-        ds = _dataset(data, since, until, replicas)
-        stats = metrics.turn_stats(ds.conversations).set_index("role")
+        stats = metrics.turn_stats(data.conversations).set_index("role")
     series = {r: turns.loc[turns["role"] == r, "words"].to_numpy(dtype=float) for r in roles}
     top = max(float(np.percentile(np.concatenate(list(series.values())), 99.5)), 1.0)
     step = max(1.0, float(np.ceil(top / 60)))
@@ -864,9 +823,6 @@ def words_per_turn(
 def talk_ratio(
     data: Dataset | pd.DataFrame,
     *,
-    since: Any = None,
-    until: Any = None,
-    replicas: Iterable[str] | str | None = None,
     ax: Axes | None = None,
 ) -> Figure:
     """The talk ratio: the user's share of the words of each conversation
@@ -876,15 +832,13 @@ def talk_ratio(
     ----------
     data : Dataset or DataFrame
         A Dataset, or its ``conversations`` table.
-    since, until, replicas
-        Filters of a Dataset.
     ax : matplotlib Axes, optional
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    conv, scope = _conversations_in(data, since, until, replicas)
+    conv, scope = _table(data, "conversations")
     ax = _axes(ax)
     title = "Talk ratio: the user's share of the words"
     if conv.empty:
@@ -934,9 +888,6 @@ def perception_terms(
     n: int = 1,
     top: int = 20,
     section: str | None = None,
-    since: Any = None,
-    until: Any = None,
-    replicas: Iterable[str] | str | None = None,
     ax: Axes | None = None,
 ) -> Figure:
     """The most frequent meaningful terms (or ``n``-word phrases) of the perception analyses,
@@ -953,15 +904,13 @@ def perception_terms(
     section : str, optional
         Only this section of the analyses (``appearance``, ``behavior``, ``emotions``,
         ``screen_activity`` or a custom header).
-    since, until, replicas
-        Filters of a Dataset.
     ax : matplotlib Axes, optional
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    perception, scope = _table(data, "perception", since, until, replicas)
+    perception, scope = _table(data, "perception")
     ax = _axes(ax, (9.0, max(4.0, 0.24 * top + 1.4)))
     what = "terms" if n == 1 else f"{n}-word phrases"
     title = f"Most frequent {what} in perception analyses" + (f" ({section})" if section else "")
@@ -988,17 +937,14 @@ def perception_coverage(
     data: Dataset,
     *,
     freq: Freq = "auto",
-    since: Any = None,
-    until: Any = None,
-    replicas: Iterable[str] | str | None = None,
     ax: Axes | None = None,
 ) -> Figure:
     """Perception analysis coverage over time: per day or week, the share of conversations that
     got an analysis, and the share that got ``perception_unavailable`` instead.
 
-    Each period's figures are :func:`tavus_analytics.metrics.perception_summary` of the
-    conversations of that period (selected with :meth:`Dataset.filter`, so that periods are
-    placed exactly as in every other metric).
+    The lines are :func:`tavus_analytics.metrics.perception_coverage` (``coverage`` and
+    ``unavailable_share`` of each period); the subtitle's overall figures are
+    :func:`tavus_analytics.metrics.perception_summary`.
 
     Parameters
     ----------
@@ -1006,15 +952,13 @@ def perception_coverage(
         Perception coverage needs both ``conversations`` and ``perception``.
     freq : {"auto", "D", "W"}
         Days or Monday-starting weeks (UTC); ``auto``: days up to 70 days, else weeks.
-    since, until, replicas
-        Filters.
     ax : matplotlib Axes, optional
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    ds = _dataset(data, since, until, replicas)
+    ds = _dataset(data)
     conv = ds.conversations
     ax = _axes(ax)
     freq_ = _resolve_freq(freq, conv["joined_at"].fillna(conv["first_seen"]))
@@ -1022,16 +966,11 @@ def perception_coverage(
     title = f"Perception analysis coverage per {unit}"
     if conv.empty:
         return _empty(ax, title, "no conversations in this range", _scope(ds))
-    periods = metrics.volume(conv, freq=freq_)["period"]
-    step = pd.Timedelta(days=1 if freq_ == "D" else 7)
-    rows = [ds.filter(since=p, until=p + step).perception_summary().iloc[0] for p in periods]
-    table = pd.DataFrame(rows).reset_index(drop=True)
-    overall = ds.perception_summary().iloc[0]
+    overall = metrics.perception_summary(conv, ds.perception).iloc[0]
     if int(overall["with_analysis"]) == 0 and int(overall["unavailable"]) == 0:
         return _empty(ax, title, "no perception callbacks in this range", _scope(ds))
-    x = _naive_utc(periods)
-    conversations = table["conversations"].to_numpy(dtype=float)
-    unavailable = np.where(conversations > 0, table["unavailable"] / conversations, np.nan)
+    table = metrics.perception_coverage(conv, ds.perception, freq=freq_)
+    x = _naive_utc(table["period"])
     ax.plot(
         x,
         table["coverage"],
@@ -1043,7 +982,7 @@ def perception_coverage(
     )
     ax.plot(
         x,
-        unavailable,
+        table["unavailable_share"],
         marker="s",
         markersize=3,
         color=OKABE_ITO["orange"],
@@ -1073,37 +1012,37 @@ def perception_coverage(
 def video_generation(
     data: Dataset | pd.DataFrame,
     *,
-    since: Any = None,
-    until: Any = None,
-    replicas: Iterable[str] | str | None = None,
     ax: Axes | None = None,
 ) -> Figure:
     """How long video generation takes: ``generation_s`` of the videos that became ready.
 
     Videos in error or deleted are counted in the subtitle, not drawn (their ``updated_at`` is
-    the time of the error or of the deletion, not of the end of generation).
+    the time of the error or of the deletion, not of the end of generation). The counts per
+    status and the median are :func:`tavus_analytics.metrics.video_generation`.
 
     Parameters
     ----------
     data : Dataset or DataFrame
-        A Dataset, or its ``videos`` table.
-    since, until, replicas
-        Filters of a Dataset (videos are placed by ``created_at``).
+        A Dataset (``ds.filter`` places videos by ``created_at``), or its ``videos`` table.
     ax : matplotlib Axes, optional
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    videos, scope = _table(data, "videos", since, until, replicas)
+    videos, scope = _table(data, "videos")
     ax = _axes(ax)
     title = "Video generation time (ready videos)"
     if videos.empty:
         return _empty(ax, title, "no videos in this range", scope)
-    status = videos["status"].astype(object)
-    ready = videos[(status == "ready").to_numpy() & videos["generation_s"].notna().to_numpy()]
-    counts = status.fillna("unknown").value_counts()
-    others = ", ".join(f"{n:,} {s}" for s, n in counts.items() if s != "ready")
+    stats = metrics.video_generation(videos)
+    others = ", ".join(
+        f"{n:,} {s}" for s, n in zip(stats["status"], stats["count"], strict=True) if s != "ready"
+    )
+    ready = videos[
+        (videos["status"].astype(object) == "ready").to_numpy(dtype=bool)
+        & videos["generation_s"].notna().to_numpy(dtype=bool)
+    ]
     if ready.empty:
         return _empty(ax, title, f"no ready videos in this range ({others})", scope)
     minutes = ready["generation_s"].to_numpy(dtype=float) / 60
@@ -1114,10 +1053,11 @@ def video_generation(
         edgecolor="white",
         linewidth=0.4,
     )
-    median = float(np.median(minutes))
+    median_s = float(stats.loc[stats["status"] == "ready", "generation_median_s"].iloc[0])
+    median = median_s / 60
     ax.axvline(median, color="black", linestyle="--", linewidth=1.2)
     ax.annotate(
-        f"median {duration_text(median * 60)}",
+        f"median {duration_text(median_s)}",
         xy=(median, 1),
         xycoords=("data", "axes fraction"),
         xytext=(4, -4),
@@ -1140,40 +1080,37 @@ def video_generation(
 def replica_training(
     data: Dataset | pd.DataFrame,
     *,
-    since: Any = None,
-    until: Any = None,
-    replicas: Iterable[str] | str | None = None,
     ax: Axes | None = None,
 ) -> Figure:
     """Replica training outcomes: training callbacks by status, with the most frequent error
-    messages.
+    messages (both :func:`tavus_analytics.metrics.replica_training`).
 
     Parameters
     ----------
     data : Dataset or DataFrame
-        A Dataset, or its ``replicas`` table.
-    since, until, replicas
-        Filters of a Dataset (training callbacks are placed by ``received_at``).
+        A Dataset (``ds.filter`` places training callbacks by ``received_at``), or its
+        ``replicas`` table.
     ax : matplotlib Axes, optional
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    table, scope = _table(data, "replicas", since, until, replicas)
+    table, scope = _table(data, "replicas")
     ax = _axes(ax, (9.0, 3.6))
     title = "Replica training outcomes"
     if table.empty:
         return _empty(ax, title, "no replica training callbacks in this range", scope)
-    counts = table["status"].astype(object).fillna("unknown").value_counts()
-    y = np.arange(len(counts))
+    statuses = metrics.replica_training(table, by="status")
+    counts = statuses["count"].to_numpy()
+    y = np.arange(len(statuses))
     bars = ax.barh(
         y,
-        counts.to_numpy(),
-        color=[STATUS_COLORS.get(s, _GREY) for s in counts.index],
+        counts,
+        color=[STATUS_COLORS.get(s, _GREY) for s in statuses["status"]],
         height=0.6,
     )
-    ax.set_yticks(y, list(counts.index))
+    ax.set_yticks(y, list(statuses["status"]))
     ax.invert_yaxis()
     ax.set_xlabel("training callbacks")
     ax.set_ylabel("status")
@@ -1181,12 +1118,16 @@ def replica_training(
     ax.set_xlim(0, counts.max() * 1.25)
     ax.grid(axis="y", visible=False)
     total = int(counts.sum())
-    _bar_labels(ax, bars, [f"{c:,} ({_pct(c / total)})" for c in counts.to_numpy()])
-    errors = table.loc[table["status"].astype(object) == "error", "error_message"].astype(object)
-    errors = errors.fillna("(no message)").value_counts().head(3)
+    _bar_labels(
+        ax,
+        bars,
+        [f"{c:,} ({_pct(s)})" for c, s in zip(counts, statuses["share"], strict=True)],
+    )
+    errors = metrics.replica_training(table, by="error_message").head(3)
     if len(errors):
         lines = ["Most frequent errors:"] + [
-            f"{n:,} × {_short(msg, 90)}" for msg, n in errors.items()
+            f"{n:,} × {'(no message)' if pd.isna(msg) else _short(msg, 90)}"
+            for msg, n in zip(errors["error_message"], errors["count"], strict=True)
         ]
         ax.annotate(
             "\n".join(lines),

@@ -490,6 +490,21 @@ class Dataset:
         :func:`tavus_analytics.metrics.analyses`."""
         return metrics.analyses(self.conversations, self.perception, section=section)
 
+    def perception_coverage(self, freq: str = "D") -> pd.DataFrame:
+        """Perception coverage per day or week; see
+        :func:`tavus_analytics.metrics.perception_coverage`."""
+        return metrics.perception_coverage(self.conversations, self.perception, freq=freq)
+
+    def replica_training(self, by: str = "status") -> pd.DataFrame:
+        """Replica training callbacks by status (or errors by message); see
+        :func:`tavus_analytics.metrics.replica_training`."""
+        return metrics.replica_training(self.replicas, by=by)
+
+    def video_generation(self) -> pd.DataFrame:
+        """Videos by status and generation times; see
+        :func:`tavus_analytics.metrics.video_generation`."""
+        return metrics.video_generation(self.videos)
+
     # -- display ------------------------------------------------------------------------------
     def _counts(self) -> dict[str, int]:
         if self.filtered or "conversations" in self.__dict__:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -22,11 +22,14 @@ __all__ = [
     "analyses",
     "durations",
     "funnel",
+    "perception_coverage",
     "perception_summary",
     "perception_terms",
+    "replica_training",
     "shutdown_breakdown",
     "talk_ratio",
     "turn_stats",
+    "video_generation",
     "volume",
 ]
 
@@ -49,6 +52,12 @@ def _period(times: pd.Series, freq: str) -> pd.Series:
     if freq in ("W", "week"):
         return day - pd.to_timedelta(day.dt.day_of_week, unit="D")
     raise ValueError(f"unknown period {freq!r}: use 'D' (day) or 'W' (week)")
+
+
+def _every_period(periods: pd.Series, freq: str) -> pd.DatetimeIndex:
+    """Every period from the first to the last of ``periods`` (starts of days or weeks)."""
+    step = pd.Timedelta(days=7 if freq in ("W", "week") else 1)
+    return pd.date_range(periods.min(), periods.max(), freq=step)
 
 
 def _split_column(conversations: pd.DataFrame, split: str | None) -> tuple[str | None, pd.Series]:
@@ -324,8 +333,7 @@ def volume(
         failed=("failed", "sum"),
     )
     if len(frame):
-        step = pd.Timedelta(days=7 if freq in ("W", "week") else 1)
-        periods = pd.date_range(frame["period"].min(), frame["period"].max(), freq=step)
+        periods = _every_period(frame["period"], freq)
         if by_replica:
             reps = pd.unique(frame["replica_id"])
             index = pd.MultiIndex.from_product([periods, reps], names=keys)
@@ -430,30 +438,31 @@ def perception_summary(
     ----------
     conversations, perception : DataFrame
         ``ds.conversations`` and ``ds.perception`` (or subsets).
-    by : {None, "replica_id"}
+    by : {None, "replica_id"} or another column of ``conversations``
         Optional grouping.
 
     Returns
     -------
     pandas.DataFrame
-        replica_id : str (when ``by``).
+        replica_id, or the ``by`` column (when ``by``).
         conversations : int64, calls.
         with_analysis : int64, calls with a perception analysis.
         unavailable : int64, calls with a ``perception_unavailable`` and no analysis.
         coverage : float64, 0 to 1, ``with_analysis / conversations``.
         analysis_words_mean, analysis_words_median : float64, words of an analysis.
     """
+    key = "replica_id" if by in ("replica", "replica_id") else by
+    extra = [] if key in (None, "replica_id") else [key]
     per = perception.merge(
-        conversations[["conversation_id", "replica_id"]], on="conversation_id", how="inner"
+        conversations[["conversation_id", "replica_id", *extra]], on="conversation_id", how="inner"
     )
     analyses_ = per[per["available"].fillna(False).astype(bool)]
     unavailable_ids = set(per.loc[~per["available"].fillna(False).astype(bool), "conversation_id"])
-    conv = conversations[["conversation_id", "replica_id", "has_perception"]].copy()
+    conv = conversations[["conversation_id", "replica_id", "has_perception", *extra]].copy()
     conv["unavailable"] = conv["conversation_id"].isin(unavailable_ids) & ~conv[
         "has_perception"
     ].fillna(False).astype(bool)
     conv["with_analysis"] = conv["has_perception"].fillna(False).astype(bool)
-    key = "replica_id" if by in ("replica", "replica_id") else by
     if key is None:
         conv["_all"] = 0
         analyses_ = analyses_.assign(_all=0)
@@ -493,6 +502,60 @@ def perception_summary(
     for col in ("coverage", "analysis_words_mean", "analysis_words_median"):
         out[col] = out[col].astype("float64")
     return out
+
+
+def perception_coverage(
+    conversations: pd.DataFrame,
+    perception: pd.DataFrame,
+    freq: Literal["D", "W"] = "D",
+) -> pd.DataFrame:
+    """Perception coverage per day or week: of each period's calls, how many got an analysis and
+    how many got ``perception_unavailable`` instead.
+
+    Each row is :func:`perception_summary` of the conversations placed in that period (as
+    :func:`volume` places them). Every period from the first to the last is listed, with zeros
+    where nothing happened.
+
+    Parameters
+    ----------
+    conversations, perception : DataFrame
+        ``ds.conversations`` and ``ds.perception`` (or subsets).
+    freq : {"D", "W"}
+        Days or Monday-starting weeks (UTC).
+
+    Returns
+    -------
+    pandas.DataFrame
+        period : datetime64[ns, UTC], the start of the day or week.
+        conversations : int64, calls placed in the period.
+        with_analysis : int64, calls with a perception analysis.
+        unavailable : int64, calls with a ``perception_unavailable`` and no analysis.
+        coverage : float64, 0 to 1, ``with_analysis / conversations`` (NaN when no call).
+        unavailable_share : float64, 0 to 1, ``unavailable / conversations`` (NaN when no call).
+        analysis_words_mean, analysis_words_median : float64, words of an analysis.
+    """
+    period = _period(_when(conversations), freq)
+    placed = conversations.assign(period=period)[period.notna().to_numpy(dtype=bool)]
+    table = perception_summary(placed, perception, by="period").set_index("period")
+    if len(placed):
+        table = table.reindex(_every_period(placed["period"], freq))
+    counts = ["conversations", "with_analysis", "unavailable"]
+    table[counts] = table[counts].fillna(0).astype("int64")
+    table["unavailable_share"] = (
+        table["unavailable"] / table["conversations"].where(table["conversations"] > 0)
+    ).astype("float64")
+    out = table.rename_axis("period").reset_index()
+    out["period"] = out["period"].astype("datetime64[ns, UTC]")
+    return out[
+        [
+            "period",
+            *counts,
+            "coverage",
+            "unavailable_share",
+            "analysis_words_mean",
+            "analysis_words_median",
+        ]
+    ]
 
 
 def perception_terms(
@@ -600,3 +663,76 @@ def analyses(
     )
     out = out.sort_values(["joined_at", "timestamp"], kind="stable").reset_index(drop=True)
     return out[["conversation_id", "replica_id", "joined_at", "timestamp", "text"]]
+
+
+# -- replicas and videos -------------------------------------------------------------------------
+def _ranked(values: pd.Series, name: str, dtype: Any) -> pd.DataFrame:
+    """Count and share of each value (NA included), most frequent first, ties in value order;
+    the values as ``dtype`` (the table's text dtype)."""
+    counts = values.groupby(values, dropna=False, sort=True).size()
+    out = pd.DataFrame(
+        {name: pd.Series(counts.index, dtype=object).astype(dtype), "count": counts.to_numpy()}
+    )
+    out = out.sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
+    total = out["count"].sum()
+    out["count"] = out["count"].astype("int64")
+    out["share"] = (out["count"] / total if total else out["count"]).astype("float64")
+    return out
+
+
+def replica_training(
+    replicas: pd.DataFrame, by: Literal["status", "error_message"] = "status"
+) -> pd.DataFrame:
+    """Replica training outcomes: the training callbacks by status, or the errors by message.
+
+    Parameters
+    ----------
+    replicas : DataFrame
+        ``ds.replicas`` or a subset of it.
+    by : {"status", "error_message"}
+        Every training callback by ``status`` (``unknown`` when none was sent), or the callbacks
+        with status ``error`` by ``error_message`` (NA when none was sent).
+
+    Returns
+    -------
+    pandas.DataFrame
+        status or error_message : str, most frequent first (ties in alphabetical order).
+        count : int64, training callbacks.
+        share : float64, 0 to 1, of the training callbacks (``by="status"``) or of the error
+        callbacks (``by="error_message"``).
+    """
+    status = replicas["status"].astype(object)
+    if by == "status":
+        return _ranked(status.fillna("unknown"), "status", replicas["status"].dtype)
+    if by == "error_message":
+        errors = replicas.loc[(status == "error").to_numpy(dtype=bool), "error_message"]
+        return _ranked(errors.astype(object), "error_message", errors.dtype)
+    raise ValueError(f"by must be 'status' or 'error_message', not {by!r}")
+
+
+def video_generation(videos: pd.DataFrame) -> pd.DataFrame:
+    """Videos by status, with how long generation took for the ready ones.
+
+    Parameters
+    ----------
+    videos : DataFrame
+        ``ds.videos`` or a subset of it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        status : str, the status of the video's latest callback (``unknown`` when none was
+        sent), most frequent first (ties in alphabetical order).
+        count : int64, videos.
+        share : float64, 0 to 1, of the videos.
+        generation_median_s, generation_p90_s : float64, seconds from ``created_at`` to
+        ``updated_at`` (``generation_s``) of the ready videos; NaN for the other statuses, whose
+        ``updated_at`` is the time of the error or of the deletion, not the end of generation.
+    """
+    status = videos["status"].astype(object).fillna("unknown")
+    out = _ranked(status, "status", videos["status"].dtype)
+    ready = videos.loc[(status == "ready").to_numpy(dtype=bool), "generation_s"].astype("float64")
+    is_ready = (out["status"] == "ready").to_numpy(dtype=bool)
+    out["generation_median_s"] = np.where(is_ready, ready.median(), np.nan).astype("float64")
+    out["generation_p90_s"] = np.where(is_ready, ready.quantile(0.9), np.nan).astype("float64")
+    return out

@@ -101,10 +101,15 @@ def test_chart_on_an_empty_database_says_so(name, empty_ds):
 
 
 def test_an_empty_range_names_the_range(ds):
-    fig = charts.volume(ds, since="2030-01-01", until="2030-02-01")
+    fig = charts.volume(ds.filter(since="2030-01-01", until="2030-02-01"))
     (message,) = [t.get_text() for t in fig.axes[0].texts]
     assert "no conversations in this range" in message
     assert "2030-01-01 to 2030-02-01 (UTC)" in message
+    fig = charts.perception_coverage(ds.filter(since="2030-01-01", replicas=["r-none"]))
+    (message,) = [t.get_text() for t in fig.axes[0].texts]
+    assert message == (
+        "no conversations in this range\n(2030-01-01 to the end (UTC), replica r-none)"
+    )
 
 
 def test_volume_stacks_every_conversation_in_its_category_colour(ds):
@@ -206,7 +211,7 @@ def test_duration_by_replica_one_box_per_replica(ds):
     labels = [t.get_text().split()[0] for t in ax.get_yticklabels()]
     assert sorted(labels) == sorted(stats["replica_id"])
     one = stats["replica_id"].iloc[0]
-    fig = charts.duration_by_replica(ds, replicas=[one])
+    fig = charts.duration_by_replica(ds.filter(replicas=[one]))
     (message,) = [t.get_text() for t in fig.axes[0].texts]
     assert message.startswith(f"one replica only ({one})")
 
@@ -229,14 +234,31 @@ def test_perception_charts(ds):
     assert len(received) == len(metrics.volume(ds.conversations, freq="W"))
     overall = ds.perception_summary()["coverage"].iloc[0]
     assert f"overall {overall:.0%}" in " ".join(texts(cov.figure))
+    # The lines are the metric, period by period.
+    weekly = metrics.perception_coverage(ds.conversations, ds.perception, freq="W")
+    np.testing.assert_array_equal(received, weekly["coverage"].to_numpy())
+    np.testing.assert_array_equal(cov.lines[1].get_ydata(), weekly["unavailable_share"])
+    assert weekly["unavailable"].sum() > 0
 
 
 def test_video_and_training_charts(ds):
     ax = charts.video_generation(ds).axes[0]
     ready = (ds.videos["status"] == "ready").sum()
     assert sum(b.get_height() for b in bars(ax)) == ready
+    videos = metrics.video_generation(ds.videos).set_index("status")
+    median = videos.loc["ready", "generation_median_s"]
+    assert [line.get_xdata()[0] for line in ax.lines] == [median / 60]
+    assert f"median {ta.stats.duration_text(median)}" in texts(ax.figure)
     ax = charts.replica_training(ds).axes[0]
     assert sum(b.get_width() for b in ax.patches) == len(ds.replicas)
+    statuses = metrics.replica_training(ds.replicas)
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(statuses["status"])
+    assert [b.get_width() for b in ax.patches] == list(statuses["count"])
+    errors = metrics.replica_training(ds.replicas, by="error_message")
+    assert len(errors) >= 1
+    (note,) = [t for t in texts(ax.figure) if t.startswith("Most frequent errors:")]
+    first = f"{errors['count'].iloc[0]:,} × {errors['error_message'].iloc[0][:20]}"
+    assert note.splitlines()[1].startswith(first)
 
 
 def test_draws_on_given_axes(ds):
@@ -247,19 +269,29 @@ def test_draws_on_given_axes(ds):
     assert len(fig.axes) == 2 and left.patches and right.patches
 
 
-def test_tables_are_accepted_and_filters_need_a_dataset(ds):
+def test_tables_are_accepted_and_other_data_refused(ds):
     fig = charts.shutdown_reasons(ds.conversations)
     assert bars(fig.axes[0])
     assert bars(charts.video_generation(ds.videos).axes[0])
-    with pytest.raises(ValueError, match="filter a Dataset"):
-        charts.volume(ds.conversations, since="2026-10-01")
     with pytest.raises(TypeError, match="needs a Dataset"):
         charts.perception_coverage(ds.conversations)
+    with pytest.raises(TypeError, match="needs a Dataset .* or its conversations table, not list"):
+        charts.volume([])
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(
+    "option", [{"since": "2026-10-01"}, {"until": "2026-10-01"}, {"replicas": ["r1"]}]
+)
+def test_charts_take_no_filters_of_their_own(name, option, ds):
+    # Filter the data instead: charts.volume(ds.filter(since=...)).
+    with pytest.raises(TypeError, match=f"unexpected keyword argument '{next(iter(option))}'"):
+        charts.CHARTS[name](ds, **option)
 
 
 def test_filters_restrict_the_chart(ds):
     replica = ds.conversations["replica_id"].value_counts().index[0]
-    ax = charts.volume(ds, replicas=[replica]).axes[0]
+    ax = charts.volume(ds.filter(replicas=[replica])).axes[0]
     expected = (ds.conversations["replica_id"] == replica).sum()
     assert sum(b.get_height() for b in bars(ax)) == pytest.approx(expected)
 

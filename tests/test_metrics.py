@@ -259,3 +259,141 @@ def test_bad_arguments_say_what_is_allowed(ds):
         ds.shutdown_breakdown(by="replica")
     with pytest.raises(ValueError, match="'D' \\(day\\) or 'W' \\(week\\)"):
         ds.volume("M")
+
+
+def _utc(text):
+    return pd.Timestamp(text, tz="UTC") if text else pd.NaT
+
+
+def test_perception_coverage_per_period_on_hand_built_frames():
+    # a, b: Monday 7 July; c: no join, first seen Wednesday 9; d: Monday 14; e: Tuesday 15.
+    conversations = pd.DataFrame(
+        {
+            "conversation_id": ["a", "b", "c", "d", "e"],
+            "replica_id": ["r1", "r1", "r2", "r2", "r1"],
+            "joined_at": pd.Series(
+                [_utc(t) for t in ["2025-07-07 10:00", "2025-07-07 23:59", None, "2025-07-14"]]
+                + [_utc("2025-07-15 08:00")],
+                dtype="datetime64[ns, UTC]",
+            ),
+            "first_seen": pd.Series(
+                [_utc(t) for t in ["2025-07-07 09:59", "2025-07-08 00:01", "2025-07-09 08:00"]]
+                + [_utc("2025-07-13 23:59"), _utc("2025-07-15 07:59")],
+                dtype="datetime64[ns, UTC]",
+            ),
+            "has_perception": pd.array([True, False, True, False, False], dtype="boolean"),
+        }
+    )
+    # a has an analysis (10 words) and a perception_unavailable: it counts as analysed. b and e
+    # got perception_unavailable only, d nothing; zz is not one of these conversations.
+    perception = pd.DataFrame(
+        {
+            "conversation_id": ["a", "a", "b", "c", "e", "zz"],
+            "available": pd.array([True, False, False, True, False, True], dtype="boolean"),
+            "words": pd.array([10, None, None, 30, None, 99], dtype="Int64"),
+        }
+    )
+    week = metrics.perception_coverage(conversations, perception, freq="W")
+    assert week["period"].tolist() == [_utc("2025-07-07"), _utc("2025-07-14")]
+    assert week["conversations"].tolist() == [3, 2]  # a, b, c; d, e
+    assert week["with_analysis"].tolist() == [2, 0]
+    assert week["unavailable"].tolist() == [1, 1]  # b; e
+    assert week["coverage"].tolist() == [2 / 3, 0.0]
+    assert week["unavailable_share"].tolist() == [1 / 3, 0.5]
+    assert week["analysis_words_mean"].iloc[0] == 20.0  # (10 + 30) / 2
+    assert week["analysis_words_median"].iloc[0] == 20.0
+    assert np.isnan(week["analysis_words_mean"].iloc[1])
+    assert str(week["period"].dtype) == "datetime64[ns, UTC]"
+    assert week[["conversations", "with_analysis", "unavailable"]].dtypes.eq("int64").all()
+
+    day = metrics.perception_coverage(conversations, perception, freq="D")
+    assert len(day) == 9  # 7 to 15 July, every day listed
+    assert day["period"].iloc[0] == _utc("2025-07-07")
+    assert day["conversations"].tolist() == [2, 0, 1, 0, 0, 0, 0, 1, 1]
+    assert day["with_analysis"].tolist() == [1, 0, 1, 0, 0, 0, 0, 0, 0]
+    assert day["unavailable"].tolist() == [1, 0, 0, 0, 0, 0, 0, 0, 1]
+    assert day["coverage"].iloc[[0, 2, 7, 8]].tolist() == [0.5, 1.0, 0.0, 0.0]
+    assert day["unavailable_share"].iloc[[0, 2, 7, 8]].tolist() == [0.5, 0.0, 0.0, 1.0]
+    assert day["coverage"].iloc[[1, 3, 4, 5, 6]].isna().all()  # no call: no share
+    assert day["unavailable_share"].iloc[[1, 3, 4, 5, 6]].isna().all()
+    assert day["analysis_words_median"].iloc[[0, 2]].tolist() == [10.0, 30.0]
+
+    none = metrics.perception_coverage(conversations.iloc[:0], perception, freq="W")
+    assert none.empty and list(none.columns) == list(week.columns)
+    assert str(none["period"].dtype) == "datetime64[ns, UTC]"
+    with pytest.raises(ValueError, match="'D' \\(day\\) or 'W' \\(week\\)"):
+        metrics.perception_coverage(conversations, perception, freq="M")
+
+
+def test_perception_coverage_is_perception_summary_of_each_filtered_period(ds):
+    for freq, step in (("D", pd.Timedelta(days=1)), ("W", pd.Timedelta(days=7))):
+        got = metrics.perception_coverage(ds.conversations, ds.perception, freq=freq)
+        assert got["conversations"].sum() == len(ds.conversations)
+        for row in got.itertuples():
+            expected = ds.filter(since=row.period, until=row.period + step).perception_summary()
+            expected = expected.iloc[0]
+            assert row.conversations == expected["conversations"]
+            assert row.with_analysis == expected["with_analysis"]
+            assert row.unavailable == expected["unavailable"]
+            assert row.coverage == expected["coverage"] or (
+                np.isnan(row.coverage) and np.isnan(expected["coverage"])
+            )
+    week = metrics.perception_coverage(ds.conversations, ds.perception, freq="W")
+    assert week["with_analysis"].tolist() == [2, 0]  # a, b; then nothing
+    assert week["unavailable"].tolist() == [1, 0]  # c
+
+
+def test_replica_training_on_a_hand_built_frame():
+    replicas = pd.DataFrame(
+        {
+            "replica_id": ["r1", "r1", "r2", "r2", "r3", "r4", "r5"],
+            "status": ["started", "ready", "started", "error", "error", "error", None],
+            "error_message": [None, None, None, "no face", "no face", None, None],
+        }
+    )
+    got = metrics.replica_training(replicas)
+    # most frequent first; ready and unknown tie and are in alphabetical order
+    assert got["status"].tolist() == ["error", "started", "ready", "unknown"]
+    assert got["count"].tolist() == [3, 2, 1, 1]
+    assert got["share"].tolist() == [3 / 7, 2 / 7, 1 / 7, 1 / 7]
+    errors = metrics.replica_training(replicas, by="error_message")
+    assert errors["error_message"].iloc[0] == "no face" and pd.isna(errors["error_message"].iloc[1])
+    assert errors["count"].tolist() == [2, 1]
+    assert errors["share"].tolist() == [2 / 3, 1 / 3]
+    assert metrics.replica_training(replicas.iloc[:0])["count"].sum() == 0
+    with pytest.raises(ValueError, match="'status' or 'error_message'"):
+        metrics.replica_training(replicas, by="replica_id")
+
+
+def test_video_generation_on_a_hand_built_frame():
+    videos = pd.DataFrame(
+        {
+            "status": ["ready", "ready", "error", "ready", "deleted", None, "ready"],
+            # the ready video without a generation time (no created_at) has no duration
+            "generation_s": [60.0, 300.0, 10.0, 120.0, 5.0, np.nan, np.nan],
+        }
+    )
+    got = metrics.video_generation(videos).set_index("status")
+    assert got.index.tolist() == ["ready", "deleted", "error", "unknown"]
+    assert got["count"].tolist() == [4, 1, 1, 1]
+    assert got["share"].tolist() == [4 / 7, 1 / 7, 1 / 7, 1 / 7]
+    assert got.loc["ready", "generation_median_s"] == 120.0  # of 60, 120, 300
+    assert got.loc["ready", "generation_p90_s"] == pytest.approx(120 + 0.8 * (300 - 120))
+    # the time an error or a deletion took is not a generation time
+    assert got.drop(index="ready")[["generation_median_s", "generation_p90_s"]].isna().all().all()
+    assert metrics.video_generation(videos.iloc[:0]).empty
+
+
+def test_the_dataset_methods_call_the_new_metrics(tmp_path):
+    from tavus_analytics import demo
+
+    db = tmp_path / "t.db"
+    demo.write(db, conversations=40, seed=3)
+    ds = ta.load(db)
+    pd.testing.assert_frame_equal(
+        ds.perception_coverage("W"),
+        metrics.perception_coverage(ds.conversations, ds.perception, freq="W"),
+    )
+    pd.testing.assert_frame_equal(ds.replica_training(), metrics.replica_training(ds.replicas))
+    pd.testing.assert_frame_equal(ds.video_generation(), metrics.video_generation(ds.videos))
+    assert len(ds.perception_coverage("W")) > 0
