@@ -3,7 +3,8 @@
 ``TavusAnalyticsError`` is the base; the command line shows its message (no traceback) and exits
 non-zero. The collector maps ``InvalidCallback`` to 400, ``PayloadTooLarge`` to 413 and
 ``StoreUnavailable`` to 503. The command line's own errors (``ImportFileError``,
-``TavusApiError``, ``ReplayError``, ``InvalidQuery``, ``ExportError``) are listed here too.
+``TavusApiError``, ``ReplayError``, ``InvalidQuery``, ``ExportError``) are listed here too, and
+``MissingExtra`` (an optional package is not installed: the message says which extra).
 """
 
 from __future__ import annotations
@@ -47,6 +48,14 @@ class InvalidQuery(TavusAnalyticsError):
 
 class ExportError(TavusAnalyticsError):
     """An export that cannot be made as asked."""
+
+
+class MissingExtra(TavusAnalyticsError):
+    """An optional package is not installed; the message names the extra that brings it."""
+
+    def __init__(self, message: str, extra: str) -> None:
+        super().__init__(message)
+        self.extra = extra
 
 
 class DatabaseNotFound(TavusAnalyticsError):

@@ -24,6 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import DatabaseNotFound
+from ..extras import require
 from ..masking import mask_url
 from .base import (
     CALLBACK_COLUMNS,
@@ -89,6 +90,8 @@ def open_store(
     yet. With ``must_exist``, a SQLite file that does not exist is :class:`DatabaseNotFound`
     (for commands that only read)."""
     if is_postgres(db):
+        require("psycopg", "postgres", "a PostgreSQL database")
+        require("psycopg_pool", "postgres", "a PostgreSQL database")
         from .postgres import PgStore
 
         return PgStore(str(db), busy_timeout_ms=busy_timeout_ms, pool_size=pool_size)
@@ -120,6 +123,7 @@ def open_reader(db: str | Path) -> ReaderInterface:
     :class:`~tavus_analytics.errors.TavusAnalyticsError` for a database that is not ours or a
     server that cannot be reached)."""
     if is_postgres(db):
+        require("psycopg", "postgres", "a PostgreSQL database")
         from .postgres import PgReader
 
         return PgReader(str(db))
