@@ -22,7 +22,6 @@ def require(module: str, extra: str, what: str) -> ModuleType:
     except ImportError:
         package = module.split(".")[0]
         raise MissingExtra(
-            f"{what} needs the optional package {package}: "
-            f"pip install 'tavus-analytics[{extra}]'",
+            f"{what} needs the optional package {package}: pip install 'tavus-analytics[{extra}]'",
             extra=extra,
         ) from None
