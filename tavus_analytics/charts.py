@@ -48,6 +48,12 @@ from .stats import duration_text
 __all__ = [
     "CATEGORY_COLORS",
     "CHARTS",
+    "answer_delay_trend",
+    "answer_delays",
+    "canvas_outcomes",
+    "guardrail_triggers",
+    "objective_completion",
+    "recording_failures",
     "OKABE_ITO",
     "OUTCOME_COLORS",
     "ROLE_COLORS",
@@ -1147,6 +1153,301 @@ def replica_training(
 
 
 #: Every chart, by name, in the order of the report: ``name -> function``.
+
+
+# -- Tavus 2026: objectives, guardrails, timed turns, canvas, recording failures ----------------
+_MISSED = "a callback the collector missed cannot be fetched later"
+
+
+def _hbars(ax: Axes, labels: list[str], values: np.ndarray, texts: list[str], color: Any) -> None:
+    y = np.arange(len(labels))
+    bars = ax.barh(y, values, color=color, height=0.6)
+    ax.set_yticks(y, [_short(label, 34) for label in labels])
+    ax.invert_yaxis()
+    ax.grid(axis="y", visible=False)
+    _bar_labels(ax, bars, texts)
+
+
+@_styled
+def objective_completion(data: Dataset, *, ax: Axes | None = None) -> Figure:
+    """The share of calls that reached each objective
+    (:func:`tavus_analytics.metrics.objective_completion`).
+
+    Parameters
+    ----------
+    data : Dataset
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    ds = _dataset(data)
+    rates = metrics.objective_completion(ds.conversations, ds.objectives)
+    ax = _axes(ax, (9.0, 1.4 + 0.45 * max(len(rates), 2)))
+    title = "Objective completion"
+    if rates.empty:
+        return _empty(ax, title, "no objective completion received in this range", _scope(ds))
+    rates = rates.sort_values("completion_rate", ascending=False, kind="stable")
+    _hbars(
+        ax,
+        list(rates["objective_name"]),
+        rates["completion_rate"].to_numpy() * 100,
+        [
+            f"{_pct(r)} ({c:,} of {n:,})"
+            for r, c, n in zip(
+                rates["completion_rate"], rates["completed"], rates["calls"], strict=False
+            )
+        ],
+        OKABE_ITO["bluish_green"],
+    )
+    ax.set_xlim(0, 115)
+    ax.xaxis.set_major_formatter(PercentFormatter(100))
+    ax.set_xlabel("ended calls of the replicas that use the objective")
+    _titles(ax, title, f"judged by Tavus's evaluator; {_MISSED}")
+    return ax.figure
+
+
+@_styled
+def guardrail_triggers(data: Dataset, *, ax: Axes | None = None) -> Figure:
+    """Guardrail triggers per 100 ended calls, per guardrail
+    (:func:`tavus_analytics.metrics.guardrail_summary`).
+
+    Parameters
+    ----------
+    data : Dataset
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    ds = _dataset(data)
+    summary = metrics.guardrail_summary(ds.conversations, ds.guardrail_triggers)
+    each = summary[summary["guardrail"] != "all"]
+    ax = _axes(ax, (9.0, 1.4 + 0.45 * max(len(each), 2)))
+    title = "Guardrail triggers"
+    if each.empty or int(summary["triggers"].iloc[0]) == 0:
+        return _empty(ax, title, "no guardrail triggered in this range", _scope(ds))
+    each = each.sort_values("triggers_per_100_calls", ascending=False, kind="stable")
+    _hbars(
+        ax,
+        list(each["guardrail"]),
+        each["triggers_per_100_calls"].to_numpy(),
+        [
+            f"{t:.1f} per 100 calls ({n:,} in {c:,} calls)"
+            for t, n, c in zip(
+                each["triggers_per_100_calls"],
+                each["triggers"],
+                each["calls_triggered"],
+                strict=False,
+            )
+        ],
+        OKABE_ITO["vermillion"],
+    )
+    ax.set_xlim(0, each["triggers_per_100_calls"].max() * 1.6)
+    ax.set_xlabel("triggers per 100 ended calls")
+    total = summary.iloc[0]
+    _titles(
+        ax,
+        title,
+        f"{_pct(total['share_of_calls'])} of {int(total['calls']):,} calls triggered one or "
+        "more; every delivery counts, and one missed is gone",
+    )
+    return ax.figure
+
+
+@_styled
+def answer_delays(data: Dataset | pd.DataFrame, *, ax: Axes | None = None) -> Figure:
+    """How long callers waited for the replica's answer: the distribution of
+    ``ds.turns.answer_delay_s`` (end of the caller's turn to the start of the answer).
+
+    Parameters
+    ----------
+    data : Dataset or DataFrame
+        A Dataset, or its ``turns`` table.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    turns, scope = _table(data, "turns")
+    delays = turns["answer_delay_s"].dropna().astype("float64")
+    ax = _axes(ax)
+    title = "Answer delay"
+    if delays.empty:
+        return _empty(ax, title, "no timed transcript in this range", scope)
+    high = max(float(delays.quantile(0.99)), 0.5)
+    shown = delays.clip(lower=-1.0, upper=high)
+    ax.hist(shown, bins=40, color=_MAIN, alpha=0.85)
+    median, p90 = float(delays.median()), float(delays.quantile(0.9))
+    for value, name, style in ((median, "median", "-"), (p90, "p90", "--")):
+        ax.axvline(value, color=OKABE_ITO["black"], linestyle=style, linewidth=1.2)
+        ax.annotate(
+            f"{name} {value:.2f} s",
+            xy=(value, 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(4, -12 if name == "median" else -26),
+            textcoords="offset points",
+            fontsize=9,
+        )
+    ax.axvline(0, color=_GREY, linewidth=0.8)
+    ax.set_xlabel("seconds from the end of the caller's turn to the replica's answer")
+    ax.set_ylabel("answers")
+    _counts(ax)
+    overlaps = float((delays < 0).mean())
+    _titles(
+        ax,
+        title,
+        f"{len(delays):,} timed answers; {_pct(overlaps)} began before the caller had finished",
+    )
+    return ax.figure
+
+
+@_styled
+def answer_delay_trend(
+    data: Dataset, *, freq: Freq = "auto", top: int = 6, ax: Axes | None = None
+) -> Figure:
+    """The median answer delay per day or week, one line per replica (the ``top`` replicas
+    with the most timed answers).
+
+    Parameters
+    ----------
+    data : Dataset
+    freq : {"auto", "D", "W"}
+    top : int
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    ds = _dataset(data)
+    ax = _axes(ax)
+    title = "Answer delay over time, per replica"
+    turns = ds.turns
+    timed = turns[turns["answer_delay_s"].notna().to_numpy(dtype=bool)]
+    if timed.empty:
+        return _empty(ax, title, "no timed transcript in this range", _scope(ds))
+    conv = ds.conversations
+    when = conv["joined_at"].fillna(conv["first_seen"])
+    f = _resolve_freq(freq, when)
+    frame = timed[["conversation_id", "answer_delay_s"]].merge(
+        pd.DataFrame(
+            {
+                "conversation_id": conv["conversation_id"],
+                "replica_id": conv["replica_id"].astype(object),
+                "period": when.dt.floor("D"),
+            }
+        ),
+        on="conversation_id",
+    )
+    if f == "W":
+        frame["period"] = frame["period"] - pd.to_timedelta(frame["period"].dt.day_of_week, "D")
+    busiest = frame["replica_id"].value_counts().head(top).index
+    colors = list(OKABE_ITO.values())
+    for i, replica in enumerate(busiest):
+        mine = frame[frame["replica_id"] == replica]
+        med = mine.groupby("period")["answer_delay_s"].median()
+        ax.plot(
+            _naive_utc(pd.Series(med.index)),
+            med.to_numpy(),
+            marker="o",
+            markersize=3,
+            linewidth=1.5,
+            color=colors[i % len(colors)],
+            label=str(replica),
+        )
+    _date_axis(ax)
+    ax.set_xlabel("week of (UTC)" if f == "W" else "day (UTC)")
+    ax.set_ylabel("median answer delay, seconds")
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), title="replica")
+    _titles(ax, title, f"per {'week' if f == 'W' else 'day'} (UTC), timed transcripts only")
+    return ax.figure
+
+
+@_styled
+def canvas_outcomes(data: Dataset | pd.DataFrame, *, ax: Axes | None = None) -> Figure:
+    """What callers did with each kind of on-screen card: submitted, skipped or dismissed
+    (:func:`tavus_analytics.metrics.canvas_outcomes`).
+
+    Parameters
+    ----------
+    data : Dataset or DataFrame
+        A Dataset, or its ``canvas_interactions`` table.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    table, scope = _table(data, "canvas_interactions")
+    outcomes = metrics.canvas_outcomes(table) if not table.empty else table
+    ax = _axes(ax, (9.0, 1.6 + 0.5 * max(len(outcomes), 2)))
+    title = "Canvas cards: what callers did"
+    if table.empty or outcomes.empty:
+        return _empty(ax, title, "no canvas interaction in this range", scope)
+    y = np.arange(len(outcomes))
+    left = np.zeros(len(outcomes))
+    colors = {
+        "submit": OKABE_ITO["bluish_green"],
+        "skip": OKABE_ITO["orange"],
+        "dismiss": OKABE_ITO["vermillion"],
+        "other": _GREY,
+    }
+    for kind, color in colors.items():
+        share = (outcomes[kind] / outcomes["interactions"]).to_numpy() * 100
+        ax.barh(y, share, left=left, color=color, height=0.6, label=kind)
+        left += share
+    ax.set_yticks(y, [_short(c, 30) for c in outcomes["component"]])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.xaxis.set_major_formatter(PercentFormatter(100))
+    ax.grid(axis="y", visible=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_xlabel("share of interactions")
+    _titles(ax, title, f"{int(outcomes['interactions'].sum()):,} interactions")
+    return ax.figure
+
+
+@_styled
+def recording_failures(data: Dataset | pd.DataFrame, *, ax: Axes | None = None) -> Figure:
+    """Recordings Tavus could not copy into the bucket, by error code
+    (:func:`tavus_analytics.metrics.recording_failures`).
+
+    Parameters
+    ----------
+    data : Dataset or DataFrame
+        A Dataset, or its ``recording_failures`` table.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    table, scope = _table(data, "recording_failures")
+    codes = metrics.recording_failures(table)
+    ax = _axes(ax, (9.0, 1.4 + 0.45 * max(len(codes), 2)))
+    title = "Recording copy failures"
+    if table.empty:
+        return _empty(ax, title, "no recording copy failure in this range", scope)
+    labels = ["(no code)" if pd.isna(c) else str(c) for c in codes["error_code"]]
+    _hbars(
+        ax,
+        labels,
+        codes["count"].to_numpy(),
+        [f"{c:,} ({_pct(s)})" for c, s in zip(codes["count"], codes["share"], strict=True)],
+        OKABE_ITO["vermillion"],
+    )
+    ax.set_xlim(0, codes["count"].max() * 1.3)
+    _counts(ax, "x")
+    ax.set_xlabel("recordings")
+    _titles(ax, title, "the recording stays with the video provider for about 30 days")
+    return ax.figure
+
+
 CHARTS: dict[str, Callable[..., Figure]] = {
     "volume": volume,
     "shutdown_reasons": shutdown_reasons,
@@ -1160,4 +1461,10 @@ CHARTS: dict[str, Callable[..., Figure]] = {
     "perception_terms": perception_terms,
     "video_generation": video_generation,
     "replica_training": replica_training,
+    "objective_completion": objective_completion,
+    "guardrail_triggers": guardrail_triggers,
+    "answer_delays": answer_delays,
+    "answer_delay_trend": answer_delay_trend,
+    "canvas_outcomes": canvas_outcomes,
+    "recording_failures": recording_failures,
 }

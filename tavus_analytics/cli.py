@@ -14,6 +14,7 @@ import click
 
 from .config import Settings
 from .errors import TavusAnalyticsError
+from .export import TABLE_NAMES
 from .store import display_url, existing, open_store
 
 
@@ -604,8 +605,7 @@ def _existing_db(db: str | None) -> str | Path:
     "--table",
     required=True,
     metavar="NAME",
-    help="conversations, turns, events, perception, recordings, post_call_actions, "
-    "other_events, replicas, videos or problems.",
+    help=", ".join(TABLE_NAMES[:-1]) + f" or {TABLE_NAMES[-1]}.",
 )
 @click.option(
     "--format",

@@ -222,6 +222,18 @@ class Dataset:
             recording_s3_key : str, the ``s3_key`` of the latest recording.
             first_seen, last_seen : datetime64[ns, UTC], first and last arrival of a callback
             of the call (the collector's clock).
+            answer_delay_median_s, answer_delay_p90_s : float64, seconds, the median and 90th
+            percentile of the answer delays of the call's timed turns (see ``turns``); NaN for
+            a transcript without timing.
+            user_talk_s, assistant_talk_s : float64, seconds, the summed ``duration`` of each
+            side's timed turns (NaN without timing).
+            longest_pause_s : float64, seconds, the longest silence between two timed turns (0
+            when none left silence; NaN without timing).
+            overlaps : Int64, turns that started before the other side's turn had ended
+            (interruptions; NA without timing).
+            objectives_completed : Int64, objective completion callbacks received for the call
+            (a completion the collector missed is not counted, and cannot be fetched later).
+            guardrail_triggers : Int64, guardrail triggers received (every delivery counts).
         """
         if not self.filtered:
             frame, self._problem_rows["conversations"] = tb.read_conversations(self._reader)
@@ -248,6 +260,12 @@ class Dataset:
             seconds_from_start, duration : float64, seconds, where sent.
             inference_id, tool_call_id : str, where sent.
             tool_calls : str, the assistant's tool calls as JSON text, where sent.
+            end_s : float64, seconds from the start, ``seconds_from_start + duration``.
+            answer_delay_s : float64, seconds, for an assistant turn that follows a user turn:
+            its start minus the end of that user turn, both timed (the time the caller waited;
+            negative when the replica began before the caller had finished).
+            overlap : boolean, whether the turn began before the other side's previous turn
+            ended (NA where the turn or the one before is not timed).
         """
         if not self.filtered:
             return tb.read_turns(self._reader)
@@ -309,6 +327,113 @@ class Dataset:
             response : object, as sent.
         """
         return self._cached_table("post_call_actions", tb.read_post_call_actions)
+
+    @functools.cached_property
+    def recording_failures(self) -> pd.DataFrame:
+        """One row per ``application.recording_copy_failed``: Tavus could not copy a recording
+        into the customer's bucket (it stays with the video provider for about 30 days).
+
+        Returns
+        -------
+        pandas.DataFrame
+            conversation_id : str.
+            timestamp : datetime64[ns, UTC].
+            recording_id, s3_key : str, the recording and the key it was meant to have.
+            duration : float64, seconds.
+            storage_provider : str, ``s3``, ``gcs`` or ``azure_blob``.
+            error_code, error_message : str, e.g. ``DESTINATION_AUTH_FAILED``.
+        """
+        return self._cached_table("recording_failures", tb.read_recording_failures)
+
+    def _objective_tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        if "_objectives_built" not in self.__dict__:
+            done, outputs, self._problem_rows["objectives"] = tb.read_objectives(self._reader)
+            self.__dict__["_objectives_built"] = (done, outputs)
+        return self.__dict__["_objectives_built"]
+
+    @functools.cached_property
+    def objectives(self) -> pd.DataFrame:
+        """One row per objective completion received (Tavus's evaluator decided an objective of
+        the conversation was met). Completions are sent once, to the objective's own
+        ``callback_url``, and cannot be fetched later: what a stopped collector missed is gone.
+
+        Returns
+        -------
+        pandas.DataFrame
+            conversation_id, objective_name : str.
+            completed_at : datetime64[ns, UTC], the arrival (no timestamp is sent).
+            shape : str, ``flat`` (as documented) or ``nested`` (``event_type``
+            ``conversation.objective.completed``, the objective in ``properties``).
+            variables : Int64, output variables sent.
+            found : Int64, of which extracted (not ``"NOTFOUND"``, not null).
+            output_variables : object, as sent.
+            callback_id : int64, the ``callbacks`` row.
+        """
+        if not self.filtered:
+            return self._objective_tables()[0]
+        return self._by_conversation(self._root_table("objectives"))
+
+    @functools.cached_property
+    def objective_outputs(self) -> pd.DataFrame:
+        """One row per output variable of each objective completion.
+
+        Returns
+        -------
+        pandas.DataFrame
+            conversation_id, objective_name : str.
+            completed_at : datetime64[ns, UTC], the completion's arrival.
+            variable : str, the variable's name.
+            value : str, its value as text (a list or an object as JSON text); NA when the
+            evaluator sent ``"NOTFOUND"`` or null: missing, never a value.
+            value_type : str, ``string``, ``number``, ``boolean``, ``list``, ``object``,
+            ``notfound`` or ``null``.
+            found : boolean, whether a value was extracted.
+            raw : object, the value as sent.
+        """
+        if not self.filtered:
+            return self._objective_tables()[1]
+        return self._by_conversation(self._root_table("objective_outputs"))
+
+    @functools.cached_property
+    def guardrail_triggers(self) -> pd.DataFrame:
+        """One row per guardrail trigger: every delivery of a guardrail callback (a guardrail
+        sends the same body each time it is triggered). Triggers are sent once, to the
+        guardrail's own ``callback_url``, and cannot be fetched later.
+
+        Returns
+        -------
+        pandas.DataFrame
+            conversation_id : str.
+            guardrail : str, the guardrail's name.
+            guardrail_uuid : str (a uuid may change when a legacy set is edited: use the name).
+            triggered_at : datetime64[ns, UTC], the delivery's arrival (no timestamp is sent).
+            delivery : int64, 1 for the first delivery of this body, 2 for the second, ...
+            event_type : str, NA for the documented shape; set for a forwarded in-call message.
+            reason : str, only in forwarded in-call messages.
+            callback_id : int64, the ``callbacks`` row.
+        """
+        return self._cached_table("guardrail_triggers", tb.read_guardrail_triggers)
+
+    @functools.cached_property
+    def canvas_interactions(self) -> pd.DataFrame:
+        """One row per interaction with an on-screen canvas card (``canvas.interaction``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            conversation_id : str.
+            timestamp : datetime64[ns, UTC].
+            interaction_id, tool_call_id : str.
+            component : str, e.g. ``canvas.question``, ``canvas.calendar``.
+            component_version : str.
+            type : str, ``submit``, ``skip``, ``dismiss``, ``clear``, ``error`` or ``heartbeat``.
+            skipped : boolean, ``value.skipped`` where sent.
+            selected_option_ids : object, ``value.selected_option_ids`` where sent.
+            value : object, as sent.
+            client : str, ``metadata.client``.
+            created_at : datetime64[ns, UTC] (sent without a zone: UTC).
+        """
+        return self._cached_table("canvas_interactions", tb.read_canvas_interactions)
 
     @functools.cached_property
     def other_events(self) -> pd.DataFrame:
@@ -384,6 +509,10 @@ class Dataset:
             "perception",
             "recordings",
             "post_call_actions",
+            "recording_failures",
+            "objectives",
+            "guardrail_triggers",
+            "canvas_interactions",
             "other_events",
             "replicas",
             "videos",
@@ -499,6 +628,40 @@ class Dataset:
         """Replica training callbacks by status (or errors by message); see
         :func:`tavus_analytics.metrics.replica_training`."""
         return metrics.replica_training(self.replicas, by=by)
+
+    def objective_completion(self, by: str | None = None) -> pd.DataFrame:
+        """How often calls reach each objective; see
+        :func:`tavus_analytics.metrics.objective_completion`."""
+        return metrics.objective_completion(self.conversations, self.objectives, by=by)
+
+    def output_fill(self) -> pd.DataFrame:
+        """How often each output variable was extracted; see
+        :func:`tavus_analytics.metrics.output_fill`."""
+        return metrics.output_fill(self.objective_outputs)
+
+    def output_values(self, variable: str | None = None, top: int = 10) -> pd.DataFrame:
+        """The values extracted for each variable; see
+        :func:`tavus_analytics.metrics.output_values`."""
+        return metrics.output_values(self.objective_outputs, variable=variable, top=top)
+
+    def guardrail_summary(self, by: str | None = None) -> pd.DataFrame:
+        """Guardrail triggers per 100 calls and share of calls with any; see
+        :func:`tavus_analytics.metrics.guardrail_summary`."""
+        return metrics.guardrail_summary(self.conversations, self.guardrail_triggers, by=by)
+
+    def answer_delays(self, by: str | None = None) -> pd.DataFrame:
+        """The answer delay callers felt; see :func:`tavus_analytics.metrics.answer_delays`."""
+        return metrics.answer_delays(self.turns, self.conversations, by=by)
+
+    def canvas_outcomes(self) -> pd.DataFrame:
+        """Submit, skip and dismiss rates per canvas component; see
+        :func:`tavus_analytics.metrics.canvas_outcomes`."""
+        return metrics.canvas_outcomes(self.canvas_interactions)
+
+    def recording_failure_codes(self) -> pd.DataFrame:
+        """Recording copy failures by error code; see
+        :func:`tavus_analytics.metrics.recording_failures`."""
+        return metrics.recording_failures(self.recording_failures)
 
     def video_generation(self) -> pd.DataFrame:
         """Videos by status and generation times; see

@@ -57,6 +57,7 @@ import heapq
 import random
 import string
 import time
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from itertools import accumulate
@@ -65,6 +66,7 @@ from pathlib import Path
 
 import orjson
 
+from . import events as ev
 from .errors import TavusAnalyticsError
 from .masking import mask_url
 from .store import BatchResult, open_store
@@ -859,6 +861,174 @@ _ALNUM = string.ascii_letters + string.digits
 # The generator
 
 
+# -- Tavus 2026: objectives, guardrails, canvas ------------------------------------------------
+#: Objectives each persona's calls are judged on: (name, {variable: values}); a value may be a
+#: list (products), and the evaluator sends "NOTFOUND" for what it could not extract.
+_OBJECTIVES: dict[str, list[tuple[str, dict[str, list]]]] = {
+    "support": [
+        ("identify_issue", {"issue_category": ["billing", "login", "outage", "data export"],
+                            "plan": ["Starter", "Team", "Enterprise"]}),
+        ("resolve_issue", {"resolved": ["yes", "no", "escalated"],
+                           "ticket_id": ["T-10231", "T-10874", "T-11502"]}),
+    ],
+    "sales": [
+        ("qualify_lead", {"budget": ["under 10k", "10k-50k", "50k+"],
+                          "timeline": ["this quarter", "next quarter", "this year"],
+                          "products": [["CRM"], ["CRM", "Analytics"], ["Analytics", "Automation"]],
+                          "decision_maker": ["yes", "no"]}),
+        ("book_demo", {"demo_date": ["2026-11-03", "2026-11-10", "2026-11-17"],
+                       "attendees": [1, 2, 3]}),
+    ],
+    "interview": [
+        ("practice_round", {"role": ["product manager", "data analyst", "software engineer"],
+                            "questions_answered": [3, 4, 5, 6]}),
+    ],
+    "tutor": [
+        ("lesson_goal", {"language": ["Spanish", "French"],
+                         "level": ["A2", "B1", "B2"]}),
+    ],
+    "concierge": [
+        ("book_room", {"hotel": ["Sakura Shinjuku", "Sakura Kyoto", "Sakura Osaka"],
+                       "nights": [1, 2, 3, 4], "guests": [1, 2]}),
+    ],
+}  # fmt: skip
+#: Guardrails that may fire in a persona's calls (name, uuid).
+_GUARDRAILS: dict[str, list[tuple[str, str]]] = {
+    "support": [("no_legal_advice", "g7f3a91c02d4e"), ("no_refund_promises", "g1c84e2b5a9f0")],
+    "sales": [("no_pricing_promises", "g5d20b7e3c1a8"), ("no_competitor_claims", "g9a6f1d4b8e27")],
+    "interview": [("no_discrimination_topics", "g2e8c5a0f7b31")],
+    "tutor": [("no_medical_advice", "g1234567890ab")],
+    "concierge": [("no_payment_details", "g4b9e2f6a1c58")],
+}
+_CANVAS_COMPONENTS = ("canvas.question", "canvas.question", "canvas.calendar", "canvas.input")
+#: The error code Tavus gives for each reason a recording could not be copied.
+_COPY_ERRORS = {
+    "AccessDenied": "DESTINATION_AUTH_FAILED",
+    "NoSuchBucket": "DESTINATION_NOT_FOUND",
+    "SlowDown": "DESTINATION_THROTTLED",
+    "RequestTimeout": "COPY_TIMEOUT",
+}
+
+
+def _answer_delay(replica: str, newness: float) -> float:
+    """A replica's typical answer delay in seconds: each replica its own (0.7 to 1.6 s), all
+    of them getting faster over the period."""
+    return (0.7 + (zlib.crc32(replica.encode()) % 10) / 10) * (1.2 - 0.35 * newness)
+
+
+def _timed(
+    trng: random.Random, roles: list[str], speech: list[float], base: float, budget: float
+) -> list[float]:
+    """Start times (seconds from the start) of turns of these ``speech`` durations: the replica
+    answers after ``base`` seconds give or take, the caller after a breath, now and then one
+    side starts before the other has finished; squeezed into ``budget`` seconds if needed."""
+    gaps = [0.3 + trng.random()]
+    for prev, role in zip(roles, roles[1:], strict=False):
+        if role != prev and trng.random() < 0.03:
+            gaps.append(-trng.uniform(0.2, 0.9))  # an interruption
+        elif role == "assistant" and prev == "user":
+            gaps.append(trng.lognormvariate(0.0, 0.35) * base)
+        elif role == "user" and prev == "assistant":
+            gaps.append(trng.uniform(0.3, 2.5))
+        else:
+            gaps.append(trng.uniform(0.2, 1.0))
+    total = sum(speech) + sum(max(g, 0.0) for g in gaps)
+    scale = min(1.0, budget / total) if total > 0 else 1.0
+    starts, t = [], 0.0
+    for gap, d in zip(gaps, speech, strict=True):
+        t = max(t + gap * scale, starts[-1] if starts else 0.0)
+        starts.append(t)
+        t += d * scale
+    return starts
+
+
+def _side_events(
+    w: _World,
+    trng: random.Random,
+    cid: str,
+    persona: dict,
+    replica: str,
+    start: int,
+    duration: float,
+    completed: bool,
+    webhook: str,
+) -> list[tuple[int, bytes]]:
+    """The 2026 callbacks of one call, with their arrival times: objective completions (to the
+    objective's own URL, both shapes, no timestamp), guardrail triggers (the same body each
+    time) and canvas interactions."""
+    out: list[tuple[int, bytes]] = []
+    key = persona["key"]
+
+    def at(fraction: float) -> int:
+        return start + int(duration * fraction * _S) + trng.randint(50_000, 900_000)
+
+    # Objectives: replicas differ in how often their calls reach them.
+    reach = 0.45 + (zlib.crc32(replica.encode()) % 7) / 20
+    if completed and duration > 30:
+        for n, (name, variables) in enumerate(_OBJECTIVES.get(key, [])):
+            if trng.random() > reach * (1.0 if n == 0 else 0.7):
+                break  # an objective not reached: the ones after it are not either
+            values = {
+                v: ev.NOTFOUND if trng.random() < 0.12 else trng.choice(pool)
+                for v, pool in variables.items()
+            }
+            flat = trng.random() < 0.6
+            body = (
+                {"conversation_id": cid, "objective_name": name, "output_variables": values}
+                if flat
+                else {
+                    "conversation_id": cid,
+                    "event_type": ev.OBJECTIVE_COMPLETED,
+                    "message_type": "conversation",
+                    "properties": {"objective_name": name, "output_variables": values},
+                }
+            )
+            out.append((at(trng.uniform(0.3, 0.95)), orjson.dumps(body)))
+    # Guardrails: a few calls trigger one, some of them several times (identical bodies).
+    if duration > 20 and trng.random() < 0.06:
+        name, uuid = trng.choice(_GUARDRAILS[key])
+        body = orjson.dumps(
+            {"conversation_id": cid, "properties": {"guardrail": name, "guardrail_uuid": uuid}}
+        )
+        times = trng.choices((1, 2, 3), weights=(0.6, 0.2, 0.2))[0]
+        for _ in range(times):
+            out.append((at(trng.uniform(0.1, 0.95)), body))
+    # Canvas: on-screen cards the caller answers, skips or dismisses.
+    if completed and key in ("support", "sales", "concierge") and trng.random() < 0.3:
+        call = "call_" + "".join(trng.choices(_ALNUM, k=6))
+        for _ in range(trng.randint(1, 3)):
+            component = trng.choice(_CANVAS_COMPONENTS)
+            kind = trng.choices(("submit", "skip", "dismiss"), weights=(0.7, 0.2, 0.1))[0]
+            t = at(trng.uniform(0.2, 0.9))
+            value: dict = {"skipped": kind == "skip"}
+            if component == "canvas.question" and kind == "submit":
+                value["selected_option_ids"] = [f"opt_{trng.randint(1, 4)}"]
+            elif component == "canvas.calendar" and kind == "submit":
+                value["slot"] = _iso_ms(t + trng.randint(1, 14) * _DAY)
+            elif component == "canvas.input" and kind == "submit":
+                value["text"] = trng.choice(["ACME-4471", "jordan@example.com", "Room 512"])
+            props = {
+                "conversation_id": cid,
+                "interaction_id": f"ci_{call}_{kind}_{trng.getrandbits(32):08x}",
+                "tool_call_id": call,
+                "component": component,
+                "component_version": "v1",
+                "type": kind,
+                "value": value,
+                "metadata": {"client": trng.choice(["kiosk-web", "web", "ios"])},
+                "created_at": _iso_us(t)[:-1],
+            }
+            envelope = {
+                "message_type": "canvas",
+                "event_type": ev.CANVAS_INTERACTION,
+                "conversation_id": cid,
+                "timestamp": _iso_ms(t),
+                "properties": props,
+            }
+            out.append((t + trng.randint(5_000, 40_000), orjson.dumps(envelope)))
+    return out
+
+
 class _World:
     """Everything fixed for one generation: replicas, personas, URLs, time weights."""
 
@@ -891,6 +1061,7 @@ class _World:
         ]
         self.webhooks = [(t, f"{u}/webhook") for t, u in self.webhooks]
         self.recordings = 0
+        self.side: list[tuple[int, bytes]] = []  # the 2026 callbacks of the last conversation
         self.bucket = rng.choice(["acme-tavus-recordings", "tavus-demo-recordings"])
         # Hour bins over the period with weekday, daytime and growth weights.
         first_hour = self.start_us // _HOUR
@@ -981,8 +1152,13 @@ def _transcript(
     duration: float,
     no_show: bool,
     new_shape: bool,
+    *,
+    trng: random.Random | None = None,
+    answer_delay: float = 1.1,
 ) -> list[dict]:
-    """A transcript: the system prompt, then turns spread over the call."""
+    """A transcript: the system prompt, then turns spread over the call. Newer payloads time
+    each turn (``trng`` draws the timing: the replica answers after about ``answer_delay``
+    seconds)."""
     msgs: list[dict] = [{"role": "system", "content": prompt}]
     if no_show:
         turns = [("assistant", rng.choice(persona["greetings"]))]
@@ -1020,11 +1196,14 @@ def _transcript(
     total = sum(spoken)
     budget = max(duration - 1.0 - (1.5 if tool_at >= 0 else 0.0), 0.5)
     scale = min(1.0, budget / total)
-    pauses = [0.02] + [0.5 + rng.random() for _ in turns[1:]]
-    free = (budget - total * scale) / sum(pauses)
-    t = 0.3
+    [rng.random() for _ in turns[1:]]  # the draws older versions spent on pauses
+    starts = _timed(
+        trng or random.Random(0), [r for r, _ in turns], [d * scale for d in spoken], answer_delay,
+        budget,
+    )  # fmt: skip
+    offset = 0.0  # the time tool calls took, which moves every later turn
     for i, ((role, content), speech) in enumerate(zip(turns, spoken, strict=True)):
-        t += pauses[i] * free
+        t = starts[i] + offset
         ts = start_us + int(t * _S)
         if i == doc_at:
             msgs.append(
@@ -1058,7 +1237,9 @@ def _transcript(
                     "content": orjson.dumps(result).decode(),
                 }
             )
-            t += 0.4 + rng.random()
+            pause = 0.4 + rng.random()
+            t += pause
+            offset += pause
             ts = start_us + int(t * _S)
         d = round(speech * scale, 2)
         msg = {
@@ -1071,7 +1252,6 @@ def _transcript(
         if role == "assistant":
             msg["inference_id"] = _uuid(rng)
         msgs.append(msg)
-        t += d
     return msgs
 
 
@@ -1130,6 +1310,10 @@ def _conversation(w: _World, start: int, in_progress: bool) -> list[tuple[int, b
     webhook = w.webhook_at(start)
     newness = w.newness(start)
     out: list[tuple[int, bytes]] = []
+    w.side = []
+    # The 2026 callbacks and turn timing draw from a stream of their own, so that the rest of
+    # the demo stays byte for byte what it was.
+    trng = random.Random(f"2026:{cid}")
 
     base = _REASONS[rng.choices(range(len(_REASONS)), cum_weights=_REASON_CUM)[0]]
     reason, _, reached = base
@@ -1206,7 +1390,17 @@ def _conversation(w: _World, start: int, in_progress: bool) -> list[tuple[int, b
             + f"{local:%A, %d %B %Y}; the call started at {local:%H:%M} UTC."
         )
         new_shape = rng.random() < 0.15 + 0.6 * newness
-        transcript = _transcript(rng, persona, prompt, start, duration, no_show, new_shape)
+        transcript = _transcript(
+            rng,
+            persona,
+            prompt,
+            start,
+            duration,
+            no_show,
+            new_shape,
+            trng=trng,
+            answer_delay=_answer_delay(replica, newness),
+        )
         out.append(
             (
                 t,
@@ -1223,9 +1417,14 @@ def _conversation(w: _World, start: int, in_progress: bool) -> list[tuple[int, b
         t = end + rng.randint(20 * _S, 150 * _S)
         w.recordings += 1
         if w.recordings % 20 == 3:  # one recording in twenty fails to copy
+            why = rng.choice(["AccessDenied", "NoSuchBucket", "SlowDown", "RequestTimeout"])
             props = {
-                "error_message": f"Failed to copy recording to bucket {w.bucket}: "
-                + rng.choice(["AccessDenied", "NoSuchBucket", "SlowDown", "RequestTimeout"])
+                "recording_id": f"rec_{cid[1:9]}",
+                "s3_key": f"recordings/{cid}/{start // _S}.mp4",
+                "duration": int(duration),
+                "storage_provider": "s3",
+                "error_code": _COPY_ERRORS[why],
+                "error_message": f"Failed to copy recording to bucket {w.bucket}: {why}",
             }
             out.append((t, _envelope(cid, "application.recording_copy_failed", t, webhook, props)))
         else:
@@ -1271,6 +1470,8 @@ def _conversation(w: _World, start: int, in_progress: bool) -> list[tuple[int, b
         if rng.random() < persona["memory"]:
             t = end + rng.randint(30 * _S, 300 * _S)
             out.append((t, _envelope(cid, "application.memory_consolidation", t, webhook, {})))
+    if joined and not failed_early:
+        w.side = _side_events(w, trng, cid, persona, replica, start, duration, completed, webhook)
     return out
 
 
@@ -1445,6 +1646,10 @@ def generate(
             delays[0] = (
                 events[last][0] - events[0][0] + delays[last] + rng.randint(100_000, 600_000)
             )
+        for recv, body in w.side if kind == "c" else ():
+            if recv <= end_us:  # the 2026 callbacks, with their own arrival times
+                heapq.heappush(heap, (recv, seq, body))
+                seq += 1
         for (t, body), d in zip(events, delays, strict=True):
             recv = t + d
             if recv > end_us:

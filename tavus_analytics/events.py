@@ -23,10 +23,24 @@ import orjson
 from .errors import InvalidCallback
 
 KIND_CONVERSATION = "conversation"
+KIND_OBJECTIVE = "objective"
+KIND_GUARDRAIL = "guardrail"
+KIND_CANVAS = "canvas"
 KIND_VIDEO = "video"
 KIND_REPLICA_TRAINING = "replica_training"
 KIND_UNKNOWN = "unknown"
-KINDS = (KIND_CONVERSATION, KIND_VIDEO, KIND_REPLICA_TRAINING, KIND_UNKNOWN)
+KINDS = (
+    KIND_CONVERSATION,
+    KIND_OBJECTIVE,
+    KIND_GUARDRAIL,
+    KIND_CANVAS,
+    KIND_VIDEO,
+    KIND_REPLICA_TRAINING,
+    KIND_UNKNOWN,
+)
+#: Kinds whose identical bodies are separate events: a guardrail posts the same body each time
+#: it is triggered, so every delivery counts (``deliveries``); other kinds count once.
+EVERY_DELIVERY_COUNTS = (KIND_GUARDRAIL,)
 
 REPLICA_JOINED = "system.replica_joined"
 PAL_JOINED = "system.pal_joined"
@@ -38,6 +52,10 @@ PERCEPTION_ANALYSIS = "application.perception_analysis"
 PERCEPTION_UNAVAILABLE = "application.perception_unavailable"
 POST_CALL_ACTION = "application.post_call_action_executed"
 MEMORY_CONSOLIDATION = "application.memory_consolidation"
+OBJECTIVE_COMPLETED = "conversation.objective.completed"
+CANVAS_INTERACTION = "canvas.interaction"
+#: What the objective evaluator sends for an output variable it could not extract: missing.
+NOTFOUND = "NOTFOUND"
 JOIN_EVENTS = (REPLICA_JOINED, PAL_JOINED)
 
 #: Shutdown categories, in display order; ``other`` catches reasons Tavus adds later.
@@ -237,13 +255,46 @@ def scalar_text(value: Any) -> str | None:
     return None
 
 
-def classify(obj: dict) -> Fields:
-    """Decide the kind of a parsed callback and pull out its index fields.
+def objective_shape(obj: dict) -> str | None:
+    """``"nested"`` or ``"flat"`` for an objective completion, else ``None``.
 
-    A body with ``event_type`` and ``conversation_id`` is a conversation callback; one with
-    ``video_id`` and ``status`` a video callback (tested first: it carries ``replica_id`` too);
-    one with ``replica_id`` and ``status`` and no ``event_type`` a replica training callback;
-    anything else ``unknown``.
+    Nested (seen in real traffic): ``event_type`` ``conversation.objective.completed`` and the
+    objective in ``properties``; flat (documented): ``objective_name`` and
+    ``output_variables`` beside ``conversation_id``, no ``event_type``.
+    """
+    event_type = obj.get("event_type")
+    if event_type == OBJECTIVE_COMPLETED:
+        return "nested"
+    if event_type is None and "objective_name" in obj and "conversation_id" in obj:
+        return "flat"
+    return None
+
+
+def is_guardrail(obj: dict) -> bool:
+    """A guardrail trigger: ``conversation_id`` and ``properties`` naming a guardrail
+    (``guardrail``, ``guardrail_uuid``) and no ``event_type``; or an event type that names a
+    guardrail (the in-call app message, forwarded)."""
+    event_type = obj.get("event_type")
+    if isinstance(event_type, str):
+        return "guardrail" in event_type.lower() and "conversation_id" in obj
+    props = obj.get("properties")
+    return (
+        event_type is None
+        and "conversation_id" in obj
+        and isinstance(props, dict)
+        and ("guardrail" in props or "guardrail_uuid" in props)
+    )
+
+
+def classify(obj: dict) -> Fields:
+    """Decide the kind of a parsed callback, by its shape, and pull out its index fields.
+
+    In this order: an objective completion (:func:`objective_shape`), a guardrail trigger
+    (:func:`is_guardrail`), a canvas interaction (``event_type`` ``canvas.interaction`` or
+    ``message_type`` ``canvas``, with ``conversation_id``); a body with ``event_type`` and
+    ``conversation_id`` is a conversation callback; one with ``video_id`` and ``status`` a video
+    callback (tested first: it carries ``replica_id`` too); one with ``replica_id`` and
+    ``status`` and no ``event_type`` a replica training callback; anything else ``unknown``.
     """
     get = obj.get
     props = get("properties")
@@ -253,7 +304,15 @@ def classify(obj: dict) -> Fields:
     video_id = scalar_text(get("video_id"))
     status = scalar_text(get("status"))
     replica_id = scalar_text(get("replica_id"))
-    if event_type is not None and conversation_id is not None:
+    if conversation_id is not None and objective_shape(obj) is not None:
+        kind = KIND_OBJECTIVE
+    elif conversation_id is not None and is_guardrail(obj):
+        kind = KIND_GUARDRAIL
+    elif conversation_id is not None and (
+        event_type == CANVAS_INTERACTION or get("message_type") == "canvas"
+    ):
+        kind = KIND_CANVAS
+    elif event_type is not None and conversation_id is not None:
         kind = KIND_CONVERSATION
         replica_id = replica_id or scalar_text(props.get("replica_id"))
     elif video_id is not None and status is not None:
@@ -368,3 +427,40 @@ def standard_sections(sections: dict[str, str]) -> dict[str, str | None]:
                 out[name] = text
                 break
     return out
+
+
+# -- transcripts --------------------------------------------------------------------------------
+_PERCEPTION_MARKER = re.compile(r"\b(USER_SPEECH|VISUAL_SCENE):")
+
+
+def spoken_text(content: Any) -> Any:
+    """What was said in a turn: raven-0-era user turns embed what perception saw
+    (``"USER_SPEECH: Yes please. VISUAL_SCENE: The image shows ..."``); keep the speech, drop
+    the scene. Text without these markers (and anything that is not text) is returned as is.
+
+    >>> spoken_text("USER_SPEECH: Yeah I'd love to hear it. VISUAL_SCENE: The image shows a desk.")
+    "Yeah I'd love to hear it."
+    """
+    if type(content) is not str or (
+        "USER_SPEECH:" not in content and "VISUAL_SCENE:" not in content
+    ):
+        return content
+    parts = _PERCEPTION_MARKER.split(content)  # [before, marker, text, marker, text, ...]
+    kept = [parts[0]] + [parts[i + 1] for i in range(1, len(parts), 2) if parts[i] == "USER_SPEECH"]
+    return " ".join(p.strip() for p in kept if p.strip())
+
+
+def output_value(value: Any) -> tuple[str | None, str]:
+    """An objective's output variable as text, and what it was: ``notfound`` (the evaluator's
+    ``"NOTFOUND"``: missing, never a value), ``null``, ``string``, ``number``, ``boolean``,
+    ``list`` or ``object`` (kept as JSON text)."""
+    if value is None:
+        return None, "null"
+    if isinstance(value, str):
+        return (None, "notfound") if value.strip() == NOTFOUND else (value, "string")
+    if isinstance(value, bool):
+        return ("true" if value else "false"), "boolean"
+    if isinstance(value, (int, float)):
+        return str(value), "number"
+    kind = "list" if isinstance(value, list) else "object"
+    return orjson.dumps(value).decode(), kind

@@ -20,8 +20,15 @@ __all__ = [
     "DEFAULT_MAX_CALL_DURATION_S",
     "STOP_WORDS",
     "analyses",
+    "answer_delays",
+    "canvas_outcomes",
     "durations",
     "funnel",
+    "guardrail_summary",
+    "objective_completion",
+    "output_fill",
+    "output_values",
+    "recording_failures",
     "perception_coverage",
     "perception_summary",
     "perception_terms",
@@ -736,3 +743,275 @@ def video_generation(videos: pd.DataFrame) -> pd.DataFrame:
     out["generation_median_s"] = np.where(is_ready, ready.median(), np.nan).astype("float64")
     out["generation_p90_s"] = np.where(is_ready, ready.quantile(0.9), np.nan).astype("float64")
     return out
+
+
+# -- Tavus 2026: objectives, guardrails, timed turns, canvas, recording failures ----------------
+def _group_keys(
+    conversations: pd.DataFrame, by: str | None, *, ended_only: bool = True
+) -> tuple[list[str], pd.DataFrame]:
+    """The (ended) calls with the column ``by`` asks for (``replica_id`` or ``period``)."""
+    ended = conversations
+    if ended_only:
+        ended = conversations[conversations["shutdown_at"].notna().to_numpy(dtype=bool)]
+    calls = pd.DataFrame(
+        {
+            "conversation_id": ended["conversation_id"].astype(object),
+            "replica_id": ended["replica_id"].astype(object),
+        }
+    )
+    if by is None:
+        return [], calls
+    if by in ("replica", "replica_id"):
+        return ["replica_id"], calls
+    if by in ("day", "week", "D", "W"):
+        calls["period"] = _period(_when(ended), by).to_numpy()
+        return ["period"], calls
+    raise ValueError(f"unknown by {by!r}: use None, 'replica' or 'week'")
+
+
+def objective_completion(
+    conversations: pd.DataFrame, objectives: pd.DataFrame, by: str | None = None
+) -> pd.DataFrame:
+    """How often calls reach each objective, per objective (and replica, or period).
+
+    Tavus sends only completions, so which calls *had* an objective is not in the callbacks:
+    a call counts for an objective when it ended and its replica completed that objective at
+    least once in the data (calls of replicas that never did are left out, not counted as
+    misses). A completion the collector missed cannot be fetched later and counts as a miss.
+
+    Parameters
+    ----------
+    conversations, objectives : DataFrame
+        ``ds.conversations`` and ``ds.objectives`` (or subsets).
+    by : {None, "replica", "week", "day"}
+        Also per replica, or per period (placed by ``joined_at``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        objective_name : str.
+        replica_id : str, or period : datetime64[ns, UTC] (with ``by``).
+        calls : int64, ended calls that count for the objective.
+        completed : int64, of which completed it (one or more completions received).
+        completion_rate : float64, 0 to 1 (NaN with no call).
+    """
+    keys, calls = _group_keys(conversations, by)
+    columns = ["objective_name", *keys, "calls", "completed", "completion_rate"]
+    done = objectives[["conversation_id", "objective_name"]].astype(object).drop_duplicates()
+    if done.empty or calls.empty:
+        out = pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+        return out.astype({"calls": "int64", "completed": "int64", "completion_rate": "float64"})
+    replica_of = calls.set_index("conversation_id")["replica_id"]
+    done = done[done["conversation_id"].isin(replica_of.index)]
+    done["replica_id"] = done["conversation_id"].map(replica_of)
+    uses = done[["objective_name", "replica_id"]].drop_duplicates()
+    eligible = calls.merge(uses, on="replica_id")
+    hit = set(zip(done["conversation_id"], done["objective_name"], strict=True))
+    eligible["completed"] = [
+        (c, o) in hit
+        for c, o in zip(eligible["conversation_id"], eligible["objective_name"], strict=True)
+    ]
+    out = (
+        eligible.groupby(["objective_name", *keys], dropna=False)
+        .agg(calls=("completed", "size"), completed=("completed", "sum"))
+        .reset_index()
+    )
+    out["calls"] = out["calls"].astype("int64")
+    out["completed"] = out["completed"].astype("int64")
+    out["completion_rate"] = (out["completed"] / out["calls"].where(out["calls"] > 0)).astype(
+        "float64"
+    )
+    return out[columns]
+
+
+def output_fill(objective_outputs: pd.DataFrame) -> pd.DataFrame:
+    """How often the evaluator extracted each output variable.
+
+    Returns
+    -------
+    pandas.DataFrame
+        objective_name, variable : str.
+        completions : int64, completions that sent the variable.
+        found : int64, of which with a value (not ``"NOTFOUND"``, not null).
+        fill_rate : float64, 0 to 1.
+    """
+    out = (
+        objective_outputs.assign(found=objective_outputs["found"].astype("boolean").fillna(False))
+        .groupby(["objective_name", "variable"], dropna=False)
+        .agg(completions=("found", "size"), found=("found", "sum"))
+        .reset_index()
+    )
+    out["completions"] = out["completions"].astype("int64")
+    out["found"] = out["found"].astype("int64")
+    out["fill_rate"] = (out["found"] / out["completions"]).astype("float64")
+    return out
+
+
+def output_values(
+    objective_outputs: pd.DataFrame, variable: str | None = None, top: int = 10
+) -> pd.DataFrame:
+    """The distribution of the values extracted for each variable (its ``top`` most frequent;
+    missing values left out; a list counts as its JSON text).
+
+    Returns
+    -------
+    pandas.DataFrame
+        objective_name, variable, value : str.
+        count : int64, completions with this value.
+        share : float64, 0 to 1, of the completions that found a value for the variable.
+    """
+    found = objective_outputs[objective_outputs["value"].notna().to_numpy(dtype=bool)]
+    if variable is not None:
+        found = found[(found["variable"] == variable).to_numpy(dtype=bool)]
+    keys = ["objective_name", "variable"]
+    counts = found.groupby([*keys, "value"], dropna=False).size().rename("count").reset_index()
+    counts["share"] = counts["count"] / counts.groupby(keys)["count"].transform("sum")
+    counts = counts.sort_values([*keys, "count", "value"], ascending=[True, True, False, True])
+    out = counts.groupby(keys, sort=False).head(top).reset_index(drop=True)
+    out["count"] = out["count"].astype("int64")
+    out["share"] = out["share"].astype("float64")
+    return out
+
+
+def guardrail_summary(
+    conversations: pd.DataFrame, guardrail_triggers: pd.DataFrame, by: str | None = None
+) -> pd.DataFrame:
+    """Guardrail triggers per 100 ended calls and the share of calls with any, per guardrail
+    (and the row ``guardrail == "all"``), optionally per replica or period.
+
+    Every delivery is a trigger (a guardrail sends the same body each time). A trigger the
+    collector missed cannot be fetched later.
+
+    Returns
+    -------
+    pandas.DataFrame
+        guardrail : str, a guardrail's name, or ``all``.
+        replica_id : str, or period : datetime64[ns, UTC] (with ``by``).
+        calls : int64, ended calls.
+        triggers : int64.
+        calls_triggered : int64, calls with one trigger or more.
+        triggers_per_100_calls : float64.
+        share_of_calls : float64, 0 to 1, ``calls_triggered / calls``.
+    """
+    keys, calls = _group_keys(conversations, by)
+    trig = guardrail_triggers[["conversation_id", "guardrail"]].astype(object)
+    trig = trig.merge(calls, on="conversation_id")
+    trig = pd.concat([trig, trig.assign(guardrail="all")], ignore_index=True)
+    base = calls.groupby(keys).size().rename("calls") if keys else None
+    names = ["all", *sorted(set(guardrail_triggers["guardrail"].dropna().astype(str)))]
+    rows = []
+    for name in names:
+        mine = trig[trig["guardrail"] == name]
+        if keys:
+            triggers = mine.groupby(keys).size()
+            hit = mine.groupby(keys)["conversation_id"].nunique()
+            frame = pd.DataFrame({"calls": base})
+            frame["triggers"] = triggers.reindex(frame.index, fill_value=0)
+            frame["calls_triggered"] = hit.reindex(frame.index, fill_value=0)
+            frame = frame.reset_index()
+        else:
+            frame = pd.DataFrame(
+                {
+                    "calls": [len(calls)],
+                    "triggers": [len(mine)],
+                    "calls_triggered": [mine["conversation_id"].nunique()],
+                }
+            )
+        frame.insert(0, "guardrail", name)
+        rows.append(frame)
+    out = pd.concat(rows, ignore_index=True)
+    for col in ("calls", "triggers", "calls_triggered"):
+        out[col] = out[col].astype("int64")
+    calls_n = out["calls"].where(out["calls"] > 0)
+    out["triggers_per_100_calls"] = (100 * out["triggers"] / calls_n).astype("float64")
+    out["share_of_calls"] = (out["calls_triggered"] / calls_n).astype("float64")
+    return out[
+        ["guardrail", *keys, "calls", "triggers", "calls_triggered"]
+        + ["triggers_per_100_calls", "share_of_calls"]
+    ]
+
+
+def answer_delays(
+    turns: pd.DataFrame, conversations: pd.DataFrame, by: str | None = None
+) -> pd.DataFrame:
+    """The answer delay a caller felt (end of the caller's turn to the start of the replica's
+    answer, ``ds.turns.answer_delay_s``), over every timed answer, optionally per replica or
+    period. Transcripts without timing are left out.
+
+    Returns
+    -------
+    pandas.DataFrame
+        replica_id : str, or period : datetime64[ns, UTC] (with ``by``).
+        calls : int64, calls with a timed answer.
+        answers : int64, timed answers.
+        median_s, p90_s, mean_s : float64, seconds (p90 linear).
+        overlap_share : float64, 0 to 1, answers that began before the caller had finished.
+    """
+    timed = turns[turns["answer_delay_s"].notna().to_numpy(dtype=bool)]
+    keys: list[str] = []
+    frame = pd.DataFrame(
+        {
+            "conversation_id": timed["conversation_id"].astype(object),
+            "delay": timed["answer_delay_s"].astype("float64"),
+        }
+    )
+    if by is not None:
+        keys, calls = _group_keys(conversations, by, ended_only=False)
+        frame = frame.merge(calls, on="conversation_id")
+    columns = [*keys, "calls", "answers", "median_s", "p90_s", "mean_s", "overlap_share"]
+    if frame.empty:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
+    grouped = frame.groupby(keys) if keys else frame.groupby(np.zeros(len(frame)))
+    out = grouped.agg(
+        calls=("conversation_id", "nunique"),
+        answers=("delay", "size"),
+        median_s=("delay", "median"),
+        p90_s=("delay", lambda d: d.quantile(0.9)),
+        mean_s=("delay", "mean"),
+        overlap_share=("delay", lambda d: float((d < 0).mean())),
+    )
+    out = out.reset_index() if keys else out.reset_index(drop=True)
+    out["calls"] = out["calls"].astype("int64")
+    out["answers"] = out["answers"].astype("int64")
+    return out[columns]
+
+
+def canvas_outcomes(canvas_interactions: pd.DataFrame) -> pd.DataFrame:
+    """What callers did with each kind of on-screen card: submit, skip and dismiss rates.
+
+    Returns
+    -------
+    pandas.DataFrame
+        component : str.
+        interactions : int64, every interaction (heartbeats left out).
+        submit, skip, dismiss, other : int64.
+        submit_rate, skip_rate, dismiss_rate : float64, 0 to 1, of the interactions.
+    """
+    c = canvas_interactions[(canvas_interactions["type"] != "heartbeat").fillna(True)]
+    kind = c["type"].astype(object).where(c["type"].isin(["submit", "skip", "dismiss"]), "other")
+    table = pd.crosstab(c["component"].astype(object).fillna("unknown"), kind)
+    for col in ("submit", "skip", "dismiss", "other"):
+        if col not in table:
+            table[col] = 0
+    out = table[["submit", "skip", "dismiss", "other"]].astype("int64")
+    out.columns.name = None
+    out.insert(0, "interactions", out.sum(axis=1).astype("int64"))
+    for col in ("submit", "skip", "dismiss"):
+        out[f"{col}_rate"] = (out[col] / out["interactions"]).astype("float64")
+    out = out.sort_values("interactions", ascending=False, kind="stable")
+    out.index.name = "component"
+    return out.reset_index()
+
+
+def recording_failures(recording_failures: pd.DataFrame) -> pd.DataFrame:
+    """Recordings Tavus could not copy into the customer's bucket, by ``error_code``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        error_code : str, most frequent first (NA when none was sent).
+        count : int64.
+        share : float64, 0 to 1.
+    """
+    codes = recording_failures["error_code"]
+    return _ranked(codes.astype(object), "error_code", codes.dtype)

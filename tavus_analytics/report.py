@@ -50,9 +50,28 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ("turns_per_conversation", "words_per_turn", "talk_ratio"),
     ),
     (
+        "Answer delay",
+        "How long callers waited for the replica's answer: from the end of the caller's turn "
+        "to the start of the answer, in transcripts that time their turns.",
+        ("answer_delays", "answer_delay_trend"),
+    ),
+    (
+        "Objectives and guardrails",
+        "Objectives Tavus's evaluator judged completed, and guardrails triggered. Both are "
+        "sent once, to their own callback URL, and cannot be fetched later: what a stopped "
+        "collector missed is not here.",
+        ("objective_completion", "guardrail_triggers"),
+    ),
+    (
         "Perception",
         "The visual analyses Tavus sends after a call when a perception model is on.",
         ("perception_coverage", "perception_terms"),
+    ),
+    (
+        "Canvas and recordings",
+        "What callers did with on-screen cards, and recordings Tavus could not copy into the "
+        "bucket.",
+        ("canvas_outcomes", "recording_failures"),
     ),
     (
         "Replicas and videos",

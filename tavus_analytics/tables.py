@@ -65,6 +65,14 @@ _CONVERSATIONS = {
     "recording_s3_key": STR,
     "first_seen": TIME,
     "last_seen": TIME,
+    "answer_delay_median_s": "float64",
+    "answer_delay_p90_s": "float64",
+    "user_talk_s": "float64",
+    "assistant_talk_s": "float64",
+    "longest_pause_s": "float64",
+    "overlaps": "Int64",
+    "objectives_completed": "Int64",
+    "guardrail_triggers": "Int64",
 }
 _TURNS = {
     "conversation_id": STR,
@@ -79,6 +87,9 @@ _TURNS = {
     "inference_id": STR,
     "tool_call_id": STR,
     "tool_calls": STR,
+    "end_s": "float64",
+    "answer_delay_s": "float64",
+    "overlap": "boolean",
 }
 _PERCEPTION = {
     "conversation_id": STR,
@@ -149,6 +160,60 @@ _PROBLEMS = {
     "table": STR,
     "problem": STR,
 }
+_RECORDING_FAILURES = {
+    "conversation_id": STR,
+    "timestamp": TIME,
+    "recording_id": STR,
+    "s3_key": STR,
+    "duration": "float64",
+    "storage_provider": STR,
+    "error_code": STR,
+    "error_message": STR,
+}
+_OBJECTIVES = {
+    "conversation_id": STR,
+    "objective_name": STR,
+    "completed_at": TIME,
+    "shape": STR,
+    "variables": "Int64",
+    "found": "Int64",
+    "output_variables": object,
+    "callback_id": "int64",
+}
+_OBJECTIVE_OUTPUTS = {
+    "conversation_id": STR,
+    "objective_name": STR,
+    "completed_at": TIME,
+    "variable": STR,
+    "value": STR,
+    "value_type": STR,
+    "found": "boolean",
+    "raw": object,
+}
+_GUARDRAIL_TRIGGERS = {
+    "conversation_id": STR,
+    "guardrail": STR,
+    "guardrail_uuid": STR,
+    "triggered_at": TIME,
+    "delivery": "int64",
+    "event_type": STR,
+    "reason": STR,
+    "callback_id": "int64",
+}
+_CANVAS_INTERACTIONS = {
+    "conversation_id": STR,
+    "timestamp": TIME,
+    "interaction_id": STR,
+    "tool_call_id": STR,
+    "component": STR,
+    "component_version": STR,
+    "type": STR,
+    "skipped": "boolean",
+    "selected_option_ids": object,
+    "value": object,
+    "client": STR,
+    "created_at": TIME,
+}
 #: Every table of a :class:`Dataset` and its columns with their dtypes.
 TABLES: dict[str, dict[str, Any]] = {
     "events": _EVENTS,
@@ -159,6 +224,11 @@ TABLES: dict[str, dict[str, Any]] = {
     "replicas": _REPLICAS,
     "videos": _VIDEOS,
     "post_call_actions": _POST_CALL_ACTIONS,
+    "recording_failures": _RECORDING_FAILURES,
+    "objectives": _OBJECTIVES,
+    "objective_outputs": _OBJECTIVE_OUTPUTS,
+    "guardrail_triggers": _GUARDRAIL_TRIGGERS,
+    "canvas_interactions": _CANVAS_INTERACTIONS,
     "other_events": _OTHER_EVENTS,
     "problems": _PROBLEMS,
 }
@@ -173,6 +243,7 @@ _TABULATED = (
     ev.PERCEPTION_ANALYSIS,
     ev.PERCEPTION_UNAVAILABLE,
     ev.POST_CALL_ACTION,
+    ev.RECORDING_COPY_FAILED,
 )
 
 
@@ -207,6 +278,8 @@ def _sql_side(reader: ReaderInterface) -> dict[str, list[np.ndarray]]:
         "shutdowns": (q.SHUTDOWNS, (ev.SHUTDOWN, kind, top), 5),
         "recordings": (q.RECORDINGS, (ev.RECORDING_READY, kind, top), 7),
         "perception": (q.PERCEPTION_TYPES, (ev.PERCEPTION_ANALYSIS, kind, top), 3),
+        "objectives": (q.PER_CONVERSATION, (ev.KIND_OBJECTIVE, top), 2),
+        "guardrails": (q.DELIVERIES_PER_CONVERSATION, (ev.KIND_GUARDRAIL, top), 2),
     }
     out = {}
     with reader.connect() as conn:
@@ -334,6 +407,23 @@ def read_conversations(reader: ReaderInterface) -> tuple[pd.DataFrame, list[tupl
     has_perception = np.zeros(n, dtype=bool)
     has_perception[index.get_indexer(p_cid[p_type == "text"])] = True
     columns["has_perception"] = has_perception
+
+    # Timed turns: answer delays, talk time, pauses, overlaps (NA for untimed transcripts).
+    for name in TIMING_COLUMNS:
+        values = np.full(n, np.nan)
+        values[t_pos] = transcripts[name]
+        if name == "overlaps":
+            missing = np.isnan(values)
+            values = pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int64), missing)
+        columns[name] = values
+
+    # Objective completions and guardrail triggers received (each trigger a delivery).
+    for name, key in (("objectives_completed", "objectives"), ("guardrail_triggers", "guardrails")):
+        o_cid, o_n = found[key]
+        values = np.zeros(n, dtype=np.int64)
+        pos = index.get_indexer(o_cid)
+        values[pos[pos >= 0]] = o_n[pos >= 0].astype(np.int64)
+        columns[name] = values
     return fr.frame(_CONVERSATIONS, columns), problems.rows
 
 
@@ -413,6 +503,118 @@ def _winners(ids: list, cids: list, times: list, problems: Problems) -> np.ndarr
     return keep
 
 
+# -- timed turns --------------------------------------------------------------------------------
+def floats(values: list) -> np.ndarray:
+    """Numbers (or numeric strings) as float64; anything else (null, text, booleans) NaN."""
+    return np.array(
+        [v if type(v) is float else (ev.number(v) if v is not None else None) for v in values],
+        dtype="float64",
+    )
+
+
+def turn_timing(
+    group: np.ndarray, role: np.ndarray, start: np.ndarray, duration: np.ndarray, spoken: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The timing of every turn, from ``seconds_from_start`` and ``duration`` (float64, NaN
+    where not sent). A turn is *timed* when it is ``spoken`` (a user or assistant message with
+    text) and has both; ``group`` says which transcript each turn belongs to, in order.
+
+    Returns per turn (NaN where not timed or not defined): ``end_s`` (start + duration);
+    ``gap_s``, from the end of the previous timed turn of the transcript to this one's start
+    (negative: they overlap); ``answer_delay_s``, the gap of an assistant turn that follows a
+    user turn (the time the caller waited for the answer); ``overlap`` (1.0 or 0.0), whether a
+    turn starts before the other side's previous turn ended (an interruption).
+    """
+    n = len(group)
+    end = start + duration
+    gap = np.full(n, np.nan)
+    answer = np.full(n, np.nan)
+    overlap = np.full(n, np.nan)
+    timed = np.flatnonzero(spoken & ~np.isnan(start) & ~np.isnan(duration))
+    if len(timed) > 1:
+        g, r = group[timed], role[timed]
+        same = np.zeros(len(timed), dtype=bool)
+        same[1:] = g[1:] == g[:-1]
+        prev_end = np.empty(len(timed))
+        prev_end[0] = np.nan
+        prev_end[1:] = end[timed][:-1]
+        prev_role = np.empty(len(timed), dtype=object)
+        prev_role[1:] = r[:-1]
+        gaps = np.where(same, start[timed] - prev_end, np.nan)
+        gap[timed] = gaps
+        answers = same & (r == "assistant") & (prev_role == "user")
+        answer[timed[answers]] = gaps[answers]
+        change = same & (r != prev_role)
+        overlap[timed[change]] = (gaps[change] < 0).astype(float)
+    return {"end_s": end, "gap_s": gap, "answer_delay_s": answer, "overlap": overlap}
+
+
+def timing_summary(
+    group: np.ndarray,
+    role: np.ndarray,
+    duration: np.ndarray,
+    timing: dict[str, np.ndarray],
+    timed: np.ndarray,
+    n: int,
+) -> dict[str, np.ndarray]:
+    """Per transcript (``group`` 0..n-1): the median and 90th percentile (linear) of its answer
+    delays, talk time of each role (sum of the timed turns' durations), the longest pause (the
+    largest positive gap; 0 when turns never left silence between them) and the number of
+    overlaps. NaN for a transcript without timed turns: never 0 for "unknown"."""
+    out = {
+        name: np.full(n, np.nan)
+        for name in (
+            "answer_delay_median_s",
+            "answer_delay_p90_s",
+            "user_talk_s",
+            "assistant_talk_s",
+            "longest_pause_s",
+            "overlaps",
+        )
+    }
+    if not timed.any():
+        return out
+    frame = pd.DataFrame(
+        {
+            "group": group[timed],
+            "role": role[timed],
+            "duration": duration[timed],
+            "gap": timing["gap_s"][timed],
+            "answer": timing["answer_delay_s"][timed],
+            "overlap": timing["overlap"][timed],
+        }
+    )
+    by = frame.groupby("group", sort=True)
+    groups = by.size().index.to_numpy()
+    answers = frame.dropna(subset=["answer"]).groupby("group")["answer"]
+    median, p90 = answers.median(), answers.quantile(0.9)
+    out["answer_delay_median_s"][median.index.to_numpy()] = median.to_numpy()
+    out["answer_delay_p90_s"][p90.index.to_numpy()] = p90.to_numpy()
+    for r in ("user", "assistant"):
+        talk = frame["duration"].where(frame["role"] == r, 0.0).groupby(frame["group"]).sum()
+        out[f"{r}_talk_s"][talk.index.to_numpy()] = talk.to_numpy()
+    pause = frame["gap"].clip(lower=0).groupby(frame["group"]).max()  # NaN: one timed turn
+    out["longest_pause_s"][pause.index.to_numpy()] = pause.to_numpy()
+    out["overlaps"][groups] = (frame["overlap"] == 1.0).groupby(frame["group"]).sum().to_numpy()
+    return out
+
+
+#: The per-call timing columns of ``conversations`` (see :func:`timing_summary`).
+TIMING_COLUMNS = (
+    "answer_delay_median_s",
+    "answer_delay_p90_s",
+    "user_talk_s",
+    "assistant_talk_s",
+    "longest_pause_s",
+    "overlaps",
+)
+
+
+def _spoken_words(texts: list[str]) -> list[str]:
+    """The texts to count words in: perception markers stripped where a text has them."""
+    return [ev.spoken_text(t) if "_SCENE:" in t or "USER_SPEECH:" in t else t for t in texts]
+
+
 def _transcript_counts(reader: ReaderInterface, problems: Problems) -> dict[str, Any]:
     """Turn and word counts and the system prompt of the transcript that counts for each call.
 
@@ -424,6 +626,12 @@ def _transcript_counts(reader: ReaderInterface, problems: Problems) -> dict[str,
     meta: list[tuple] = []
     prompts: dict[str, int] = {}  # system prompts repeat across calls: keep each once
     words: list[np.ndarray] = []
+    # the messages of timed transcripts: transcript index, role, start, duration, spoken
+    t_group: list[int] = []
+    t_role: list[Any] = []
+    t_start: list[Any] = []
+    t_duration: list[Any] = []
+    t_spoken: list[bool] = []
     for rows in _transcript_rows(reader):
         texts: list[str] = []
         for cb_id, cid, ts, body in rows:
@@ -454,10 +662,16 @@ def _transcript_counts(reader: ReaderInterface, problems: Problems) -> dict[str,
                     prompt = ev.content_text(prompt)
                 if prompt is not None:
                     code = prompts.setdefault(prompt, len(prompts))
+            if messages and max(map(len, messages)) > 2:  # newer payloads: per-message timing
+                t_group.extend([len(meta)] * len(messages))
+                t_role.extend(roles)
+                t_start.extend([m.get("seconds_from_start") for m in messages])
+                t_duration.extend([m.get("duration") for m in messages])
+                t_spoken.extend([_is_text(m.get("content")) for m in messages])
             meta.append((cb_id, cid, ts, len(user), len(assistant), code))
             texts.append(_joined_text(user))
             texts.append(_joined_text(assistant))
-        words.append(count_words(texts))
+        words.append(count_words(_spoken_words(texts)))
     counts = np.concatenate(words) if words else np.zeros(0, dtype=np.int64)
     ids, cids, times, user_turns, assistant_turns, codes = (
         map(list, zip(*meta, strict=True)) if meta else ([] for _ in range(6))
@@ -465,7 +679,15 @@ def _transcript_counts(reader: ReaderInterface, problems: Problems) -> dict[str,
     keep = _winners(ids, cids, times, problems)
     cid_arr = np.empty(len(cids), dtype=object)
     cid_arr[:] = cids
+    group = np.asarray(t_group, dtype=np.int64)
+    role = fr.objects(t_role)
+    start, duration = floats(t_start), floats(t_duration)
+    spoken = np.asarray(t_spoken, dtype=bool) & ((role == "user") | (role == "assistant"))
+    timing = turn_timing(group, role, start, duration, spoken)
+    timed = spoken & ~np.isnan(start) & ~np.isnan(duration)
+    summary = timing_summary(group, role, duration, timing, timed, len(meta))
     return {
+        **{name: values[keep] for name, values in summary.items()},
         "conversation_id": cid_arr[keep],
         "user_turns": np.asarray(user_turns, dtype=np.int64)[keep],
         "assistant_turns": np.asarray(assistant_turns, dtype=np.int64)[keep],
@@ -474,6 +696,14 @@ def _transcript_counts(reader: ReaderInterface, problems: Problems) -> dict[str,
         "prompt_code": np.asarray(codes, dtype=np.int64)[keep],
         "prompts": list(prompts),
     }
+
+
+def _is_text(content: Any) -> bool:
+    """Whether a message's content holds something said (a non-empty text or text parts)."""
+    if type(content) is str:
+        return content != ""
+    text = ev.content_text(content)
+    return bool(text)
 
 
 def _joined_text(contents: list) -> str:
@@ -518,7 +748,7 @@ def read_turns(reader: ReaderInterface) -> pd.DataFrame:
         for i in [i for i, c in enumerate(chunk) if type(c) is not str]:
             chunk[i] = ev.content_text(chunk[i])
         texts = [c if c is not None else "" for c in chunk]
-        words.append(count_words(texts))
+        words.append(count_words(_spoken_words(texts)))
         chars.append(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)))
         if fr.ARROW_STR:  # keep the text in Arrow, chunk by chunk, not twice at the end
             arrow.append(fr.pa.array(chunk, type=fr.pa.large_string(), from_pandas=True))
@@ -552,6 +782,18 @@ def read_turns(reader: ReaderInterface) -> pd.DataFrame:
         "tool_calls": fr.convert(extra["tool_calls"], ev.json_text),
     }
     del roles, contents, extra
+    # Timing, per transcript (the index of each message's transcript is its group).
+    group = np.repeat(np.arange(len(meta), dtype=np.int64), counts_arr)
+    role = fr.objects(col["role"])
+    start = np.asarray(col["seconds_from_start"], dtype="float64")
+    duration = np.asarray(col["duration"], dtype="float64")
+    spoken = (col["chars"] > 0) & ((role == "user") | (role == "assistant"))
+    timing = turn_timing(group, role, start, duration, spoken)
+    col["end_s"] = timing["end_s"]
+    col["answer_delay_s"] = timing["answer_delay_s"]
+    overlap = timing["overlap"]
+    col["overlap"] = pd.array(np.where(np.isnan(overlap), False, overlap == 1.0), dtype="boolean")
+    col["overlap"][np.isnan(overlap)] = pd.NA
     if not keep.all():
         col = {k: fr.keep(v, keep) for k, v in col.items()}
     return fr.frame(_TURNS, col)
@@ -776,3 +1018,165 @@ def read_videos(reader: ReaderInterface) -> tuple[pd.DataFrame, list[tuple]]:
     latest = fr.latest(frame, "video_id", "order").sort_values("id")
     latest["generation_s"] = (latest["updated_at"] - latest["created_at"]).dt.total_seconds()
     return fr.frame(_VIDEOS, {c: latest[c] for c in latest.columns}), problems.rows
+
+
+def read_recording_failures(reader: ReaderInterface) -> tuple[pd.DataFrame, list[tuple]]:
+    problems = Problems("recording_failures")
+    rows = []
+    for cb_id, cid, et, ts, _, obj in _bodies(
+        reader, "kind = ? AND event_type = ?", (ev.KIND_CONVERSATION, ev.RECORDING_COPY_FAILED)
+    ):
+        props = _props(obj, problems, cb_id, cid, et)
+        if props is None:
+            continue
+        rows.append(
+            {
+                "conversation_id": cid,
+                "timestamp": ts,
+                "recording_id": ev.scalar_text(props.get("recording_id")),
+                "s3_key": ev.scalar_text(props.get("s3_key")),
+                "duration": ev.number(props.get("duration")),
+                "storage_provider": ev.scalar_text(props.get("storage_provider")),
+                "error_code": ev.scalar_text(props.get("error_code")),
+                "error_message": ev.scalar_text(props.get("error_message")),
+            }
+        )
+    data = {k: [r[k] for r in rows] for k in _RECORDING_FAILURES} if rows else None
+    return fr.frame(_RECORDING_FAILURES, data), problems.rows
+
+
+def _objective(obj: Any) -> tuple[str, dict] | None:
+    """(shape, the object holding ``objective_name`` and ``output_variables``)."""
+    if not isinstance(obj, dict):
+        return None
+    shape = ev.objective_shape(obj)
+    if shape == "nested":
+        props = obj.get("properties")
+        return (shape, props) if isinstance(props, dict) else None
+    return (shape, obj) if shape == "flat" else None
+
+
+def read_objectives(reader: ReaderInterface) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple]]:
+    """``objectives`` and ``objective_outputs``, from the objective completion callbacks."""
+    problems = Problems("objectives")
+    completions, outputs = [], []
+    for cb_id, cid, et, _, received, obj in _bodies(reader, "kind = ?", (ev.KIND_OBJECTIVE,)):
+        if isinstance(obj, Exception):
+            problems.add(cb_id, cid, et, "body is not JSON: skipped")
+            continue
+        found = _objective(obj)
+        if found is None:
+            problems.add(cb_id, cid, et, "properties is not an object: skipped")
+            continue
+        shape, holder = found
+        name = ev.scalar_text(holder.get("objective_name"))
+        variables = holder.get("output_variables")
+        if variables is not None and not isinstance(variables, dict):
+            problems.add(cb_id, cid, et, "output_variables is not an object: kept as sent")
+        pairs = list(variables.items()) if isinstance(variables, dict) else []
+        values = [ev.output_value(v) for _, v in pairs]
+        completions.append(
+            {
+                "conversation_id": cid,
+                "objective_name": name,
+                "completed_at": received,  # no timestamp is sent: the arrival
+                "shape": shape,
+                "variables": len(pairs),
+                "found": sum(t not in ("notfound", "null") for _, t in values),
+                "output_variables": variables,
+                "callback_id": cb_id,
+            }
+        )
+        for (variable, raw), (text, kind) in zip(pairs, values, strict=True):
+            outputs.append(
+                {
+                    "conversation_id": cid,
+                    "objective_name": name,
+                    "completed_at": received,
+                    "variable": variable,
+                    "value": text,
+                    "value_type": kind,
+                    "found": kind not in ("notfound", "null"),
+                    "raw": raw,
+                }
+            )
+    done = {k: [r[k] for r in completions] for k in _OBJECTIVES} if completions else None
+    out = {k: [r[k] for r in outputs] for k in _OBJECTIVE_OUTPUTS} if outputs else None
+    return fr.frame(_OBJECTIVES, done), fr.frame(_OBJECTIVE_OUTPUTS, out), problems.rows
+
+
+def read_guardrail_triggers(reader: ReaderInterface) -> tuple[pd.DataFrame, list[tuple]]:
+    """One row per delivery of a guardrail callback: each is a trigger."""
+    problems = Problems("guardrail_triggers")
+    rows = []
+    seen: dict[int, int] = {}
+    for chunk in reader.stream(q.DELIVERED_BODIES, (ev.KIND_GUARDRAIL, reader.max_id)):
+        for cb_id, received, cid, et, body in chunk:
+            try:
+                obj = ev.loads(body)
+            except (ValueError, RecursionError):
+                obj = None
+            props = obj.get("properties") if isinstance(obj, dict) else None
+            if not isinstance(props, dict):
+                if cb_id not in seen:
+                    problems.add(cb_id, cid, et, "properties is not an object: skipped")
+                seen[cb_id] = seen.get(cb_id, 0) + 1
+                continue
+            seen[cb_id] = seen.get(cb_id, 0) + 1
+            name = props.get("guardrail", props.get("guardrail_name"))
+            rows.append(
+                {
+                    "conversation_id": cid,
+                    "guardrail": ev.scalar_text(name),
+                    "guardrail_uuid": ev.scalar_text(props.get("guardrail_uuid")),
+                    "triggered_at": received,  # no timestamp is sent: each arrival
+                    "delivery": seen[cb_id],
+                    "event_type": et,
+                    "reason": ev.scalar_text(props.get("reason")),
+                    "callback_id": cb_id,
+                }
+            )
+    data = {k: [r[k] for r in rows] for k in _GUARDRAIL_TRIGGERS} if rows else None
+    return fr.frame(_GUARDRAIL_TRIGGERS, data), problems.rows
+
+
+def read_canvas_interactions(reader: ReaderInterface) -> tuple[pd.DataFrame, list[tuple]]:
+    """One row per canvas interaction (by ``interaction_id``: one received live and again from
+    the history endpoint counts once, the first stored)."""
+    problems = Problems("canvas_interactions")
+    rows = []
+    ids: set[str] = set()
+    for cb_id, cid, et, ts, _, obj in _bodies(reader, "kind = ?", (ev.KIND_CANVAS,)):
+        props = _props(obj, problems, cb_id, cid, et)
+        if props is None:
+            continue
+        interaction = ev.scalar_text(props.get("interaction_id"))
+        if interaction is not None:
+            if interaction in ids:
+                continue
+            ids.add(interaction)
+        value = props.get("value")
+        metadata = props.get("metadata")
+        skipped = value.get("skipped") if isinstance(value, dict) else None
+        rows.append(
+            {
+                "conversation_id": cid,
+                "timestamp": ts,
+                "interaction_id": interaction,
+                "tool_call_id": ev.scalar_text(props.get("tool_call_id")),
+                "component": ev.scalar_text(props.get("component")),
+                "component_version": ev.scalar_text(props.get("component_version")),
+                "type": ev.scalar_text(props.get("type")),
+                "skipped": skipped if isinstance(skipped, bool) else None,
+                "selected_option_ids": value.get("selected_option_ids")
+                if isinstance(value, dict)
+                else None,
+                "value": value,
+                "client": ev.scalar_text(metadata.get("client"))
+                if isinstance(metadata, dict)
+                else None,
+                "created_at": ev.scalar_text(props.get("created_at")),
+            }
+        )
+    data = {k: [r[k] for r in rows] for k in _CANVAS_INTERACTIONS} if rows else None
+    return fr.frame(_CANVAS_INTERACTIONS, data), problems.rows

@@ -197,7 +197,8 @@ def test_the_postgres_benchmark_measures_both_stores_and_checks_every_database(t
     assert copied and copied.group(1) == copied.group(2), out
     demo = re.search(r"demo database demo-\d+\.db: ([\d,]+) callbacks", out)
     assert demo and demo.group(1) == copied.group(1)
-    assert 1900 <= int(demo.group(1).replace(",", "")) <= 2100
+    # about 4.6 callbacks a conversation, with objectives, guardrails and canvas answers
+    assert 2100 <= int(demo.group(1).replace(",", "")) <= 2600
     assert list(tmp_path.glob("demo-*.db"))  # the demo database is cached where it was asked
     for table in ("conversations", "turns", "events"):
         row = re.search(rf"^{table} +([\d.]+) +([\d.]+) +([\d.]+)x .* ([\d,]+)$", out, re.M)

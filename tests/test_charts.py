@@ -69,6 +69,12 @@ def test_every_chart_of_the_issue_exists():
         "perception_coverage",
         "video_generation",
         "replica_training",
+        "objective_completion",
+        "guardrail_triggers",
+        "answer_delays",
+        "answer_delay_trend",
+        "canvas_outcomes",
+        "recording_failures",
     }
     for name, f in charts.CHARTS.items():
         assert f is getattr(charts, name)
@@ -84,7 +90,8 @@ def test_chart_on_demo_data(name, ds):
     assert ax.get_xlabel() and ax.get_ylabel() or ax.get_xlabel() and ax.get_yticklabels()
     assert not any("in this range" in t for t in texts(fig)), texts(fig)
     drawn = len(ax.patches) + len(ax.lines) + len(ax.collections)
-    assert drawn >= 2
+    # a small demo's copy failures may all have one error code: one bar
+    assert drawn >= (1 if name == "recording_failures" else 2)
     # The figure is not registered with pyplot: nothing shows or leaks in scripts and loops.
     assert plt.get_fignums() == []
 

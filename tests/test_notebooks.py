@@ -23,6 +23,7 @@ NAMES = [
     "02_transcripts.ipynb",
     "03_perception.ipynb",
     "04_replicas_and_videos.ipynb",
+    "05_objectives_guardrails_timing.ipynb",
 ]
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -106,6 +107,10 @@ def test_notebook_runs_on_the_demo_database(name, demo_db, tmp_path, monkeypatch
         assert "analyses" in text and "week of" in text
     if name == "04_replicas_and_videos.ipynb":
         assert "generation time, minutes" in text
+    if name == "05_objectives_guardrails_timing.ipynb":
+        assert "completion_rate" in text and "triggers_per_100_calls" in text
+        assert "calls with a guardrail triggered more than once" in text
+        assert "median_s" in text and "error_code" in text
 
 
 @pytest.mark.parametrize("name", NAMES)

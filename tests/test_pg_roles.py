@@ -57,7 +57,9 @@ def analyst_role(pg_url: str):
 
 def test_the_guide_lists_the_grants_this_test_applies():
     grants = analyst_grants()
-    assert any("ON callbacks, rejected, schema_version" in g for g in grants)
+    assert any(
+        "ON callbacks, deliveries, rejected, schema_version, derived_views" in g for g in grants
+    )
     assert any("transcript_messages_state" in g for g in grants)
 
 

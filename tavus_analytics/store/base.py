@@ -66,6 +66,29 @@ def accept(body: bytes) -> Fields:
     return classify(parse_body(body))
 
 
+#: Stored callbacks whose kind an older version may have decided otherwise: classified again
+#: from their bodies when a database is migrated to the kinds of 2026.
+RECLASSIFY_WHERE = (
+    "kind = 'unknown' OR event_type IN ('canvas.interaction', "
+    "'conversation.objective.completed') OR message_type = 'canvas' "
+    "OR lower(event_type) LIKE '%guardrail%'"
+)
+
+
+def reclassified(rows: Iterable[tuple]) -> list[tuple[str, int]]:
+    """``(new kind, id)`` of the ``(id, body, kind)`` rows whose body is now of another kind."""
+    changed = []
+    for cb_id, body, kind in rows:
+        raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
+        try:
+            new = accept(raw).kind
+        except Exception:  # a body stored by an older version that no longer parses: leave it
+            continue
+        if new != kind:
+            changed.append((new, cb_id))
+    return changed
+
+
 def index_text(value: str | None) -> str | None:
     """An index column's text as valid UTF-8.
 
@@ -199,10 +222,11 @@ class StoreInterface(Protocol):
         self, *, since=None, until=None, event_types=(), conversations=()
     ) -> list[tuple[int, str]]: ...
     def read_callbacks(self, after: int, limit: int) -> list[tuple]: ...
+    def read_deliveries(self, callback_ids: Sequence[int]) -> list[tuple]: ...
     def read_rejected(self, after: int, limit: int) -> list[tuple]: ...
     def count_after(self, callback_id: int, rejected_id: int) -> int: ...
     def copy_progress(self, source: str) -> tuple[int, int]: ...
-    def copy_in(self, source, callbacks, rejected, upto) -> tuple[int, int]: ...
+    def copy_in(self, source, callbacks, rejected, upto, deliveries=()) -> tuple[int, int]: ...
     def close(self) -> None: ...
 
 

@@ -10,7 +10,9 @@ of each per transaction, and each transaction also records how far the copy got 
 target's ``copy_progress`` table (keyed by the source): an interrupted copy resumes where it
 stopped, and a finished one run again copies nothing. A callback the target already holds
 (same SHA-256, e.g. one that a collector wrote there too) is counted as a duplicate, not stored
-twice. The source is only read.
+twice. Each callback copied keeps its deliveries (every arrival: a guardrail triggered three
+times is one callback delivered three times); a delivery the source receives after its callback
+was copied is not copied by a later run. The source is only read.
 """
 
 from __future__ import annotations
@@ -93,7 +95,8 @@ def copy_history(
                 break
             cb_upto = callbacks[-1][0] if callbacks else cb_upto
             rj_upto = rejected[-1][0] if rejected else rj_upto
-            stored, copied = dst.copy_in(key, callbacks, rejected, (cb_upto, rj_upto))
+            deliveries = src.read_deliveries([row[0] for row in callbacks])
+            stored, copied = dst.copy_in(key, callbacks, rejected, (cb_upto, rj_upto), deliveries)
             result.callbacks += len(callbacks)
             result.stored += stored
             result.duplicate += len(callbacks) - stored

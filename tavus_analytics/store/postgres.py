@@ -57,11 +57,13 @@ from . import views
 from .base import (
     CALLBACK_COLUMNS,
     READ_CHUNK,
+    RECLASSIFY_WHERE,
     REJECTED_COLUMNS,
     BatchResult,
     Query,
     accept,
     callback_row,
+    reclassified,
     rejected_row,
     status_summary,
 )
@@ -317,6 +319,24 @@ def _migration_4(cur: psycopg.Cursor) -> None:
     )
 
 
+def _migration_5(cur: psycopg.Cursor) -> None:
+    """Every delivery, and the kinds of 2026 (as SQLite's migration 6): ``deliveries`` holds one
+    row per arrival of a stored callback, existing callbacks get their one known delivery, and
+    callbacks of the new kinds stored before are classified again from their bodies."""
+    cur.execute(
+        "CREATE TABLE deliveries (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+        "callback_id bigint NOT NULL REFERENCES callbacks (id), "
+        f"received_at {_TEXT} NOT NULL, remote_addr text, user_agent text)"
+    )
+    cur.execute("CREATE INDEX deliveries_callback_id ON deliveries (callback_id)")
+    cur.execute(
+        "INSERT INTO deliveries (callback_id, received_at, remote_addr, user_agent) "
+        "SELECT id, received_at, remote_addr, user_agent FROM callbacks ORDER BY id"
+    )
+    rows = cur.execute(f"SELECT id, body, kind FROM callbacks WHERE {RECLASSIFY_WHERE}").fetchall()
+    cur.executemany("UPDATE callbacks SET kind = %s WHERE id = %s", reclassified(rows))
+
+
 _VIEWS_FINGERPRINT = views.fingerprint(views.POSTGRES)
 
 
@@ -353,6 +373,7 @@ MIGRATIONS: list[Callable[[psycopg.Cursor], None]] = [
     _migration_2,
     _migration_3,
     _migration_4,
+    _migration_5,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -367,11 +388,20 @@ WITH ins AS (
     VALUES ({_VALUES}, tavus_try_jsonb(%(body)s))
     ON CONFLICT (sha256) DO NOTHING
     RETURNING id
+), hit AS (
+    SELECT id, false AS duplicate FROM ins
+    UNION ALL
+    SELECT id, true FROM callbacks WHERE sha256 = %(sha256)s AND NOT EXISTS (SELECT FROM ins)
+), delivered AS (
+    INSERT INTO deliveries (callback_id, received_at, remote_addr, user_agent)
+    SELECT id, %(received_at)s, %(remote_addr)s, %(user_agent)s FROM hit
 )
-SELECT id, false FROM ins
-UNION ALL
-SELECT id, true FROM callbacks WHERE sha256 = %(sha256)s AND NOT EXISTS (SELECT FROM ins)
+SELECT id, duplicate FROM hit
 """
+_INSERT_DELIVERY = (
+    "INSERT INTO deliveries (callback_id, received_at, remote_addr, user_agent) "
+    "VALUES (%s, %s, %s, %s)"
+)
 _INSERT_ROW = (
     f"INSERT INTO callbacks ({_COLUMNS}, body_json) VALUES ({_VALUES}, tavus_try_jsonb(%(body)s)) "
     "ON CONFLICT (sha256) DO NOTHING RETURNING id"
@@ -577,9 +607,14 @@ class PgStore:
             if got is None:
                 # Another collector inserted the same body after this statement's snapshot
                 # was taken: it has committed now (the unique index waited for it).
-                got = conn.execute(
-                    "SELECT id, true FROM callbacks WHERE sha256 = %s", (row["sha256"],)
-                ).fetchone()
+                with conn.transaction():
+                    got = conn.execute(
+                        "SELECT id, true FROM callbacks WHERE sha256 = %s", (row["sha256"],)
+                    ).fetchone()
+                    conn.execute(
+                        _INSERT_DELIVERY,
+                        (got[0], row["received_at"], row["remote_addr"], row["user_agent"]),
+                    )
             return got[0], got[1]
 
         return self._run(work)
@@ -599,6 +634,7 @@ class PgStore:
         to ``rejected`` in the same transaction. Rows are sent ``chunk`` at a time in a pipeline.
         """
         result = BatchResult()
+        new_ids: dict[str, int] = {}  # deliveries: see Store.insert_batch
         try:
             with self.connection() as conn, conn.transaction(), conn.cursor() as cur:
                 cur.execute("SET LOCAL statement_timeout = 0")  # a batch is not a request
@@ -610,7 +646,7 @@ class PgStore:
                         try:
                             fields = accept(body)
                         except InvalidCallback as e:
-                            self._flush(cur, rows, result)
+                            self._flush(cur, rows, result, new_ids)
                             cur.execute(
                                 _INSERT_REJECTED,
                                 rejected_row(
@@ -626,10 +662,10 @@ class PgStore:
                                 )
                             )
                             if len(rows) >= chunk:
-                                self._flush(cur, rows, result)
+                                self._flush(cur, rows, result, new_ids)
                         if on_progress is not None and n % 1000 == 0:
                             on_progress(1000)
-                    self._flush(cur, rows, result)
+                    self._flush(cur, rows, result, new_ids)
                 finally:
                     self._batch_conn = None
         except psycopg.Error as e:
@@ -637,18 +673,41 @@ class PgStore:
         return result
 
     @staticmethod
-    def _flush(cur: psycopg.Cursor, rows: list[dict], result: BatchResult) -> None:
+    def _flush(
+        cur: psycopg.Cursor,
+        rows: list[dict],
+        result: BatchResult,
+        new_ids: dict[str, int] | None = None,
+    ) -> list[int | None]:
+        """Insert ``rows``; their new ids (None for a body already stored). With ``new_ids``
+        (SHA-256 -> id of the bodies this batch stored), record a delivery for each row stored
+        here or repeating one stored earlier in the batch."""
         if not rows:
-            return
+            return []
         cur.executemany(_INSERT_ROW, rows, returning=True)
+        ids: list[int | None] = []
         while True:
-            if cur.fetchone() is None:
+            got = cur.fetchone()
+            ids.append(got[0] if got is not None else None)
+            if got is None:
                 result.duplicate += 1
             else:
                 result.stored += 1
             if not cur.nextset():
                 break
+        if new_ids is not None:
+            delivered = []
+            for row, cb_id in zip(rows, ids, strict=True):
+                if cb_id is not None:
+                    new_ids[row["sha256"]] = cb_id
+                cb_id = new_ids.get(row["sha256"])
+                if cb_id is not None:
+                    delivered.append(
+                        (cb_id, row["received_at"], row["remote_addr"], row["user_agent"])
+                    )
+            cur.executemany(_INSERT_DELIVERY, delivered)
         rows.clear()
+        return ids
 
     def same_event(self, key: tuple[str, str, str]) -> bool:
         """Whether a callback with this (conversation, event type, timestamp) is stored; inside
@@ -817,6 +876,19 @@ class PgStore:
             ).fetchall()
         )
 
+    def read_deliveries(self, callback_ids: Sequence[int]) -> list[tuple]:
+        """The deliveries of these callbacks: (callback id, received_at, remote_addr,
+        user_agent), in arrival order."""
+        if not callback_ids:
+            return []
+        return self._run(
+            lambda conn: conn.execute(
+                "SELECT callback_id, received_at, remote_addr, user_agent FROM deliveries "
+                "WHERE callback_id = ANY(%s) ORDER BY id",
+                (list(callback_ids),),
+            ).fetchall()
+        )
+
     def read_rejected(self, after: int, limit: int) -> list[tuple]:
         """Up to ``limit`` rejected rows with id > ``after``: (id, *columns)."""
         return self._run(
@@ -856,18 +928,26 @@ class PgStore:
         callbacks: Sequence[tuple],
         rejected: Sequence[tuple],
         upto: tuple[int, int],
+        deliveries: Sequence[tuple] = (),
     ) -> tuple[int, int]:
         """Store rows read from another store and the progress mark, in one transaction.
 
         ``callbacks`` rows are (id, *CALLBACK_COLUMNS) and keep every column; bodies already
-        stored are skipped. Returns (callbacks stored, rejected stored).
+        stored are skipped. ``deliveries`` (source callback id, received_at, remote_addr,
+        user_agent) are kept for the callbacks stored here. Returns (callbacks stored, rejected
+        stored).
         """
         stored = BatchResult()
         try:
             with self.connection() as conn, conn.transaction(), conn.cursor() as cur:
                 cur.execute("SET LOCAL statement_timeout = 0")
                 rows = [dict(zip(CALLBACK_COLUMNS, r[1:], strict=True)) for r in callbacks]
-                self._flush(cur, rows, stored)
+                ids = self._flush(cur, rows, stored)
+                new_ids = {r[0]: i for r, i in zip(callbacks, ids, strict=True) if i is not None}
+                cur.executemany(
+                    _INSERT_DELIVERY,
+                    [(new_ids[d[0]], *d[1:]) for d in deliveries if d[0] in new_ids],
+                )
                 if rejected:
                     cur.executemany(_INSERT_REJECTED.removesuffix(" RETURNING id"), [
                         r[1:] for r in rejected

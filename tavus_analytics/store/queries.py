@@ -158,3 +158,24 @@ COUNTS = (
     "SELECT count(*), count(DISTINCT CASE WHEN kind = ? THEN conversation_id END) "
     "FROM callbacks WHERE id <= ?"
 )
+
+
+#: (conversation, callbacks) of one kind per conversation. Parameters: the kind, ``max_id``.
+PER_CONVERSATION = (
+    "SELECT conversation_id, count(*) FROM callbacks WHERE kind = ? AND id <= ? "
+    "AND conversation_id IS NOT NULL GROUP BY conversation_id"
+)
+#: (conversation, deliveries) of the callbacks of one kind. Parameters: the kind, ``max_id``.
+DELIVERIES_PER_CONVERSATION = (
+    "SELECT c.conversation_id, count(*) FROM deliveries AS d JOIN callbacks AS c "
+    "ON c.id = d.callback_id WHERE c.kind = ? AND c.id <= ? AND c.conversation_id IS NOT NULL "
+    "GROUP BY c.conversation_id"
+)
+#: (callback id, arrival, conversation, event type, body as bytes) for every delivery of the
+#: callbacks of one kind, in arrival order. Parameters: the kind, ``max_id``.
+DELIVERED_BODIES = (
+    "SELECT d.callback_id, d.received_at, x.conversation_id, x.event_type, x.body "
+    "FROM deliveries AS d JOIN (SELECT id, conversation_id, event_type, "
+    "CAST(body AS BLOB) AS body FROM callbacks WHERE kind = ? AND id <= ?) AS x "
+    "ON x.id = d.callback_id ORDER BY d.id"
+)

@@ -54,11 +54,13 @@ from . import views
 from .base import (
     CALLBACK_COLUMNS,
     READ_CHUNK,
+    RECLASSIFY_WHERE,
     REJECTED_COLUMNS,
     BatchResult,
     Query,
     accept,
     callback_row,
+    reclassified,
     rejected_row,
     status_summary,
     utc_now,
@@ -73,6 +75,9 @@ _INSERT_CALLBACK = (
     f"INSERT INTO callbacks ({', '.join(CALLBACK_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in CALLBACK_COLUMNS)}) "
     "ON CONFLICT(sha256) DO NOTHING RETURNING id"
+)
+_INSERT_DELIVERY = (
+    "INSERT INTO deliveries (callback_id, received_at, remote_addr, user_agent) VALUES (?, ?, ?, ?)"
 )
 _SAME_EVENT = (
     "SELECT 1 FROM callbacks WHERE conversation_id = ? AND event_type = ? AND timestamp = ? LIMIT 1"
@@ -232,12 +237,36 @@ def _migration_5(db: sqlite_utils.Database) -> None:
     )
 
 
+def _migration_6(db: sqlite_utils.Database) -> None:
+    """Every delivery, and the kinds of 2026.
+
+    ``deliveries`` holds one row per arrival of a stored callback (the first one included): a
+    guardrail posts the same body each time it is triggered, and each of those is an event.
+    Existing callbacks get their one known delivery. Callbacks stored before objectives,
+    guardrails and canvas interactions had kinds of their own are classified again from their
+    bodies (only the ``kind`` index column changes; the body never does).
+    """
+    db.execute(
+        "CREATE TABLE deliveries (id INTEGER PRIMARY KEY, "
+        "callback_id INTEGER NOT NULL REFERENCES callbacks (id), received_at TEXT NOT NULL, "
+        "remote_addr TEXT, user_agent TEXT)"
+    )
+    db.execute("CREATE INDEX deliveries_callback_id ON deliveries (callback_id)")
+    db.execute(
+        "INSERT INTO deliveries (callback_id, received_at, remote_addr, user_agent) "
+        "SELECT id, received_at, remote_addr, user_agent FROM callbacks ORDER BY id"
+    )
+    rows = db.execute(f"SELECT id, body, kind FROM callbacks WHERE {RECLASSIFY_WHERE}").fetchall()
+    db.conn.executemany("UPDATE callbacks SET kind = ? WHERE id = ?", reclassified(rows))
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_1,
     _migration_2,
     _migration_3,
     _migration_4,
     _migration_5,
+    _migration_6,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -504,7 +533,7 @@ class Store:
         try:
             conn = self.connection()
             with self._process_turn(), _immediate(conn):
-                results = [self._insert_row(conn, p.row) for p in group]
+                results = [self._insert_delivered(conn, p.row) for p in group]
         except sqlite3.Error as e:
             error: BaseException = _unavailable(e)
         except StoreUnavailable as e:
@@ -530,9 +559,13 @@ class Store:
 
         Each item is a raw body, or ``(body, received_at)``. Bodies that are not JSON objects go
         to ``rejected`` (in the same transaction), exactly as the collector would refuse them.
+        Each item stored is a delivery; an item that repeats one stored earlier in the same batch
+        is a delivery too (a guardrail triggered twice), one already stored before the batch is
+        not (importing a file again adds nothing).
         """
         result = BatchResult()
         conn = self.connection()
+        new_ids: set[int] = set()
         try:
             with self._writer, self._process_turn(), _immediate(conn):
                 for n, item in enumerate(bodies, 1):
@@ -556,11 +589,14 @@ class Store:
                         result.rejected += 1
                     else:
                         row = callback_row(body, fields, received_at, remote_addr, user_agent)
-                        _, duplicate = self._insert_row(conn, row)
+                        cb_id, duplicate = self._insert_row(conn, row)
                         if duplicate:
                             result.duplicate += 1
                         else:
                             result.stored += 1
+                            new_ids.add(cb_id)
+                        if cb_id in new_ids:
+                            conn.execute(_INSERT_DELIVERY, (cb_id, row[0], row[11], row[12]))
                     if on_progress is not None and n % 1000 == 0:
                         on_progress(1000)
         except sqlite3.Error as e:
@@ -622,6 +658,13 @@ class Store:
                 return self.connection().execute(_INSERT_REJECTED, row).lastrowid
         except sqlite3.Error as e:
             raise _unavailable(e) from None
+
+    @classmethod
+    def _insert_delivered(cls, conn: sqlite3.Connection, row: tuple) -> tuple[int, bool]:
+        """Insert a callback row (or find its first copy) and record this delivery of it."""
+        result = cls._insert_row(conn, row)
+        conn.execute(_INSERT_DELIVERY, (result[0], row[0], row[11], row[12]))
+        return result
 
     @staticmethod
     def _insert_row(conn: sqlite3.Connection, row: tuple) -> tuple[int, bool]:
@@ -734,6 +777,24 @@ class Store:
         except sqlite3.Error as e:
             raise _unavailable(e) from None
 
+    def read_deliveries(self, callback_ids: Sequence[int]) -> list[tuple]:
+        """The deliveries of these callbacks: (callback id, received_at, remote_addr,
+        user_agent), in arrival order."""
+        if not callback_ids:
+            return []
+        try:
+            return (
+                self.connection()
+                .execute(
+                    "SELECT callback_id, received_at, remote_addr, user_agent FROM deliveries "
+                    f"WHERE callback_id IN ({', '.join('?' for _ in callback_ids)}) ORDER BY id",
+                    tuple(callback_ids),
+                )
+                .fetchall()
+            )
+        except sqlite3.Error as e:
+            raise _unavailable(e) from None
+
     def read_rejected(self, after: int, limit: int) -> list[tuple]:
         """Up to ``limit`` rejected rows with id > ``after``: (id, *columns)."""
         try:
@@ -785,19 +846,29 @@ class Store:
         callbacks: Sequence[tuple],
         rejected: Sequence[tuple],
         upto: tuple[int, int],
+        deliveries: Sequence[tuple] = (),
     ) -> tuple[int, int]:
         """Store rows read from another store and the progress mark, in one transaction.
 
         ``callbacks`` rows are (id, *CALLBACK_COLUMNS) and keep every column; bodies already
-        stored are skipped. Returns (callbacks stored, rejected stored).
+        stored are skipped. ``deliveries`` (source callback id, received_at, remote_addr,
+        user_agent) are kept for the callbacks stored here. Returns (callbacks stored, rejected
+        stored).
         """
         conn = self.connection()
         stored = 0
+        new_ids: dict[int, int] = {}
         try:
             with self._writer, self._process_turn(), _immediate(conn):
                 for row in callbacks:
-                    _, duplicate = self._insert_row(conn, tuple(row[1:]))
+                    cb_id, duplicate = self._insert_row(conn, tuple(row[1:]))
                     stored += not duplicate
+                    if not duplicate:
+                        new_ids[row[0]] = cb_id
+                conn.executemany(
+                    _INSERT_DELIVERY,
+                    [(new_ids[d[0]], *d[1:]) for d in deliveries if d[0] in new_ids],
+                )
                 conn.executemany(_INSERT_REJECTED, [tuple(r[1:]) for r in rejected])
                 conn.execute(
                     "INSERT INTO copy_progress (source, callbacks_upto, rejected_upto, "
