@@ -7,6 +7,8 @@ Every command calls functions of the package; errors a user can fix are shown as
 from __future__ import annotations
 
 import functools
+import logging
+import os
 import sys
 from pathlib import Path
 
@@ -19,11 +21,61 @@ from .store import display_url, existing, open_store
 
 
 class _Group(click.Group):
+    """The command group: every error a user meets is one line on stderr, never a traceback.
+
+    Library errors exit 1 with their message; usage errors (a malformed option value, a
+    missing argument) exit 2 with click's message and where to find help, on one line.
+    Anything unexpected is one line too, asking for a report; ``TAVUS_ANALYTICS_DEBUG=1``
+    shows the traceback.
+    """
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except TavusAnalyticsError as e:
             raise click.ClickException(str(e)) from None
+
+    def main(self, args=None, prog_name=None, **extra):
+        _quiet_libraries()
+        try:
+            return super().main(args, prog_name, standalone_mode=False, **extra)
+        except click.UsageError as e:
+            where = e.ctx.command_path if e.ctx is not None else "tavus-analytics"
+            click.echo(f"Error: {e.format_message()} (see '{where} --help')", err=True)
+            sys.exit(e.exit_code)
+        except click.ClickException as e:
+            click.echo(f"Error: {e.format_message()}", err=True)
+            sys.exit(e.exit_code)
+        except click.exceptions.Exit as e:
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+        except OSError as e:
+            if os.environ.get("TAVUS_ANALYTICS_DEBUG"):
+                raise
+            where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+            click.echo(f"Error: {e.strerror or e}{where}", err=True)
+            sys.exit(1)
+        except Exception as e:
+            if os.environ.get("TAVUS_ANALYTICS_DEBUG"):
+                raise
+            line = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            click.echo(
+                f"Error: unexpected {type(e).__name__}: {line} (run again with "
+                "TAVUS_ANALYTICS_DEBUG=1 for the details, and please report it)",
+                err=True,
+            )
+            sys.exit(1)
+
+
+def _quiet_libraries() -> None:
+    """A command says what went wrong itself: the connection pool's own retry warnings would
+    only repeat it, several lines each."""
+    logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
 
 
 def _user_errors(f):
@@ -50,7 +102,14 @@ def _open_store(db: str | None, *, must_exist: bool = True):
     """The store on ``--db`` (or the configured default): SQLite or PostgreSQL. A missing file
     is an error for commands that only read."""
     settings = _settings(db=db)
-    return open_store(settings.db, busy_timeout_ms=settings.busy_timeout_ms, must_exist=must_exist)
+    store = open_store(settings.db, busy_timeout_ms=settings.busy_timeout_ms, must_exist=must_exist)
+    if not must_exist:  # a command that writes: say now what stands in the way, in one line
+        try:
+            store.ping()
+        except BaseException:
+            store.close()
+            raise
+    return store
 
 
 def _plural(n: int, word: str, plural: str | None = None) -> str:
@@ -200,6 +259,7 @@ def demo(db, conversations, seed, post_url):
             sys.exit(1)
         return
     settings = _settings(db=db)
+    _open_store(settings.db, must_exist=False).close()  # what stands in the way, before the bar
     result = demo_mod.write(settings.db, conversations=conversations, seed=seed, progress=True)
     click.echo(
         f"{display_url(settings.db)}: {result.stored} callbacks stored, "

@@ -3,8 +3,11 @@
 ``TavusAnalyticsError`` is the base; the command line shows its message (no traceback) and exits
 non-zero. The collector maps ``InvalidCallback`` to 400, ``PayloadTooLarge`` to 413 and
 ``StoreUnavailable`` to 503. The command line's own errors (``ImportFileError``,
-``TavusApiError``, ``ReplayError``, ``InvalidQuery``, ``ExportError``) are listed here too, and
-``MissingExtra`` (an optional package is not installed: the message says which extra).
+``TavusApiError``, ``ReplayError``, ``InvalidQuery``, ``ExportError``) are listed here too, with
+``DatabaseNotFound`` (no file at the path), ``NotOurDatabase`` (an empty file, a file that is not
+a database, another program's database: never written to) and ``MissingExtra`` (an optional
+package is not installed: the message says which extra). Each message says what is wrong and
+what to do, in one line.
 """
 
 from __future__ import annotations
@@ -56,6 +59,11 @@ class MissingExtra(TavusAnalyticsError):
     def __init__(self, message: str, extra: str) -> None:
         super().__init__(message)
         self.extra = extra
+
+
+class NotOurDatabase(TavusAnalyticsError):
+    """A database that tavus-analytics did not make (another program's, an empty file, a file
+    that is not a database): commands that read refuse it, and nothing creates tables in it."""
 
 
 class DatabaseNotFound(TavusAnalyticsError):

@@ -120,7 +120,8 @@ def make_server(settings: Settings, *, port: int | None = None):
     from .app import create_app
 
     store = _store(settings)
-    store.migrate()  # fail now, with a clear message, if the database cannot be made
+    store.ping()  # fail now, in one line saying why, if the database cannot be used
+    store.migrate()
     app = create_app(settings, store=store)
     port = settings.port if port is None else port
     try:
@@ -255,7 +256,8 @@ def _serve_gunicorn(settings: Settings, source: str, out) -> None:
     from .app import create_app
 
     with _store(settings) as store:
-        store.migrate()  # once, before the fork, with a clear message if it cannot be made
+        store.ping()  # fail now, in one line saying why, if the database cannot be used
+        store.migrate()  # once, before the fork
     _check_free(settings.host, settings.port)
 
     class _Collector(BaseApplication):
@@ -286,7 +288,8 @@ def _serve_granian(settings: Settings, source: str, out) -> None:
     if settings.port == 0:
         raise TavusAnalyticsError("--server granian needs a fixed --port")
     with _store(settings) as store:
-        store.migrate()  # once, before the workers start, with a clear message if it fails
+        store.ping()  # fail now, in one line saying why, if the database cannot be used
+        store.migrate()  # once, before the workers start
     _check_free(settings.host, settings.port)
     for f in dataclasses.fields(settings):
         env, value = f.metadata.get("env"), getattr(settings, f.name)

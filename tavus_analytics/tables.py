@@ -278,8 +278,8 @@ def _sql_side(reader: ReaderInterface) -> dict[str, list[np.ndarray]]:
         "shutdowns": (q.SHUTDOWNS, (ev.SHUTDOWN, kind, top), 5),
         "recordings": (q.RECORDINGS, (ev.RECORDING_READY, kind, top), 7),
         "perception": (q.PERCEPTION_TYPES, (ev.PERCEPTION_ANALYSIS, kind, top), 3),
-        "objectives": (q.PER_CONVERSATION, (ev.KIND_OBJECTIVE, top), 2),
-        "guardrails": (q.DELIVERIES_PER_CONVERSATION, (ev.KIND_GUARDRAIL, top), 2),
+        "objectives": (q.per_conversation(ev.KIND_OBJECTIVE), (top,), 2),
+        "guardrails": (q.deliveries_per_conversation(ev.KIND_GUARDRAIL), (top,), 2),
     }
     out = {}
     with reader.connect() as conn:
@@ -506,10 +506,15 @@ def _winners(ids: list, cids: list, times: list, problems: Problems) -> np.ndarr
 # -- timed turns --------------------------------------------------------------------------------
 def floats(values: list) -> np.ndarray:
     """Numbers (or numeric strings) as float64; anything else (null, text, booleans) NaN."""
+    if set(map(type, values)) <= _PLAIN_NUMBERS:  # the common case, at C speed
+        return np.array(values, dtype="float64")
     return np.array(
         [v if type(v) is float else (ev.number(v) if v is not None else None) for v in values],
         dtype="float64",
     )
+
+
+_PLAIN_NUMBERS = {float, int, type(None)}
 
 
 def turn_timing(
@@ -610,11 +615,6 @@ TIMING_COLUMNS = (
 )
 
 
-def _spoken_words(texts: list[str]) -> list[str]:
-    """The texts to count words in: perception markers stripped where a text has them."""
-    return [ev.spoken_text(t) if "_SCENE:" in t or "USER_SPEECH:" in t else t for t in texts]
-
-
 def _transcript_counts(reader: ReaderInterface, problems: Problems) -> dict[str, Any]:
     """Turn and word counts and the system prompt of the transcript that counts for each call.
 
@@ -667,11 +667,19 @@ def _transcript_counts(reader: ReaderInterface, problems: Problems) -> dict[str,
                 t_role.extend(roles)
                 t_start.extend([m.get("seconds_from_start") for m in messages])
                 t_duration.extend([m.get("duration") for m in messages])
-                t_spoken.extend([_is_text(m.get("content")) for m in messages])
+                t_spoken.extend(
+                    [
+                        c != "" if type(c) is str else bool(ev.content_text(c))
+                        for c in (m.get("content") for m in messages)
+                    ]
+                )
             meta.append((cb_id, cid, ts, len(user), len(assistant), code))
-            texts.append(_joined_text(user))
+            said = _joined_text(user)
+            if "USER_SPEECH:" in said or "VISUAL_SCENE:" in said:  # raven-0-era user turns
+                said = _joined_text([ev.spoken_text(c) for c in user])
+            texts.append(said)
             texts.append(_joined_text(assistant))
-        words.append(count_words(_spoken_words(texts)))
+        words.append(count_words(texts))
     counts = np.concatenate(words) if words else np.zeros(0, dtype=np.int64)
     ids, cids, times, user_turns, assistant_turns, codes = (
         map(list, zip(*meta, strict=True)) if meta else ([] for _ in range(6))
@@ -696,14 +704,6 @@ def _transcript_counts(reader: ReaderInterface, problems: Problems) -> dict[str,
         "prompt_code": np.asarray(codes, dtype=np.int64)[keep],
         "prompts": list(prompts),
     }
-
-
-def _is_text(content: Any) -> bool:
-    """Whether a message's content holds something said (a non-empty text or text parts)."""
-    if type(content) is str:
-        return content != ""
-    text = ev.content_text(content)
-    return bool(text)
 
 
 def _joined_text(contents: list) -> str:
@@ -748,7 +748,11 @@ def read_turns(reader: ReaderInterface) -> pd.DataFrame:
         for i in [i for i, c in enumerate(chunk) if type(c) is not str]:
             chunk[i] = ev.content_text(chunk[i])
         texts = [c if c is not None else "" for c in chunk]
-        words.append(count_words(_spoken_words(texts)))
+        first = len(roles) - len(chunk)  # the roles of this chunk's messages
+        for i, t in enumerate(texts):
+            if ("USER_SPEECH:" in t or "VISUAL_SCENE:" in t) and roles[first + i] == "user":
+                texts[i] = ev.spoken_text(t)  # raven-0-era user turns: the speech only
+        words.append(count_words(texts))
         chars.append(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)))
         if fr.ARROW_STR:  # keep the text in Arrow, chunk by chunk, not twice at the end
             arrow.append(fr.pa.array(chunk, type=fr.pa.large_string(), from_pandas=True))
@@ -1060,7 +1064,7 @@ def read_objectives(reader: ReaderInterface) -> tuple[pd.DataFrame, pd.DataFrame
     """``objectives`` and ``objective_outputs``, from the objective completion callbacks."""
     problems = Problems("objectives")
     completions, outputs = [], []
-    for cb_id, cid, et, _, received, obj in _bodies(reader, "kind = ?", (ev.KIND_OBJECTIVE,)):
+    for cb_id, cid, et, _, received, obj in _bodies(reader, q.of_kind(ev.KIND_OBJECTIVE), ()):
         if isinstance(obj, Exception):
             problems.add(cb_id, cid, et, "body is not JSON: skipped")
             continue
@@ -1110,7 +1114,7 @@ def read_guardrail_triggers(reader: ReaderInterface) -> tuple[pd.DataFrame, list
     problems = Problems("guardrail_triggers")
     rows = []
     seen: dict[int, int] = {}
-    for chunk in reader.stream(q.DELIVERED_BODIES, (ev.KIND_GUARDRAIL, reader.max_id)):
+    for chunk in reader.stream(q.delivered_bodies(ev.KIND_GUARDRAIL), (reader.max_id,)):
         for cb_id, received, cid, et, body in chunk:
             try:
                 obj = ev.loads(body)
@@ -1146,7 +1150,7 @@ def read_canvas_interactions(reader: ReaderInterface) -> tuple[pd.DataFrame, lis
     problems = Problems("canvas_interactions")
     rows = []
     ids: set[str] = set()
-    for cb_id, cid, et, ts, _, obj in _bodies(reader, "kind = ?", (ev.KIND_CANVAS,)):
+    for cb_id, cid, et, ts, _, obj in _bodies(reader, q.of_kind(ev.KIND_CANVAS), ()):
         props = _props(obj, problems, cb_id, cid, et)
         if props is None:
             continue

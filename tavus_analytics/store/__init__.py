@@ -34,7 +34,7 @@ from .base import (
     StoreInterface,
     utc_now,
 )
-from .sqlite import Store
+from .sqlite import Store, check_ours
 
 __all__ = [
     "CALLBACK_COLUMNS",
@@ -87,17 +87,22 @@ def open_store(
 ) -> StoreInterface:
     """The store for ``db``: :class:`~tavus_analytics.store.postgres.PgStore` for a PostgreSQL
     URL, else :class:`~tavus_analytics.store.sqlite.Store` on the SQLite file. Nothing is opened
-    yet. With ``must_exist``, a SQLite file that does not exist is :class:`DatabaseNotFound`
-    (for commands that only read)."""
+    yet. With ``must_exist`` (commands that only read), a SQLite file must already be a
+    tavus-analytics database: :class:`DatabaseNotFound` when it does not exist,
+    :class:`NotOurDatabase` when it is empty or another program's; it is only read to check.
+    A store that writes never creates its tables beside another program's either."""
     if is_postgres(db):
         require("psycopg", "postgres", "a PostgreSQL database")
         require("psycopg_pool", "postgres", "a PostgreSQL database")
         from .postgres import PgStore
 
-        return PgStore(str(db), busy_timeout_ms=busy_timeout_ms, pool_size=pool_size)
+        store = PgStore(str(db), busy_timeout_ms=busy_timeout_ms, pool_size=pool_size)
+        if must_exist:
+            store.check_ours()
+        return store
     path = Path(db)
-    if must_exist and not path.is_file():
-        raise DatabaseNotFound(path)
+    if must_exist:
+        check_ours(path)  # read-only: a store on a file that is not ours would create tables
     return Store(path, busy_timeout_ms=busy_timeout_ms)
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import TavusAnalyticsError
-from . import display_url, existing, is_postgres, open_store
+from . import display_url, is_postgres, open_store
 
 
 @dataclass
@@ -74,13 +74,12 @@ def copy_history(
     """
     if chunk < 1:
         raise ValueError("chunk must be at least 1")
-    existing(source)
     key = source_key(source)
     if key == source_key(target):
         raise TavusAnalyticsError("--from and --to name the same database: nothing to copy")
     started = time.perf_counter()
     result = CopyResult()
-    src = open_store(source)
+    src = open_store(source, must_exist=True)  # only read: never made or migrated here
     dst = open_store(target)
     try:
         dst.migrate()

@@ -50,7 +50,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..errors import InvalidCallback, StoreUnavailable, TavusAnalyticsError
+from ..errors import InvalidCallback, NotOurDatabase, StoreUnavailable, TavusAnalyticsError
 from ..events import Fields
 from ..masking import first_line, mask_url
 from . import views
@@ -67,6 +67,7 @@ from .base import (
     rejected_row,
     status_summary,
 )
+from .queries import INDEXED_KINDS
 from .search import invalid_query
 
 _TEXT = 'text COLLATE "C"'
@@ -329,6 +330,10 @@ def _migration_5(cur: psycopg.Cursor) -> None:
         f"received_at {_TEXT} NOT NULL, remote_addr text, user_agent text)"
     )
     cur.execute("CREATE INDEX deliveries_callback_id ON deliveries (callback_id)")
+    for kind in INDEXED_KINDS:  # few callbacks of these kinds: found without a table scan
+        cur.execute(
+            f"CREATE INDEX callbacks_{kind} ON callbacks (conversation_id) WHERE kind = '{kind}'"
+        )
     cur.execute(
         "INSERT INTO deliveries (callback_id, received_at, remote_addr, user_agent) "
         "SELECT id, received_at, remote_addr, user_agent FROM callbacks ORDER BY id"
@@ -514,6 +519,41 @@ class PgStore:
             except (psycopg.Error, PoolTimeout) as e:
                 raise _unavailable(e, self.name) from None
         raise AssertionError("unreachable")
+
+    def ping(self) -> None:
+        """Connect once, directly, to say clearly why the server cannot be used (refused,
+        wrong password, no such database): the pool only says it timed out. Creates nothing."""
+        self._probe()
+
+    def check_ours(self) -> None:
+        """Raise unless the database answers and is a tavus-analytics database, without
+        changing it: :class:`StoreUnavailable` saying why it cannot be reached (refused, wrong
+        password, ...), :class:`NotOurDatabase` when it has no tavus-analytics schema."""
+        if not self._probe():
+            raise NotOurDatabase(
+                f"{self.name} is not a tavus-analytics database (no schema_version table): "
+                "point --db at the collectors' database, or run tavus-analytics serve or "
+                "migrate --to it to make one"
+            )
+
+    def _probe(self) -> bool:
+        """Whether the database has our schema; :class:`StoreUnavailable` saying why when it
+        cannot be reached."""
+        password = psycopg.conninfo.conninfo_to_dict(self.url).get("password") or None
+        try:
+            with psycopg.connect(
+                self.url,
+                autocommit=True,
+                connect_timeout=max(2, round(self._timeout)),
+                application_name="tavus-analytics",
+            ) as conn:
+                ours = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+        except psycopg.Error as e:
+            raise StoreUnavailable(
+                f"cannot connect to database {self.name}: {first_line(e, password)} (check the "
+                "URL, the password, and that the server is running)"
+            ) from None
+        return bool(ours[0])
 
     def close(self) -> None:
         """Close every connection of the pool."""

@@ -160,22 +160,42 @@ COUNTS = (
 )
 
 
-#: (conversation, callbacks) of one kind per conversation. Parameters: the kind, ``max_id``.
-PER_CONVERSATION = (
-    "SELECT conversation_id, count(*) FROM callbacks WHERE kind = ? AND id <= ? "
-    "AND conversation_id IS NOT NULL GROUP BY conversation_id"
-)
-#: (conversation, deliveries) of the callbacks of one kind. Parameters: the kind, ``max_id``.
-DELIVERIES_PER_CONVERSATION = (
-    "SELECT c.conversation_id, count(*) FROM deliveries AS d JOIN callbacks AS c "
-    "ON c.id = d.callback_id WHERE c.kind = ? AND c.id <= ? AND c.conversation_id IS NOT NULL "
-    "GROUP BY c.conversation_id"
-)
-#: (callback id, arrival, conversation, event type, body as bytes) for every delivery of the
-#: callbacks of one kind, in arrival order. Parameters: the kind, ``max_id``.
-DELIVERED_BODIES = (
-    "SELECT d.callback_id, d.received_at, x.conversation_id, x.event_type, x.body "
-    "FROM deliveries AS d JOIN (SELECT id, conversation_id, event_type, "
-    "CAST(body AS BLOB) AS body FROM callbacks WHERE kind = ? AND id <= ?) AS x "
-    "ON x.id = d.callback_id ORDER BY d.id"
-)
+#: The kinds that have an index of their own (a partial index each: they are few among the
+#: callbacks, so finding them does not scan the table). A query uses it when it names the kind
+#: as a literal: :func:`of_kind`.
+INDEXED_KINDS = (ev.KIND_OBJECTIVE, ev.KIND_GUARDRAIL, ev.KIND_CANVAS)
+
+
+def of_kind(kind: str) -> str:
+    """``kind = '...'`` for one of :data:`INDEXED_KINDS`, as the partial index's own term."""
+    if kind not in INDEXED_KINDS:
+        raise ValueError(f"no index for kind {kind!r}")
+    return f"kind = '{kind}'"
+
+
+def per_conversation(kind: str) -> str:
+    """(conversation, callbacks) of one indexed kind per conversation. Parameter: ``max_id``."""
+    return (
+        f"SELECT conversation_id, count(*) FROM callbacks WHERE {of_kind(kind)} AND id <= ? "
+        "AND conversation_id IS NOT NULL GROUP BY conversation_id"
+    )
+
+
+def deliveries_per_conversation(kind: str) -> str:
+    """(conversation, deliveries) of the callbacks of one indexed kind. Parameter: ``max_id``."""
+    return (
+        "SELECT x.conversation_id, count(*) FROM deliveries AS d JOIN (SELECT id, "
+        f"conversation_id FROM callbacks WHERE {of_kind(kind)} AND id <= ? "
+        "AND conversation_id IS NOT NULL) AS x ON x.id = d.callback_id GROUP BY x.conversation_id"
+    )
+
+
+def delivered_bodies(kind: str) -> str:
+    """(callback id, arrival, conversation, event type, body as bytes) for every delivery of
+    the callbacks of one indexed kind, in arrival order. Parameter: ``max_id``."""
+    return (
+        "SELECT d.callback_id, d.received_at, x.conversation_id, x.event_type, x.body "
+        "FROM deliveries AS d JOIN (SELECT id, conversation_id, event_type, "
+        f"CAST(body AS BLOB) AS body FROM callbacks WHERE {of_kind(kind)} AND id <= ?) AS x "
+        "ON x.id = d.callback_id ORDER BY d.id"
+    )

@@ -48,7 +48,12 @@ try:
 except ImportError:  # Windows
     fcntl = None
 
-from ..errors import DatabaseNotFound, InvalidCallback, StoreUnavailable, TavusAnalyticsError
+from ..errors import (
+    DatabaseNotFound,
+    InvalidCallback,
+    NotOurDatabase,
+    StoreUnavailable,
+)
 from ..events import Fields
 from . import views
 from .base import (
@@ -65,6 +70,7 @@ from .base import (
     status_summary,
     utc_now,
 )
+from .queries import INDEXED_KINDS
 from .search import invalid_query, phrase_query
 
 #: :meth:`Store.check_writable` reports a disk with less free space than this as full.
@@ -252,6 +258,10 @@ def _migration_6(db: sqlite_utils.Database) -> None:
         "remote_addr TEXT, user_agent TEXT)"
     )
     db.execute("CREATE INDEX deliveries_callback_id ON deliveries (callback_id)")
+    for kind in INDEXED_KINDS:  # few callbacks of these kinds: found without a table scan
+        db.execute(
+            f"CREATE INDEX callbacks_{kind} ON callbacks (conversation_id) WHERE kind = '{kind}'"
+        )
     db.execute(
         "INSERT INTO deliveries (callback_id, received_at, remote_addr, user_agent) "
         "SELECT id, received_at, remote_addr, user_agent FROM callbacks ORDER BY id"
@@ -289,6 +299,63 @@ def refresh_views(conn: sqlite3.Connection) -> None:
         "INSERT INTO derived_views (id, fingerprint) VALUES (1, ?) "
         "ON CONFLICT (id) DO UPDATE SET fingerprint = excluded.fingerprint",
         (_VIEWS_FINGERPRINT,),
+    )
+
+
+def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:
+    """Raise :class:`NotOurDatabase` when a database without our schema already holds tables:
+    tavus-analytics never creates its tables in another program's database."""
+    names = [
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name"
+        )
+    ]
+    if names:
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        raise NotOurDatabase(
+            f"{path} is a SQLite database of another program (tables {shown}), not a "
+            "tavus-analytics database: give --db a new file, or the collector's database"
+        )
+
+
+def check_ours(path: Path) -> None:
+    """Raise unless ``path`` is a tavus-analytics database, reading it without changing it:
+    :class:`DatabaseNotFound` when it does not exist, :class:`NotOurDatabase` when it is empty,
+    not a SQLite file, or another program's database."""
+    if not path.is_file():
+        raise DatabaseNotFound(path)
+    if path.stat().st_size == 0:
+        raise NotOurDatabase(
+            f"{path} is an empty file, not a tavus-analytics database: make one with "
+            f"tavus-analytics demo --db {path} (demo data) or tavus-analytics serve --db {path}"
+        )
+    uri = "file:" + quote(str(path.resolve())) + "?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True)
+    except sqlite3.Error as e:
+        raise NotOurDatabase(f"cannot open {path}: {e}") from None
+    try:
+        ours = conn.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'callbacks'"
+        ).fetchone()[0]
+    except sqlite3.DatabaseError as e:
+        raise _not_sqlite(path, e) from None
+    finally:
+        conn.close()
+    if not ours:
+        conn = sqlite3.connect(uri, uri=True)
+        try:
+            _refuse_foreign(conn, path)
+        finally:
+            conn.close()
+        raise NotOurDatabase(f"{path} is not a tavus-analytics database (it has no tables)")
+
+
+def _not_sqlite(path: Path, error: Exception) -> NotOurDatabase:
+    return NotOurDatabase(
+        f"{path} is not a SQLite database ({error}): point --db or TAVUS_ANALYTICS_DB at the "
+        "collector's database"
     )
 
 
@@ -388,8 +455,14 @@ class Store:
                 timeout=self.busy_timeout_ms / 1000,
             )
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+                _refuse_foreign(conn, self.path)  # before WAL changes the file's header
             self._wal(conn)  # a read-only file stays as it is; writes will fail and say so
             conn.execute("PRAGMA synchronous = FULL")
+        except sqlite3.DatabaseError as e:
+            if "not a database" in str(e):
+                raise _not_sqlite(self.path, e) from None
+            raise StoreUnavailable(f"cannot open database {self.path}: {e}") from None
         except (OSError, sqlite3.Error) as e:
             raise StoreUnavailable(f"cannot open database {self.path}: {e}") from None
         return conn
@@ -406,6 +479,15 @@ class Store:
                 if "locked" not in str(e) or time.monotonic() >= deadline:
                     raise
                 time.sleep(0.01)
+
+    def ping(self) -> None:
+        """Raise now, without creating anything, what would stand in the way of writing: a
+        file that is another program's database or not a database, a database that cannot be
+        written. A file that does not exist yet is made on first write: nothing to check."""
+        if not self.path.exists():
+            return
+        self.connection()
+        self.check_writable()
 
     def close(self) -> None:
         """Close every connection this store opened."""
@@ -486,6 +568,8 @@ class Store:
                 with _immediate(conn):
                     # Re-read under the write lock: another process may have migrated meanwhile.
                     current = conn.execute("PRAGMA user_version").fetchone()[0]
+                    if current == 0:
+                        _refuse_foreign(conn, self.path)
                     db = sqlite_utils.Database(conn)
                     for step in MIGRATIONS[current:]:
                         step(db)
@@ -945,9 +1029,10 @@ class SqliteReader:
                     0
                 ]
             except sqlite3.DatabaseError as e:
-                raise TavusAnalyticsError(
+                raise NotOurDatabase(
                     f"{path} is not a tavus-analytics database ({e}): point --db or "
-                    "TAVUS_ANALYTICS_DB at the collector's database"
+                    "TAVUS_ANALYTICS_DB at the collector's database, or make one with "
+                    "tavus-analytics serve (callbacks) or tavus-analytics demo (demo data)"
                 ) from None
 
     @contextlib.contextmanager
@@ -961,6 +1046,8 @@ class SqliteReader:
             # can be writing it either, so read it as an immutable file.
             self._immutable = True
             conn = sqlite3.connect(uri + "&immutable=1", uri=True)
+        except sqlite3.DatabaseError as e:
+            raise _not_sqlite(self.path, e) from None
         try:
             yield conn
         finally:
