@@ -469,9 +469,12 @@ def backfill(db, api_key, since, base_url, rate, max_retries, backoff, page_size
 
     Lists the account's conversations (page by page), keeps those created at or after --since,
     fetches each one's verbose detail (GET /v2/conversations/{id}?verbose=true) and stores its
-    events as callbacks, one transaction per conversation. Events already stored, by the
-    collector or by an earlier backfill, are skipped as duplicates, so it is safe to run again.
-    Waits and tries again on 429 and 5xx answers.
+    events as callbacks, then its canvas interactions (GET
+    /v2/conversations/{id}/canvas/interactions; a 404 there means no canvas history and is
+    counted). Events and interactions already stored, by the collector or by an earlier
+    backfill, are skipped as duplicates, so it is safe to run again. Waits and tries again on
+    429 and 5xx answers. Objective completions and guardrail triggers cannot be recovered: Tavus
+    keeps no history of them.
 
     Example:
 
@@ -494,13 +497,25 @@ def backfill(db, api_key, since, base_url, rate, max_retries, backoff, page_size
             result = run(store, client, since=since, progress=True)
     finally:
         store.close()
+    from .importer import LOST_IF_MISSED
+
     when = f" created since {since:%Y-%m-%d %H:%M:%S} UTC" if since else ""
+    canvas = result.canvas
+    no_canvas = (
+        f" ({_plural(result.no_canvas, 'conversation')} without canvas history)"
+        if result.no_canvas
+        else ""
+    )
     click.echo(
         f"{store.name}: {_plural(result.listed, 'conversation')} listed, {result.selected}"
         f"{when}, {result.fetched} fetched: {_plural(result.records, 'event')}, "
         f"{result.stored} stored, {_plural(result.duplicate, 'duplicate')}, "
-        f"{result.rejected} rejected"
+        f"{result.rejected} rejected; {_plural(canvas.records, 'canvas interaction')}, "
+        f"{canvas.stored} stored, {canvas.duplicate} already stored"
+        + (f", {canvas.rejected} rejected" if canvas.rejected else "")
+        + no_canvas
     )
+    click.echo(f"Not recoverable by backfill: {LOST_IF_MISSED}.")
     if result.failed:
         shown = "; ".join(f"{cid}: {reason}" for cid, reason in result.failed[:3])
         more = f" (and {len(result.failed) - 3} more)" if len(result.failed) > 3 else ""
