@@ -34,8 +34,9 @@ Tavus's API
 :class:`TavusClient` talks to ``GET /v2/conversations`` (paged),
 ``GET /v2/conversations/{id}?verbose=true`` and ``GET /v2/conversations/{id}/canvas/interactions``
 with a rate limit and retries; :func:`backfill` stores the events and the canvas interactions of
-every conversation created since a date. The API key travels only in the ``x-api-key`` header:
-it is never printed, logged or stored.
+every conversation created since a date. It also lists objectives and guardrails and patches
+their ``callback_url`` (see :mod:`tavus_analytics.callback_urls`). The API key travels only in the
+``x-api-key`` header: it is never printed, logged or stored.
 
 Canvas interactions
 -------------------
@@ -600,6 +601,22 @@ class TavusClient:
         :class:`TavusApiError` with ``status`` 404: no canvas history)."""
         path = f"/v2/conversations/{quote(conversation_id, safe='')}/canvas/interactions"
         return self.get(path).content
+
+    def list_objectives(self, *, limit: int | None = None) -> Iterator[dict]:
+        """Every objective of the account: ``GET /v2/objectives?limit=&page=``, pages 1-based."""
+        return self._pages("/v2/objectives", {}, first_page=1, limit=limit)
+
+    def list_guardrails(self, *, limit: int | None = None) -> Iterator[dict]:
+        """Every guardrail of the account, one object each:
+        ``GET /v2/guardrails?legacy=false&limit=&page=``, pages **0-based** there."""
+        return self._pages("/v2/guardrails", {"legacy": "false"}, first_page=0, limit=limit)
+
+    def patch(self, collection: str, resource_id: str, operations: list[dict]) -> int:
+        """``PATCH /v2/{collection}/{id}`` with a JSON Patch array (RFC 6902, sent as
+        ``application/json``, as Tavus documents it for personas, objectives and guardrails);
+        return the status (200, or 304 when Tavus made no change)."""
+        path = f"/v2/{collection}/{quote(resource_id, safe='')}"
+        return self.request("PATCH", path, json_body=operations).status_code
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -122,7 +122,8 @@ class FakeTavus(ThreadingHTTPServer):
     method) before the real answer. Every GET is kept in ``seen`` as ``(path, query, api key
     header)``; every PATCH in ``patches`` as ``(path, parsed body, content type, api key
     header)``. ``canvas[conversation_id]`` is its canvas history (no entry: 404). A PATCH of an
-    id in ``ignore_patches`` is answered 200 and changes nothing.
+    id in ``ignore_patches`` is answered 200 and changes nothing; one of an id in ``new_ids``
+    gives the resource that new id.
     """
 
     daemon_threads = True
@@ -144,6 +145,7 @@ class FakeTavus(ThreadingHTTPServer):
         self.seen: list[tuple[str, dict, str | None]] = []
         self.patches: list[tuple[str, object, str | None, str | None]] = []
         self.ignore_patches: set[str] = set()
+        self.new_ids: dict[str, str] = {}
         self.base_url = f"http://127.0.0.1:{self.server_port}"
 
 
@@ -227,6 +229,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._answer(400, {"error": "Invalid patch operation"})
         found[0].clear()
         found[0].update(document)
+        if rid in server.new_ids:  # a legacy edit gives the resource another id
+            found[0][key] = server.new_ids[rid]
         return self._answer(200, {"message": f"{noun} updated successfully"})
 
     def _answer(self, status, payload, headers=()):
