@@ -530,9 +530,12 @@ def backfill(db, api_key, since, base_url, rate, max_retries, backoff, page_size
 
     Lists the account's conversations (page by page), keeps those created at or after --since,
     fetches each one's verbose detail (GET /v2/conversations/{id}?verbose=true) and stores its
-    events as callbacks, one transaction per conversation. Events already stored, by the
-    collector or by an earlier backfill, are skipped as duplicates, so it is safe to run again.
-    Waits and tries again on 429 and 5xx answers.
+    events as callbacks, then its canvas interactions (GET
+    /v2/conversations/{id}/canvas/interactions; a 404 there means no canvas history and is
+    counted). Events and interactions already stored, by the collector or by an earlier
+    backfill, are skipped as duplicates, so it is safe to run again. Waits and tries again on
+    429 and 5xx answers. Objective completions and guardrail triggers cannot be recovered: Tavus
+    keeps no history of them.
 
     Example:
 
@@ -555,13 +558,25 @@ def backfill(db, api_key, since, base_url, rate, max_retries, backoff, page_size
             result = run(store, client, since=since, progress=True)
     finally:
         store.close()
+    from .importer import LOST_IF_MISSED
+
     when = f" created since {since:%Y-%m-%d %H:%M:%S} UTC" if since else ""
+    canvas = result.canvas
+    no_canvas = (
+        f" ({_plural(result.no_canvas, 'conversation')} without canvas history)"
+        if result.no_canvas
+        else ""
+    )
     click.echo(
         f"{store.name}: {_plural(result.listed, 'conversation')} listed, {result.selected}"
         f"{when}, {result.fetched} fetched: {_plural(result.records, 'event')}, "
         f"{result.stored} stored, {_plural(result.duplicate, 'duplicate')}, "
-        f"{result.rejected} rejected"
+        f"{result.rejected} rejected; {_plural(canvas.records, 'canvas interaction')}, "
+        f"{canvas.stored} stored, {canvas.duplicate} already stored"
+        + (f", {canvas.rejected} rejected" if canvas.rejected else "")
+        + no_canvas
     )
+    click.echo(f"Not recoverable by backfill: {LOST_IF_MISSED}.")
     if result.failed:
         shown = "; ".join(f"{cid}: {reason}" for cid, reason in result.failed[:3])
         more = f" (and {len(result.failed) - 3} more)" if len(result.failed) > 3 else ""
@@ -807,6 +822,186 @@ def charts_(db, since, until, replicas, out):
     path = _existing_db(db)
     written = write_charts(path, out, since=since, until=until, replicas=replicas, progress=True)
     click.echo(f"Wrote {_plural(len(written), 'chart')} to {out}")
+
+
+@cli.command()
+@click.option(
+    "--api-key",
+    envvar="TAVUS_API_KEY",
+    show_envvar=True,
+    default=None,
+    metavar="KEY",
+    help="Tavus API key (prefer the environment variable: a flag shows in shell history). "
+    "Sent only in the x-api-key header; never printed, logged or stored.",
+)
+@click.option(
+    "--callback-url",
+    default=None,
+    metavar="URL",
+    help="The collector's public callback URL with its token, as tavus-analytics serve prints "
+    "it (https://<your-ngrok-domain>/webhook?token=...). Without it, only lists.",
+)
+@click.option(
+    "--apply",
+    is_flag=True,
+    help="Change the callback_url of those that do not point at the collector (default: a dry "
+    "run, which changes nothing).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON, for machines.")
+@click.option(
+    "--base-url",
+    envvar="TAVUS_API_BASE_URL",
+    show_envvar=True,
+    default="https://tavusapi.com",
+    show_default=True,
+    help="Root of the Tavus API.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="Requests per second at most (0: no limit).",
+)
+@click.option(
+    "--max-retries",
+    type=click.IntRange(min=0),
+    default=5,
+    show_default=True,
+    help="Tries again this many times on 429, 5xx or no answer.",
+)
+@click.option(
+    "--backoff",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="First wait before trying again, in seconds, doubled each time (Retry-After wins).",
+)
+@_user_errors
+def setup(api_key, callback_url, apply, as_json, base_url, rate, max_retries, backoff):
+    """Point the account's objectives and guardrails at the collector.
+
+    Lists every objective and guardrail with its callback_url (tokens shown as ***) and says
+    which already point at the collector's URL (--callback-url). A dry run by default: it
+    prints what it would change and changes nothing. With --apply it patches the callback_url
+    of the others, prints each change (old -> new), then lists them again to confirm. Objective
+    completions and guardrail triggers go to these URLs, not to the conversation's; Tavus sends
+    them once and keeps no history, so a stopped collector loses them for good.
+
+    Example:
+
+    \b
+        TAVUS_API_KEY=... tavus-analytics setup \\
+            --callback-url "https://example.ngrok.app/webhook?token=$TOKEN"
+    """
+    import json
+
+    from . import callback_urls as cu
+    from .importer import TavusApiError, TavusClient
+
+    if apply and not callback_url:
+        raise click.UsageError(
+            "--apply needs --callback-url URL: the collector's public callback URL with its "
+            "token, as tavus-analytics serve prints it"
+        )
+    with TavusClient(
+        api_key or "",
+        base_url=base_url,
+        rate=rate,
+        max_retries=max_retries,
+        backoff=backoff,
+        user_agent="tavus-analytics setup",
+    ) as client:
+        try:
+            plan = cu.plan(client, callback_url)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="'--callback-url'") from None
+        stopped = None
+        if apply:
+            try:
+                cu.apply(client, plan)
+            except TavusApiError as e:  # what was changed before is shown, then the error
+                stopped = e
+    problems = plan.outcomes(cu.FAILED) + plan.outcomes(cu.UNCONFIRMED)
+    if as_json:
+        click.echo(json.dumps({**cu.as_dict(plan), "stopped": stopped and str(stopped)}, indent=2))
+    else:
+        _print_setup(plan, cu, stopped)
+    if stopped:
+        raise click.ClickException(str(stopped))
+    if problems:
+        shown = "; ".join(
+            f"{e.resource.kind} {e.resource.name or e.resource.id}: {e.error}" for e in problems[:3]
+        )
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise click.ClickException(
+            f"{_plural(len(problems), 'callback_url')} not changed: {shown}{more}"
+        )
+
+
+def _print_setup(plan, cu, stopped=None) -> None:
+    """The text output of ``setup``: one line per resource, a summary, the warnings."""
+    target = cu.shown(plan.callback_url)
+    click.echo(
+        f"Tavus account: {_plural(plan.count(cu.OBJECTIVE), 'objective')}, "
+        f"{_plural(plan.count(cu.GUARDRAIL), 'guardrail')}"
+        + (f"; collector: {target}" if target else "")
+    )
+    rows = []
+    for e in plan.entries:
+        r = e.resource
+        current = cu.shown(r.callback_url) or "no callback_url"
+        if e.state is None:
+            status = current
+        elif not e.to_change:
+            status = "points at the collector"
+        else:
+            note = " (another token)" if e.state == cu.OTHER_TOKEN else ""
+            label = {
+                cu.WOULD_CHANGE: "would change",
+                cu.CHANGED: "changed",
+                cu.FAILED: "not changed",
+                cu.UNCONFIRMED: "unconfirmed",
+            }[e.outcome]
+            status = f"{label}: {current} -> {target}{note}"
+            if e.error:
+                status += f" ({e.error})"
+        rows.append((r.kind, r.name or "-", r.id, status))
+    if rows:
+        widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        for row in rows:
+            cells = [cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)]
+            click.echo("  " + "  ".join([*cells, row[3]]))
+    if plan.skipped:
+        click.echo(f"{_plural(plan.skipped, 'item')} without an id in Tavus's answer left out")
+    total = len(plan.entries)
+    if plan.callback_url is None:
+        click.echo(
+            "Listed only: pass --callback-url URL (the collector's, with its token) to see which "
+            "point at the collector."
+        )
+    elif not plan.to_change:
+        click.echo(f"All {total} point at the collector: nothing to change.")
+    elif stopped:
+        click.echo(
+            f"Stopped after changing {len(plan.outcomes(cu.CHANGED))} of {total} (not confirmed): "
+            "run it again to finish."
+        )
+    elif not plan.applied:
+        click.echo(
+            f"Dry run: {len(plan.to_change)} of {total} would change; nothing was sent to Tavus. "
+            "Run again with --apply to change them."
+        )
+    else:
+        changed = len(plan.outcomes(cu.CHANGED))
+        missed = len(plan.to_change) - changed
+        click.echo(
+            f"Changed {changed} of {total}, confirmed by listing them again"
+            + (f"; {missed} not changed." if missed else ".")
+        )
+    for warning in plan.warnings:
+        click.echo(f"Warning: {warning}.")
+    click.echo(f"Warning: {cu.LOST_IF_MISSED}.")
 
 
 if __name__ == "__main__":

@@ -31,10 +31,23 @@ callback with the same ``conversation_id``, ``event_type`` and ``timestamp`` is 
 
 Tavus's API
 -----------
-:class:`TavusClient` talks to ``GET /v2/conversations`` (paged) and
-``GET /v2/conversations/{id}?verbose=true`` with a rate limit and retries; :func:`backfill` stores
-the events of every conversation created since a date. The API key travels only in the
+:class:`TavusClient` talks to ``GET /v2/conversations`` (paged),
+``GET /v2/conversations/{id}?verbose=true`` and ``GET /v2/conversations/{id}/canvas/interactions``
+with a rate limit and retries; :func:`backfill` stores the events and the canvas interactions of
+every conversation created since a date. It also lists objectives and guardrails and patches
+their ``callback_url`` (see :mod:`tavus_analytics.callback_urls`). The API key travels only in the
 ``x-api-key`` header: it is never printed, logged or stored.
+
+Canvas interactions
+-------------------
+The history endpoint answers ``{"data": [...]}``, oldest first; each item is an interaction
+object (what a live ``canvas.interaction`` callback carries in ``properties``), or a whole
+callback. An interaction object is stored as the callback Tavus would have sent:
+``{"message_type": "canvas", "event_type": "canvas.interaction", "conversation_id": ...,
+"timestamp": ..., "properties": item}``, compact JSON, ``timestamp`` from the item's
+``created_at`` (UTC, ISO 8601 with ``Z``), so that the same item always gives the same bytes. An
+interaction whose ``interaction_id`` is already stored for the conversation (received live, with
+other bytes, or by an earlier backfill) is skipped and counted as a duplicate.
 """
 
 from __future__ import annotations
@@ -61,6 +74,12 @@ DEFAULT_BASE_URL = "https://tavusapi.com"
 IMPORT_USER_AGENT = "tavus-analytics import"
 BACKFILL_USER_AGENT = "tavus-analytics backfill"
 
+#: What no backfill can recover, said wherever these figures are set up or recovered.
+LOST_IF_MISSED = (
+    "objective completions and guardrail triggers are sent once and cannot be fetched from "
+    "Tavus later: whatever the collector misses while it is stopped or unreachable is lost"
+)
+
 _BOM = b"\xef\xbb\xbf"
 _WS = re.compile(r"[ \t\r\n]*")
 _DECODER = json.JSONDecoder()
@@ -68,19 +87,23 @@ _NOT_JSON = object()
 
 
 class Record(NamedTuple):
-    """One callback body to store, and whether it was taken from an API response's events."""
+    """One callback body to store, and whether it was taken from an API response's events;
+    ``interaction`` is ``(conversation_id, interaction_id)`` for a canvas interaction taken from
+    its history, skipped when that interaction is already stored."""
 
     body: bytes
     from_api: bool = False
+    interaction: tuple[str, str] | None = None
 
 
 @dataclass
 class ImportResult:
     """Counts of one import (or backfill).
 
-    ``duplicate`` counts records already stored with the same bytes, and events from an API
+    ``duplicate`` counts records already stored with the same bytes, events from an API
     response already stored under the same conversation, event type and timestamp
-    (``same_event`` of them).
+    (``same_event`` of them), and canvas interactions whose ``interaction_id`` is already stored
+    for the conversation (``same_interaction`` of them).
     """
 
     records: int = 0
@@ -88,6 +111,7 @@ class ImportResult:
     duplicate: int = 0
     rejected: int = 0
     same_event: int = 0
+    same_interaction: int = 0
 
     def add(self, other: ImportResult) -> None:
         self.records += other.records
@@ -95,6 +119,7 @@ class ImportResult:
         self.duplicate += other.duplicate
         self.rejected += other.rejected
         self.same_event += other.same_event
+        self.same_interaction += other.same_interaction
 
 
 # -- JSON without losing bytes ------------------------------------------------------------------
@@ -286,13 +311,15 @@ def store_records(
 
     Bodies that are not JSON objects go to ``rejected``; a body already stored is a duplicate;
     an event from an API response already stored under the same conversation, event type and
-    timestamp is skipped and counted as a duplicate.
+    timestamp is skipped and counted as a duplicate, and so is a canvas interaction whose
+    ``interaction_id`` is already stored for its conversation.
     """
     result = ImportResult()
+    interactions: dict[str, set[str]] = {}
 
     def bodies() -> Iterator[bytes]:
-        # Runs inside insert_batch's transaction: same_event sees the rows stored earlier in
-        # the same batch.
+        # Runs inside insert_batch's transaction: same_event and canvas_interaction_ids see the
+        # rows stored earlier in the same batch.
         for record in records:
             result.records += 1
             if record.from_api:
@@ -300,11 +327,22 @@ def store_records(
                 if key is not None and store.same_event(key):
                     result.same_event += 1
                     continue
+            if record.interaction is not None:
+                conversation_id, interaction_id = record.interaction
+                known = interactions.get(conversation_id)
+                if known is None:
+                    known = interactions[conversation_id] = store.canvas_interaction_ids(
+                        conversation_id
+                    )
+                if interaction_id in known:
+                    result.same_interaction += 1
+                    continue
+                known.add(interaction_id)
             yield record.body
 
     batch = store.insert_batch(bodies(), user_agent=user_agent, on_progress=on_progress)
     result.stored = batch.stored
-    result.duplicate = batch.duplicate + result.same_event
+    result.duplicate = batch.duplicate + result.same_event + result.same_interaction
     result.rejected = batch.rejected
     return result
 
@@ -406,11 +444,13 @@ class TavusClient:
     timeout : float
         Seconds to wait for an answer.
     page_size : int
-        Conversations asked for per page of the listing.
+        Items asked for per page of a listing.
     session : requests.Session, optional
         The HTTP session (one is made when omitted).
     sleep : callable
         How to wait (``time.sleep``); tests pass a recorder.
+    user_agent : str
+        The ``User-Agent`` header (``tavus-analytics backfill``).
     """
 
     def __init__(
@@ -426,6 +466,7 @@ class TavusClient:
         page_size: int = 100,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        user_agent: str = BACKFILL_USER_AGENT,
     ) -> None:
         if not api_key or not api_key.strip():
             raise TavusApiError("no Tavus API key: pass --api-key KEY or set TAVUS_API_KEY")
@@ -441,7 +482,7 @@ class TavusClient:
         self._last: float | None = None
         self._session = session or requests.Session()
         self._session.headers["x-api-key"] = api_key.strip()
-        self._session.headers["User-Agent"] = BACKFILL_USER_AGENT
+        self._session.headers["User-Agent"] = user_agent
 
     def __repr__(self) -> str:
         return f"TavusClient(base_url={self.base_url!r})"
@@ -474,13 +515,23 @@ class TavusClient:
     def get(self, path: str, params: dict | None = None) -> requests.Response:
         """GET ``path`` with the rate limit and retries; raise :class:`TavusApiError` on
         refusal."""
+        return self.request("GET", path, params)
+
+    def request(
+        self, method: str, path: str, params: dict | None = None, *, json_body: Any = None
+    ) -> requests.Response:
+        """``method`` on ``path`` (with ``json_body`` as ``application/json`` when given), with
+        the rate limit and retries on 429, 5xx or no answer; raise :class:`TavusApiError` on
+        refusal. Only idempotent requests go through here: they may be sent more than once."""
         url = self.base_url + path
-        what = f"GET {path}"
+        what = f"{method} {path}"
         for attempt in range(self.max_retries + 1):
             self._throttle()
             self.requests += 1
             try:
-                response = self._session.get(url, params=params, timeout=self.timeout)
+                response = self._session.request(
+                    method, url, params=params, json=json_body, timeout=self.timeout
+                )
             except requests.RequestException as e:
                 if attempt == self.max_retries:
                     raise TavusApiError(
@@ -515,15 +566,22 @@ class TavusClient:
         """Every conversation of the account, page by page (pages are 1-based, ``limit``
         conversations a page, ``page_size`` by default), until ``total_count`` is reached or a
         page comes back empty."""
+        return self._pages("/v2/conversations", {}, first_page=1, limit=limit)
+
+    def _pages(
+        self, path: str, params: dict, *, first_page: int, limit: int | None
+    ) -> Iterator[dict]:
+        """The objects of a paged listing (``{"data": [...], "total_count": N}``), from page
+        ``first_page`` on, until ``total_count`` is reached or a page comes back empty."""
         limit = limit or self.page_size
-        page, seen = 1, 0
+        page, seen = first_page, 0
         while True:
-            response = self.get("/v2/conversations", {"limit": limit, "page": page})
-            payload = _json(response, "GET /v2/conversations")
+            response = self.get(path, {**params, "limit": limit, "page": page})
+            payload = _json(response, f"GET {path}")
             data = payload.get("data") if isinstance(payload, dict) else None
             if not isinstance(data, list):
                 raise TavusApiError(
-                    "unexpected answer to GET /v2/conversations: no 'data' list "
+                    f"unexpected answer to GET {path}: no 'data' list "
                     "(is --base-url the Tavus API?)"
                 )
             yield from (c for c in data if isinstance(c, dict))
@@ -537,6 +595,28 @@ class TavusClient:
         """The raw ``GET /v2/conversations/{id}?verbose=true`` answer."""
         path = f"/v2/conversations/{quote(conversation_id, safe='')}"
         return self.get(path, {"verbose": "true"}).content
+
+    def canvas_interactions(self, conversation_id: str) -> bytes:
+        """The raw ``GET /v2/conversations/{id}/canvas/interactions`` answer (a 404 raises
+        :class:`TavusApiError` with ``status`` 404: no canvas history)."""
+        path = f"/v2/conversations/{quote(conversation_id, safe='')}/canvas/interactions"
+        return self.get(path).content
+
+    def list_objectives(self, *, limit: int | None = None) -> Iterator[dict]:
+        """Every objective of the account: ``GET /v2/objectives?limit=&page=``, pages 1-based."""
+        return self._pages("/v2/objectives", {}, first_page=1, limit=limit)
+
+    def list_guardrails(self, *, limit: int | None = None) -> Iterator[dict]:
+        """Every guardrail of the account, one object each:
+        ``GET /v2/guardrails?legacy=false&limit=&page=``, pages **0-based** there."""
+        return self._pages("/v2/guardrails", {"legacy": "false"}, first_page=0, limit=limit)
+
+    def patch(self, collection: str, resource_id: str, operations: list[dict]) -> int:
+        """``PATCH /v2/{collection}/{id}`` with a JSON Patch array (RFC 6902, sent as
+        ``application/json``, as Tavus documents it for personas, objectives and guardrails);
+        return the status (200, or 304 when Tavus made no change)."""
+        path = f"/v2/{collection}/{quote(resource_id, safe='')}"
+        return self.request("PATCH", path, json_body=operations).status_code
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -592,13 +672,17 @@ def connection_error(exc: Exception) -> str:
 @dataclass
 class BackfillResult(ImportResult):
     """Counts of one backfill: conversations listed, selected (created since the date) and
-    fetched, plus the import counts; ``failed`` holds ``(conversation_id, reason)`` of details
-    Tavus refused with a 4xx."""
+    fetched, plus the import counts of their events; ``canvas`` the import counts of their canvas
+    interactions, ``no_canvas`` the conversations whose canvas history answered 404 (an account
+    or a conversation without canvas); ``failed`` holds ``(conversation_id, reason)`` of what
+    Tavus refused with another 4xx."""
 
     listed: int = 0
     selected: int = 0
     fetched: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
+    canvas: ImportResult = field(default_factory=ImportResult)
+    no_canvas: int = 0
 
 
 def backfill(
@@ -608,19 +692,23 @@ def backfill(
     since: datetime | str | None = None,
     progress: bool = False,
 ) -> BackfillResult:
-    """Store the events of every conversation created at or after ``since``.
+    """Store the events and canvas interactions of every conversation created at or after
+    ``since``.
 
     Lists all conversations (the API has no date filter), keeps those whose ``created_at`` is at
     or after ``since`` (all when ``since`` is None; a conversation without a readable
     ``created_at`` is kept), fetches the verbose detail of each and stores its events as
-    callbacks, one transaction per conversation (so an interrupted backfill keeps what it
-    finished, and running it again only adds what is missing).
+    callbacks, then its canvas interactions (see the module's notes), one transaction for each
+    (so an interrupted backfill keeps what it finished, and running it again only adds what is
+    missing). Objective completions and guardrail triggers have no history in Tavus's API:
+    no backfill can recover them.
 
     Raises
     ------
     TavusApiError
         On a refused key (401), a refused listing, retries exhausted or an unreachable API. A
-        conversation whose detail is refused with a 4xx is listed in ``failed`` instead.
+        conversation whose detail or canvas history is refused with a 4xx (other than 404 for
+        the canvas history, counted in ``no_canvas``) is listed in ``failed`` instead.
     """
     since = parse_time(since)
     result = BackfillResult()
@@ -649,10 +737,105 @@ def backfill(
                 continue
             result.fetched += 1
             result.add(store_records(store, _response_events(body), user_agent=BACKFILL_USER_AGENT))
+            _backfill_canvas(store, client, cid, result)
             bar.update(1)
     finally:
         bar.close()
     return result
+
+
+def _backfill_canvas(store: Store, client: TavusClient, cid: str, result: BackfillResult) -> None:
+    try:
+        answer = client.canvas_interactions(cid)
+    except TavusApiError as e:
+        if e.status == 404:
+            result.no_canvas += 1
+            return
+        if e.status in (None, 401, 429) or not 400 <= e.status < 500:
+            raise
+        result.failed.append((cid, str(e)))
+        return
+    try:
+        records = canvas_records(answer, cid)
+    except TavusApiError as e:
+        result.failed.append((cid, str(e)))
+        return
+    result.canvas.add(store_records(store, records, user_agent=BACKFILL_USER_AGENT))
+
+
+def canvas_records(body: bytes, conversation_id: str) -> list[Record]:
+    """The canvas interactions of a ``GET /v2/conversations/{id}/canvas/interactions`` answer,
+    as ``canvas.interaction`` callbacks (see the module's notes).
+
+    Raises
+    ------
+    TavusApiError
+        When the answer is not ``{"data": [...]}``.
+    """
+    what = "GET /v2/conversations/{id}/canvas/interactions"
+    data = body.strip()
+    obj = _loads(data)
+    if not isinstance(obj, dict) or not isinstance(obj.get("data"), list):
+        raise TavusApiError(f"unexpected answer to {what}: no 'data' list")
+    text = data.decode("utf-8")
+    member = _member_span(text, 0, "data")
+    spans = _array_items(text, member[0])
+    records = []
+    for item, (_, start, end) in zip(obj["data"], spans, strict=True):
+        raw = text[start:end].encode("utf-8")
+        if not isinstance(item, dict):
+            records.append(Record(raw))  # not an object: kept in rejected, as evidence
+            continue
+        props = item.get("properties")
+        if item.get("event_type") == CANVAS_EVENT and isinstance(props, dict):
+            body_bytes = _canvas_envelope(item, props, conversation_id, raw)
+        else:
+            props = item
+            body_bytes = _compact(
+                {
+                    "message_type": "canvas",
+                    "event_type": CANVAS_EVENT,
+                    "conversation_id": conversation_id,
+                    **_canvas_timestamp(item.get("created_at")),
+                    "properties": item,
+                }
+            )
+        interaction_id = props.get("interaction_id")
+        key = (conversation_id, interaction_id) if isinstance(interaction_id, str) else None
+        records.append(Record(body_bytes, interaction=key))
+    return records
+
+
+#: The event type of a canvas interaction callback.
+CANVAS_EVENT = "canvas.interaction"
+
+
+def _canvas_envelope(envelope: dict, props: dict, conversation_id: str, raw: bytes) -> bytes:
+    """A whole callback from the history: its own bytes, or, when it lacks them, compact JSON
+    with ``conversation_id`` and ``timestamp`` (from the interaction's ``created_at``) filled."""
+    missing_id = not isinstance(envelope.get("conversation_id"), str)
+    missing_ts = "timestamp" not in envelope
+    if not (missing_id or missing_ts):
+        return raw
+    filled = dict(envelope)
+    if missing_id:
+        filled["conversation_id"] = conversation_id
+    if missing_ts:
+        filled.update(_canvas_timestamp(props.get("created_at")))
+    return _compact(filled)
+
+
+def _canvas_timestamp(created_at: Any) -> dict:
+    """``{"timestamp": ...}`` from an interaction's ``created_at`` (no zone: UTC), as ISO 8601
+    UTC with ``Z``; empty when there is no readable ``created_at``."""
+    when = _created_at(created_at)
+    if when is None:
+        return {}
+    return {"timestamp": when.isoformat(timespec="microseconds").replace("+00:00", "Z")}
+
+
+def _compact(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _response_events(body: bytes) -> list[Record]:

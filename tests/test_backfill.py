@@ -4,120 +4,19 @@ from __future__ import annotations
 
 import json
 import socket
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from conftest import SHUTDOWN_EXAMPLE, query, run, serving
+from fake_tavus import API_KEY, FakeTavus, conversation, interaction
 
 from tavus_analytics import Store
 from tavus_analytics.importer import TavusApiError, TavusClient, backfill
 
-API_KEY = "tvs-test-KEY-6f1d0c2b9a"
-
-
-def conversation(cid: str, created_at: str) -> dict:
-    """One item of GET /v2/conversations."""
-    return {
-        "conversation_id": cid,
-        "conversation_name": f"Call {cid}",
-        "status": "ended",
-        "conversation_url": f"https://tavus.daily.co/{cid}",
-        "callback_url": "https://example.ngrok.app/webhook",
-        "replica_id": "r79e1c033f",
-        "persona_id": "p5317866",
-        "created_at": created_at,
-        "updated_at": created_at,
-    }
-
-
-def events(cid: str, day: str) -> list[dict]:
-    """The events of a verbose conversation answer: no conversation_id on them."""
-    return [
-        {
-            "event_type": "system.replica_joined",
-            "message_type": "system",
-            "timestamp": f"{day}T10:00:01.000000Z",
-            "properties": {"replica_id": "r79e1c033f"},
-        },
-        {
-            "event_type": "system.shutdown",
-            "message_type": "system",
-            "timestamp": f"{day}T10:05:00.000000Z",
-            "properties": {
-                "replica_id": "r79e1c033f",
-                "shutdown_reason": "participant_left_timeout",
-            },
-        },
-        {
-            "event_type": "application.transcription_ready",
-            "message_type": "application",
-            "timestamp": f"{day}T10:05:00.001000Z",
-            "properties": {
-                "replica_id": "r79e1c033f",
-                "transcript": [
-                    {"role": "system", "content": "You are Anna."},
-                    {"role": "user", "content": f"Hi, this is {cid}."},
-                    {"role": "assistant", "content": "Hello!"},
-                ],
-            },
-        },
-    ]
-
-
-class FakeTavus(ThreadingHTTPServer):
-    """Tavus's conversation API on 127.0.0.1, with scripted failures.
-
-    ``faults[path]`` is a list of ``(status, headers, body)`` answered (one per request) before
-    the real answer; every request is kept in ``seen`` as ``(path, query, api key header)``.
-    """
-
-    daemon_threads = True
-
-    def __init__(self, conversations: list[dict]):
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.conversations = conversations
-        self.faults: dict[str, list] = {}
-        self.seen: list[tuple[str, dict, str | None]] = []
-        self.base_url = f"http://127.0.0.1:{self.server_port}"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self):
-        url = urlsplit(self.path)
-        query = {k: v[0] for k, v in parse_qs(url.query).items()}
-        server = self.server
-        server.seen.append((url.path, query, self.headers.get("x-api-key")))
-        if server.faults.get(url.path):
-            status, headers, body = server.faults[url.path].pop(0)
-            return self._answer(status, body, headers)
-        if self.headers.get("x-api-key") != API_KEY:
-            return self._answer(401, {"message": "Invalid access token"})
-        if url.path == "/v2/conversations":
-            limit, page = int(query.get("limit", 10)), int(query.get("page", 1))
-            data = server.conversations[(page - 1) * limit : page * limit]
-            return self._answer(200, {"data": data, "total_count": len(server.conversations)})
-        cid = url.path.rsplit("/", 1)[-1]
-        found = [c for c in server.conversations if c["conversation_id"] == cid]
-        if not url.path.startswith("/v2/conversations/") or not found:
-            return self._answer(400, {"error": "Invalid conversation_id"})
-        detail = {**found[0], "shutdown_reason": "participant_left_timeout"}
-        if query.get("verbose") == "true":
-            detail["events"] = events(cid, found[0]["created_at"][:10])
-        return self._answer(200, detail)
-
-    def _answer(self, status, payload, headers=()):
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in dict(headers).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+NOT_RECOVERABLE = (
+    "Not recoverable by backfill: objective completions and guardrail triggers are sent once and "
+    "cannot be fetched from Tavus later: whatever the collector misses while it is stopped or "
+    "unreachable is lost.\n"
+)
 
 
 @pytest.fixture
@@ -138,12 +37,20 @@ def test_backfill_pages_through_and_stores_every_event(api, db_path):
     assert r.exit_code == 0, r.output
     assert r.output == (
         f"{db_path}: 7 conversations listed, 7, 7 fetched: 21 events, 21 stored, 0 duplicates, "
-        "0 rejected\n"
+        "0 rejected; 0 canvas interactions, 0 stored, 0 already stored (7 conversations without "
+        "canvas history)\n" + NOT_RECOVERABLE
     )
     listing = [q for path, q, _ in api.seen if path == "/v2/conversations"]
     assert listing == [{"limit": "3", "page": str(p)} for p in (1, 2, 3)]
     details = [(p, q) for p, q, _ in api.seen if p != "/v2/conversations"]
-    assert details == [(f"/v2/conversations/c{i:03d}", {"verbose": "true"}) for i in range(7)]
+    assert details == [
+        request
+        for i in range(7)
+        for request in (
+            (f"/v2/conversations/c{i:03d}", {"verbose": "true"}),
+            (f"/v2/conversations/c{i:03d}/canvas/interactions", {}),
+        )
+    ]
     assert {key for _, _, key in api.seen} == {API_KEY}
     rows = query(
         db_path,
@@ -162,7 +69,7 @@ def test_since_keeps_conversations_created_from_that_date(api, db_path):
     r = run(*flags(api, db_path, "--api-key", API_KEY, "--since", "2025-07-05"))
     assert r.exit_code == 0, r.output
     assert "7 conversations listed, 3 created since 2025-07-05 00:00:00 UTC, 3 fetched" in r.output
-    fetched = sorted(p.rsplit("/", 1)[1] for p, _, _ in api.seen if p != "/v2/conversations")
+    fetched = sorted(p.split("/")[3] for p, q, _ in api.seen if q == {"verbose": "true"})
     assert fetched == ["c004", "c005", "c006"]
     assert query(db_path, "SELECT DISTINCT conversation_id FROM callbacks ORDER BY 1") == [
         ("c004",),
@@ -263,9 +170,12 @@ def test_400_on_one_conversation_is_reported_and_the_rest_stored(api, db_path):
     assert r.exit_code == 1
     lines = r.output.splitlines()
     assert lines[0].endswith(
-        "8 conversations listed, 8, 6 fetched: 18 events, 18 stored, 0 duplicates, 0 rejected"
+        "8 conversations listed, 8, 6 fetched: 18 events, 18 stored, 0 duplicates, 0 rejected; "
+        "0 canvas interactions, 0 stored, 0 already stored (6 conversations without canvas "
+        "history)"
     )
-    assert lines[1] == (
+    assert lines[1] + "\n" == NOT_RECOVERABLE
+    assert lines[2] == (
         "Error: 2 conversations could not be fetched: c003: Tavus API answered 404 to GET "
         "/v2/conversations/c003: Not found; bad id: Tavus API answered 400 to GET "
         "/v2/conversations/bad%20id: Invalid conversation_id"
@@ -312,3 +222,195 @@ def test_library_backfill_result(api, store):
     ):
         backfill(store, client)
     assert e.value.status == 401
+
+
+# -- canvas interactions ---------------------------------------------------------------------------
+def envelope(cid: str | None, n: int, timestamp: str = "2026-06-09T21:14:03.498Z") -> dict:
+    """A whole canvas.interaction callback, as the history may answer it."""
+    body = {
+        "message_type": "canvas",
+        "event_type": "canvas.interaction",
+        "conversation_id": cid,
+        "timestamp": timestamp,
+        "properties": interaction(cid or "c001", n),
+    }
+    return {k: v for k, v in body.items() if v is not None}
+
+
+@pytest.fixture
+def canvas_api():
+    convs = [conversation(f"c{i:03d}", "2026-06-09 21:00:00.000000") for i in range(3)]
+    history = {
+        "c000": [
+            interaction("c000", 1),
+            interaction("c000", 2, "2026-06-09T21:15:00.000001"),
+            interaction("c000", 1, "2026-06-09T21:16:00"),  # the same interaction again
+        ],
+        "c001": [envelope(None, 1), envelope("c001", 2)],
+        # c002: no canvas history (404)
+    }
+    with serving(FakeTavus(convs, canvas=history)) as server:
+        yield server
+
+
+def canvas_rows(db_path):
+    return query(
+        db_path,
+        "SELECT conversation_id, json_extract(body, '$.properties.interaction_id'), body, "
+        "user_agent FROM callbacks WHERE event_type = 'canvas.interaction' ORDER BY id",
+    )
+
+
+def test_canvas_interactions_are_stored_once_as_the_callback_tavus_sends(canvas_api, db_path):
+    r = run(*flags(canvas_api, db_path, "--api-key", API_KEY))
+    assert r.exit_code == 0, r.output
+    assert r.output.splitlines()[0] == (
+        f"{db_path}: 3 conversations listed, 3, 3 fetched: 9 events, 9 stored, 0 duplicates, "
+        "0 rejected; 5 canvas interactions, 4 stored, 1 already stored (1 conversation without "
+        "canvas history)"
+    )
+    rows = canvas_rows(db_path)
+    assert [(cid, iid) for cid, iid, _, _ in rows] == [
+        ("c000", "ci_call_c000_submit_1"),
+        ("c000", "ci_call_c000_submit_2"),
+        ("c001", "ci_call_c001_submit_1"),
+        ("c001", "ci_call_c001_submit_2"),
+    ]
+    assert {agent for *_, agent in rows} == {"tavus-analytics backfill"}
+    # An interaction object becomes the callback, compact, timestamp from created_at (UTC).
+    assert rows[0][2] == (
+        '{"message_type":"canvas","event_type":"canvas.interaction","conversation_id":"c000",'
+        '"timestamp":"2026-06-09T21:14:03.518923Z","properties":{"conversation_id":"c000",'
+        '"interaction_id":"ci_call_c000_submit_1","tool_call_id":"call_c000",'
+        '"component":"canvas.question","component_version":"v1","type":"submit","value":'
+        '{"selected_option_ids":["opt_1"],"skipped":false},"metadata":{"client":"kiosk-web"},'
+        '"created_at":"2026-06-09T21:14:03.518923"}}'
+    )
+    assert json.loads(rows[1][2])["timestamp"] == "2026-06-09T21:15:00.000001Z"
+    # A whole callback lacking its conversation_id gets it; a complete one keeps its bytes.
+    assert json.loads(rows[2][2]) == {**envelope(None, 1), "conversation_id": "c001"}
+    assert rows[3][2] == json.dumps(envelope("c001", 2))
+    assert set(query(db_path, "SELECT DISTINCT kind FROM callbacks")) == {
+        ("conversation",),
+        ("canvas",),  # a canvas interaction is a kind of its own
+    }
+
+    again = run(*flags(canvas_api, db_path, "--api-key", API_KEY))
+    assert again.exit_code == 0, again.output
+    assert "9 events, 0 stored, 9 duplicates, 0 rejected; 5 canvas interactions, 0 stored, " in (
+        again.output
+    )
+    assert "5 already stored (1 conversation without canvas history)" in again.output
+    assert canvas_rows(db_path) == rows
+
+
+def test_a_canvas_interaction_received_live_is_not_stored_again(canvas_api, db_path):
+    live = {  # what the collector received: other bytes, another timestamp
+        "message_type": "canvas",
+        "event_type": "canvas.interaction",
+        "conversation_id": "c000",
+        "timestamp": "2026-06-09T21:14:03.498Z",
+        "properties": interaction("c000", 1),
+    }
+    with Store(db_path) as store:
+        store.insert_callback(json.dumps(live, indent=1).encode(), user_agent="Tavus")
+    r = run(*flags(canvas_api, db_path, "--api-key", API_KEY))
+    assert r.exit_code == 0, r.output
+    assert "5 canvas interactions, 3 stored, 2 already stored" in r.output
+    rows = canvas_rows(db_path)
+    assert [(iid, agent) for _, iid, _, agent in rows if iid.endswith("c000_submit_1")] == [
+        ("ci_call_c000_submit_1", "Tavus")
+    ]
+    assert len(rows) == 4
+
+
+def test_canvas_history_errors_other_than_404_are_reported_and_the_rest_stored(canvas_api, db_path):
+    canvas_api.faults["/v2/conversations/c000/canvas/interactions"] = [(502, {}, "")]
+    canvas_api.faults["/v2/conversations/c001/canvas/interactions"] = [
+        (400, {}, {"error": "Invalid conversation_id"})
+    ]
+    canvas_api.canvas["c002"] = []
+    canvas_api.faults["/v2/conversations/c002/canvas/interactions"] = [(200, {}, {"items": []})]
+    r = run(*flags(canvas_api, db_path, "--api-key", API_KEY, "--backoff", "0"))
+    assert r.exit_code == 1
+    lines = r.output.splitlines()
+    assert lines[0].endswith(
+        "9 events, 9 stored, 0 duplicates, 0 rejected; 3 canvas interactions, 2 stored, "
+        "1 already stored"
+    )
+    assert lines[2] == (
+        "Error: 2 conversations could not be fetched: c001: Tavus API answered 400 to GET "
+        "/v2/conversations/c001/canvas/interactions: Invalid conversation_id; c002: unexpected "
+        "answer to GET /v2/conversations/{id}/canvas/interactions: no 'data' list"
+    )
+    assert [iid for _, iid, _, _ in canvas_rows(db_path)] == [
+        "ci_call_c000_submit_1",
+        "ci_call_c000_submit_2",
+    ]
+
+
+def test_library_backfill_counts_canvas_apart(canvas_api, store):
+    with TavusClient(API_KEY, base_url=canvas_api.base_url, rate=0) as client:
+        result = backfill(store, client)
+    assert (result.records, result.stored, result.no_canvas) == (9, 9, 1)
+    c = result.canvas
+    assert (c.records, c.stored, c.duplicate, c.same_interaction, c.rejected) == (5, 4, 1, 1, 0)
+
+
+def canvas_body(cid: str, interaction_id, event_type: str = "canvas.interaction") -> bytes:
+    props = {} if interaction_id is ... else {"interaction_id": interaction_id}
+    return json.dumps(
+        {"event_type": event_type, "conversation_id": cid, "properties": props}
+    ).encode()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+def test_canvas_interaction_ids_read_the_bodies(engine, request, db_path):
+    if engine == "postgres":
+        from tavus_analytics.store.postgres import PgStore
+
+        store = PgStore(request.getfixturevalue("pg_url"))
+    else:
+        store = Store(db_path)
+    with store:
+        store.insert_batch(
+            [
+                canvas_body("c1", "a"),
+                canvas_body("c1", 42),  # not text: no id
+                canvas_body("c1", ...),  # no id at all
+                canvas_body("c1", "x", event_type="application.transcription_ready"),
+                canvas_body("c2", "b"),
+                canvas_body("c1", "c"),
+                canvas_body("c1", "a") + b" ",  # the same id twice
+            ]
+        )
+        assert store.canvas_interaction_ids("c1") == {"a", "c"}
+        assert store.canvas_interaction_ids("c2") == {"b"}
+        assert store.canvas_interaction_ids("c3") == set()
+
+
+def test_canvas_backfill_on_postgres(canvas_api, pg_url):
+    from conftest import pg_query
+
+    from tavus_analytics.store.postgres import PgStore
+
+    live = envelope("c000", 1)
+    live["timestamp"] = "2026-06-09T21:14:03.4Z"
+    with PgStore(pg_url) as store:
+        store.insert_callback(json.dumps(live).encode())
+        with TavusClient(API_KEY, base_url=canvas_api.base_url, rate=0) as client:
+            first = backfill(store, client)
+            second = backfill(store, client)
+    assert (first.canvas.records, first.canvas.stored, first.canvas.same_interaction) == (5, 3, 2)
+    assert (second.canvas.records, second.canvas.stored, second.canvas.duplicate) == (5, 0, 5)
+    ids = pg_query(
+        pg_url,
+        "SELECT body_json #>> '{properties,interaction_id}', count(*) FROM callbacks "
+        "WHERE event_type = 'canvas.interaction' GROUP BY 1 ORDER BY 1",
+    )
+    assert ids == [
+        ("ci_call_c000_submit_1", 1),
+        ("ci_call_c000_submit_2", 1),
+        ("ci_call_c001_submit_1", 1),
+        ("ci_call_c001_submit_2", 1),
+    ]

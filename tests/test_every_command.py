@@ -28,7 +28,7 @@ READS = {"stats", "report", "charts", "export", "search", "replay", "migrate"}
 #: Commands that write it (and may create it).
 WRITES = {"serve", "demo", "import", "backfill"}
 #: Commands without a database.
-NO_DB: set[str] = set()
+NO_DB = {"setup"}
 
 PASSWORD = "not-the-password-7f3a"
 

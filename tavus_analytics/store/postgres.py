@@ -1026,6 +1026,24 @@ class PgStore:
         """Counts by kind and event type, rejected count and the last arrival, for ``GET /``."""
         return self._run(status_summary)
 
+    # -- canvas interactions, for backfill ---------------------------------------------------
+    def canvas_interaction_ids(self, conversation_id: str) -> set[str]:
+        """The ``properties.interaction_id`` of every ``canvas.interaction`` callback stored for
+        this conversation, read from ``body_json`` (an id that is not a string is no id); inside
+        :meth:`insert_batch`, rows stored earlier in the batch count."""
+        sql = (
+            "SELECT DISTINCT body_json #>> '{properties,interaction_id}' FROM callbacks "
+            "WHERE conversation_id = %s AND event_type = 'canvas.interaction' "
+            "AND jsonb_typeof(body_json #> '{properties,interaction_id}') = 'string'"
+        )
+
+        def work(conn: psycopg.Connection) -> set[str]:
+            return {row[0] for row in conn.execute(sql, (conversation_id,)).fetchall()}
+
+        if self._batch_conn is not None:
+            return work(self._batch_conn)
+        return self._run(work)
+
 
 def _params(row: tuple) -> dict:
     return dict(zip(CALLBACK_COLUMNS, row, strict=True))

@@ -1005,6 +1005,22 @@ class Store:
         except sqlite3.Error as e:
             raise _unavailable(e) from None
 
+    # -- canvas interactions, for backfill ---------------------------------------------------
+    def canvas_interaction_ids(self, conversation_id: str) -> set[str]:
+        """The ``properties.interaction_id`` of every ``canvas.interaction`` callback stored for
+        this conversation, read from the body's JSON (an id that is not text is no id); inside
+        :meth:`insert_batch` (same thread, same connection), rows stored earlier count."""
+        sql = (
+            "SELECT DISTINCT json_extract(body, '$.properties.interaction_id') FROM callbacks "
+            "WHERE conversation_id = ? AND event_type = 'canvas.interaction' AND CASE "
+            "WHEN json_valid(body) THEN json_type(body, '$.properties.interaction_id') END = 'text'"
+        )
+        try:
+            rows = self.connection().execute(sql, (conversation_id,)).fetchall()
+        except sqlite3.Error as e:
+            raise _unavailable(e) from None
+        return {row[0] for row in rows}
+
 
 def _replace_invalid(data: bytes) -> str:
     return data.decode("utf-8", "replace")
