@@ -36,6 +36,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tavus_analytics.testing import free_port
+
 #: Top-level fields whose value can be varied to make a body unique, in order of preference.
 VARY_FIELDS = ("timestamp", "updated_at", "replica_id", "video_id", "conversation_id")
 #: How many trailing characters of that value are replaced by the counter.
@@ -469,13 +471,6 @@ def serve_trivial(port: int, lifetime: float) -> None:
             await asyncio.sleep(lifetime)
 
     asyncio.run(main())
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_trivial_server(lifetime: float) -> tuple[subprocess.Popen, int]:

@@ -18,7 +18,6 @@ import os
 import random
 import secrets
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -30,6 +29,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import requests
+
+from tavus_analytics.testing import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,13 +58,6 @@ _WORDS = [
 def new_secret() -> str:
     """A random token for one run."""
     return secrets.token_urlsafe(24)
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_body(run: str, n: int, *, size: int = 0) -> bytes:

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from .config import Settings
+from .config import options as config_options
 from .errors import TavusAnalyticsError
 from .export import TABLE_NAMES
 from .store import display_url, existing, open_store
@@ -116,12 +117,32 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
     return f"{n} {word if n == 1 else (plural or word + 's')}"
 
 
-db_option = click.option(
-    "--db",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="SQLite file or postgresql:// URL [env TAVUS_ANALYTICS_DB; default data/tavus.db].",
-)
+def _setting_option(name: str, **overrides):
+    """The click option of one setting, generated from its declaration in ``config.Settings``
+    (flag, type, help, environment variable and default are declared there, once). The value
+    is None unless given, so that ``Settings.from_env`` applies the environment and defaults."""
+    opt = next(o for o in config_options() if o.name == name)
+    kwargs: dict = {"default": None, "help": opt.help}
+    if opt.kind == "bool":
+        kwargs["is_flag"] = True
+    elif opt.choices:
+        kwargs["type"] = click.Choice(list(opt.choices))
+    elif opt.kind == "int":
+        kwargs["type"] = click.IntRange(min=opt.minimum) if opt.minimum is not None else int
+    if name == "db":
+        kwargs["type"] = click.Path(dir_okay=False)
+    kwargs.update(overrides)
+    return click.option(opt.flag, name, **kwargs)
+
+
+def _settings_options(f):
+    """Every setting as an option of ``serve``."""
+    for opt in reversed(config_options()):
+        f = _setting_option(opt.name)(f)
+    return f
+
+
+db_option = _setting_option("db")
 
 
 @click.group(cls=_Group)
@@ -136,57 +157,9 @@ def cli():
 
 
 @cli.command()
-@db_option
-@click.option(
-    "--host",
-    default=None,
-    help="Interface to listen on [env TAVUS_ANALYTICS_HOST; default 127.0.0.1].",
-)
-@click.option(
-    "--port",
-    type=int,
-    default=None,
-    help="Port to listen on [env TAVUS_ANALYTICS_PORT; default 5000].",
-)
-@click.option(
-    "--secret",
-    default=None,
-    help="Token senders must present [env "
-    "TAVUS_WEBHOOK_SECRET; default: generated once and kept in DB.secret].",
-)
-@click.option(
-    "--no-auth",
-    is_flag=True,
-    default=None,
-    help="Accept callbacks without a token (anyone who reaches the collector can write).",
-)
-@click.option(
-    "--max-body",
-    type=int,
-    default=None,
-    help="Largest accepted body in bytes [env TAVUS_ANALYTICS_MAX_BODY; default 16 MiB].",
-)
-@click.option(
-    "--threads",
-    type=int,
-    default=None,
-    help="Worker threads [env TAVUS_ANALYTICS_THREADS; default 8].",
-)
-@click.option(
-    "--server",
-    type=click.Choice(["waitress", "granian", "gunicorn"]),
-    default=None,
-    help="WSGI server [env TAVUS_ANALYTICS_SERVER; default waitress]: waitress (one process, "
-    "any platform), granian (fastest measured, any platform) or gunicorn (Linux, macOS).",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Server processes [env TAVUS_ANALYTICS_WORKERS; default 1], granian or gunicorn only.",
-)
+@_settings_options
 @_user_errors
-def serve(db, host, port, secret, no_auth, max_body, threads, server, workers):
+def serve(**given):
     """Run the webhook collector with a production WSGI server (waitress).
 
     Prints the callback URL to paste into Tavus and the ngrok command to expose it.
@@ -197,17 +170,7 @@ def serve(db, host, port, secret, no_auth, max_body, threads, server, workers):
     """
     from .server import serve as run
 
-    settings = _settings(
-        db=db,
-        host=host,
-        port=port,
-        secret=secret,
-        no_auth=no_auth,
-        max_body=max_body,
-        threads=threads,
-        server=server,
-        workers=workers,
-    )
+    settings = _settings(**given)
     run(settings)
 
 
@@ -306,11 +269,10 @@ def migrate(source, target, chunk):
         tavus-analytics migrate --from data/tavus.db \\
             --to postgresql://tavus@db.internal:5432/tavus
     """
-    from tqdm import tqdm
-
+    from .progress import progress
     from .store.copy import copy_history
 
-    bar = tqdm(desc="migrate", unit=" rows", unit_scale=True, mininterval=0.5, delay=0.5)
+    bar = progress("migrate", unit="rows", scale=True, delay=0.5)
     try:
         result = copy_history(
             source,

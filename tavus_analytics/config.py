@@ -15,8 +15,21 @@ from pathlib import Path
 DEFAULT_DB = Path("data") / "tavus.db"
 
 
-def _setting(default, help: str, env: str | None = None):
-    return field(default=default, metadata={"help": help, "env": env})
+def _setting(
+    default,
+    help: str,
+    env: str | None = None,
+    *,
+    shown: str | None = None,
+    choices: tuple[str, ...] | None = None,
+    minimum: int | None = None,
+):
+    """A setting: its default, help, environment variable, and for the command line how its
+    default reads (``shown``), the values it takes (``choices``) and its ``minimum``."""
+    return field(
+        default=default,
+        metadata={"help": help, "env": env, "shown": shown, "choices": choices, "min": minimum},
+    )
 
 
 @dataclass(frozen=True)
@@ -36,6 +49,7 @@ class Settings:
         "Token a sender must present (?token=... or X-Webhook-Token). When unset, one is "
         "generated on first start and kept beside the database in DB.secret.",
         "TAVUS_WEBHOOK_SECRET",
+        shown="generated once and kept in DB.secret",
     )
     no_auth: bool = _setting(
         False,
@@ -46,6 +60,7 @@ class Settings:
         16 * 1024 * 1024,
         "Largest accepted callback body in bytes; larger bodies are refused with 413.",
         "TAVUS_ANALYTICS_MAX_BODY",
+        shown="16 MiB",
     )
     busy_timeout_ms: int = _setting(
         5000,
@@ -58,12 +73,14 @@ class Settings:
         "WSGI server: waitress (one process, pure Python, any platform), granian (Rust HTTP "
         "server, any platform, the fastest measured) or gunicorn (Linux and macOS).",
         "TAVUS_ANALYTICS_SERVER",
+        choices=("waitress", "granian", "gunicorn"),
     )
     workers: int = _setting(
         1,
         "Server processes, each with `threads` threads: granian and gunicorn only (waitress "
         "runs one process). More than one uses more cores.",
         "TAVUS_ANALYTICS_WORKERS",
+        minimum=1,
     )
 
     @classmethod
@@ -123,6 +140,42 @@ def _coerce(f: dataclasses.Field, raw: str, env: str):
         except ValueError:
             raise ValueError(f"{env}={raw!r} is not a whole number") from None
     return raw
+
+
+@dataclass(frozen=True)
+class Option:
+    """How a setting reads on the command line (:func:`options`)."""
+
+    name: str  #: the Settings field
+    flag: str  #: ``--max-body``
+    kind: str  #: ``str``, ``int`` or ``bool``
+    help: str  #: the help text, with the environment variable and the default
+    choices: tuple[str, ...] | None
+    minimum: int | None
+
+
+def options() -> list[Option]:
+    """Every setting as a command-line option: the flag, its type, and a help text made from
+    the setting's own help, environment variable and default (declared once, here)."""
+    out = []
+    for f in dataclasses.fields(Settings):
+        meta = f.metadata
+        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        kind = "bool" if kind.startswith("bool") else "int" if kind.startswith("int") else "str"
+        default = meta.get("shown") or ("off" if kind == "bool" else str(f.default))
+        extra = [f"env {meta['env']}"] if meta.get("env") else []
+        extra.append(f"default {default}")
+        out.append(
+            Option(
+                name=f.name,
+                flag="--" + f.name.replace("_", "-"),
+                kind=kind,
+                help=f"{meta['help']} [{'; '.join(extra)}]",
+                choices=meta.get("choices"),
+                minimum=meta.get("min"),
+            )
+        )
+    return out
 
 
 def settings_help() -> list[tuple[str, str | None, str]]:

@@ -69,6 +69,7 @@ import orjson
 from . import events as ev
 from .errors import TavusAnalyticsError
 from .masking import mask_url
+from .progress import progress as progress_bar
 from .store import BatchResult, open_store
 
 __all__ = ["DEFAULT_END", "generate", "post", "write"]
@@ -1670,14 +1671,6 @@ def generate(
 # Writing and posting
 
 
-def _bar(progress: bool, desc: str):
-    if not progress:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(desc=desc, unit=" callbacks", unit_scale=True, mininterval=0.5, leave=True)
-
-
 def write(
     db: str | Path,
     conversations: int = 500,
@@ -1714,7 +1707,7 @@ def write(
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     total = BatchResult()
-    bar = _bar(progress, "demo")
+    bar = progress_bar("demo", enabled=progress, leave=True, scale=True)
     store = open_store(db)
     try:
         it = generate(conversations, seed=seed)
@@ -1790,7 +1783,7 @@ def post(
         headers["X-Webhook-Token"] = token
     answers: dict[str, int] = {}
     sent = failed = 0
-    bar = _bar(progress, "demo")
+    bar = progress_bar("demo", enabled=progress, leave=True, scale=True)
     try:
         with requests.Session() as session:
             for body, _ in generate(conversations, seed=seed):

@@ -68,6 +68,7 @@ import orjson
 import requests
 
 from .errors import ImportFileError, TavusApiError
+from .progress import progress as progress_bar
 from .store import Store
 
 DEFAULT_BASE_URL = "https://tavusapi.com"
@@ -375,22 +376,13 @@ def import_files(
     records: list[Record] = []
     for path in paths:
         records.extend(read_records(path))
-    bar = progress_bar(len(records), progress, "importing")
+    bar = progress_bar("importing", total=len(records), enabled=progress)
     try:
         result = store_records(store, records, on_progress=bar.update)
         bar.update(bar.total - bar.n)
     finally:
         bar.close()
     return result
-
-
-def progress_bar(total: int, enabled: bool, desc: str):
-    from tqdm import tqdm
-
-    # disable=None: shown on a terminal only.
-    return tqdm(
-        total=total, desc=desc, unit=" callbacks", disable=None if enabled else True, leave=False
-    )
 
 
 # -- times --------------------------------------------------------------------------------------
@@ -723,7 +715,7 @@ def backfill(
         if since is None or created is None or created >= since:
             selected.append(cid)
     result.selected = len(selected)
-    bar = progress_bar(len(selected), progress, "backfilling")
+    bar = progress_bar("backfilling", total=len(selected), enabled=progress)
     bar.unit = " conversations"
     try:
         for cid in selected:

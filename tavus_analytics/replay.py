@@ -17,8 +17,9 @@ from urllib.parse import urlsplit
 import requests
 
 from .errors import ReplayError
-from .importer import connection_error, parse_time, progress_bar
+from .importer import connection_error, parse_time
 from .masking import mask_url
+from .progress import progress as progress_bar
 from .store import Store
 
 REPLAY_USER_AGENT = "tavus-analytics replay"
@@ -130,7 +131,7 @@ def replay(
     session = session or requests.Session()
     headers = {"Content-Type": "application/json", "User-Agent": REPLAY_USER_AGENT}
     interval = 1.0 / rate if rate and rate > 0 else 0.0
-    bar = progress_bar(len(rows), progress, "replaying")
+    bar = progress_bar("replaying", total=len(rows), enabled=progress)
     last = None
     try:
         for _, body in rows:

@@ -22,6 +22,7 @@ import pandas as pd
 
 from .dataset import Dataset, load
 from .errors import TavusAnalyticsError
+from .progress import progress as progress_bar
 from .stats import duration_text, summary
 from .store import describe
 
@@ -122,15 +123,6 @@ def _png(fig: Any, dpi: int = _DPI) -> bytes:
     # No metadata: the PNG carries no software name or URL, and is the same on every run.
     fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
     return buf.getvalue()
-
-
-def _progress(enabled: bool, total: int, desc: str):
-    from tqdm import tqdm
-
-    # disable=None: a bar on a terminal only (standard error), as the other commands do.
-    return tqdm(
-        total=total, desc=desc, unit=" step", disable=None if enabled else True, leave=False
-    )
 
 
 def _render(ds: Dataset, names: Iterable[str], bar: Any) -> Iterator[tuple[str, Any]]:
@@ -243,7 +235,7 @@ def build(
     if missing:  # a chart added to CHARTS must be given a section here
         raise RuntimeError(f"charts without a report section: {sorted(missing)}")
     generated = (generated_at or datetime.now(UTC)).astimezone(UTC)
-    with _progress(progress, len(names) + 1, "report") as bar:
+    with progress_bar("report", total=len(names) + 1, unit="step", enabled=progress) as bar:
         bar.set_postfix_str("tables", refresh=False)
         asked, found = _period(ds)
         rows = _figures(ds)
@@ -378,7 +370,7 @@ def write_charts(
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     names = list(_chart_functions())
-    with _progress(progress, len(names), "charts") as bar:
+    with progress_bar("charts", total=len(names), unit="step", enabled=progress) as bar:
         for name, fig in _render(ds, names, bar):
             path = out_dir / f"{name}.png"
             _replace(path, _png(fig, dpi))

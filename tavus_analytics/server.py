@@ -23,6 +23,7 @@ import time
 
 from .config import Settings
 from .errors import TavusAnalyticsError
+from .extras import require
 from .store import display_url, needs_shared_secret, open_store
 
 log = logging.getLogger("tavus_analytics.collector")
@@ -245,12 +246,7 @@ def _serve_gunicorn(settings: Settings, source: str, out) -> None:
         raise TavusAnalyticsError(
             "gunicorn does not run on Windows: use --server granian or --server waitress"
         )
-    try:
-        from gunicorn.app.base import BaseApplication
-    except ImportError:
-        raise TavusAnalyticsError(
-            "--server gunicorn needs gunicorn: pip install gunicorn"
-        ) from None
+    BaseApplication = require("gunicorn.app.base", "gunicorn", "--server gunicorn").BaseApplication
     if settings.port == 0:
         raise TavusAnalyticsError("--server gunicorn needs a fixed --port")
     from .app import create_app
@@ -281,10 +277,7 @@ def _serve_granian(settings: Settings, source: str, out) -> None:
     granian runs the app in worker processes that import :func:`granian_app`, which rebuilds
     the settings from the environment: the resolved settings are passed there.
     """
-    try:
-        from granian import Granian
-    except ImportError:
-        raise TavusAnalyticsError("--server granian needs granian: pip install granian") from None
+    Granian = require("granian", "granian", "--server granian").Granian
     if settings.port == 0:
         raise TavusAnalyticsError("--server granian needs a fixed --port")
     with _store(settings) as store:

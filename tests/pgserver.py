@@ -14,10 +14,11 @@ import glob
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
+
+from tavus_analytics.testing import free_port
 
 USER = "tavus_test"
 
@@ -32,12 +33,6 @@ def bindir() -> Path | None:
         key=lambda p: int(Path(p).parent.parent.name),
     )
     return Path(versions[-1]).parent if versions else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _as_owner(cmd: list[str]) -> list[str]:
@@ -89,7 +84,7 @@ def start(folder: str | Path, *, durable: bool = False) -> str:
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    port = _free_port()
+    port = free_port()
     options = [
         "-c listen_addresses=127.0.0.1",
         f"-c port={port}",

@@ -51,3 +51,43 @@ def test_the_command_line_says_it_in_one_line(no_psycopg):
     assert result.exit_code == 1
     assert result.output == f"Error: {MESSAGE}\n"
     assert "secret" not in result.output
+
+
+def test_the_base_install_has_no_optional_part_and_requirements_list_everything():
+    import re
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+
+    def name(requirement: str) -> str:
+        return re.split(r"[<>=!;\[ ]", requirement, maxsplit=1)[0].lower()
+
+    base = {name(r) for r in project["dependencies"]}
+    assert not base & {"jupyterlab", "granian", "gunicorn", "psycopg", "psycopg-pool"}
+    extras = project["optional-dependencies"]
+    assert {"postgres", "granian", "gunicorn", "notebook", "all", "test"} <= set(extras)
+    assert "tavus-analytics[all]" in extras["test"]  # CI installs and tests every part
+    listed = {
+        name(line)
+        for line in (root / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    wanted = base | {
+        name(r) for reqs in extras.values() for r in reqs if not r.startswith("tavus-analytics")
+    }
+    assert wanted <= listed, wanted - listed
+
+
+def test_a_server_whose_extra_is_missing_is_one_line(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "granian", None)
+    db = tmp_path / "t.db"
+    result = CliRunner().invoke(
+        cli, ["serve", "--db", str(db), "--server", "granian", "--port", "5999", "--secret", "s"]
+    )
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: --server granian needs the optional package granian: "
+        "pip install 'tavus-analytics[granian]'\n"
+    )

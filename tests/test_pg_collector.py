@@ -102,9 +102,9 @@ def _wait_healthy(base: str, proc: subprocess.Popen) -> None:
 
 
 def test_three_collectors_on_one_database_lose_nothing_and_store_nothing_twice(pg_url):
-    from test_server import _free_port
+    from tavus_analytics.testing import free_port
 
-    ports = [_free_port() for _ in range(3)]
+    ports = [free_port() for _ in range(3)]
     procs = [_start(pg_url, p) for p in ports]
     sent = bodies(150)
     answers: dict[int, list[dict]] = {}
@@ -158,10 +158,10 @@ def own_pg():
 
 
 def test_server_down_answers_503_and_recovers_when_it_returns(own_pg):
-    from test_server import _free_port
+    from tavus_analytics.testing import free_port
 
     folder, url = own_pg
-    port = _free_port()
+    port = free_port()
     proc = _start(url, port, TAVUS_ANALYTICS_BUSY_TIMEOUT_MS="500")
     base = f"http://127.0.0.1:{port}"
     hook = f"{base}/webhook?token={SECRET}"
@@ -223,9 +223,9 @@ def test_after_a_restart_broken_pooled_connections_are_replaced_at_once(own_pg):
 @pytest.mark.skipif(sys.platform == "win32", reason="gunicorn does not run on Windows")
 @pytest.mark.parametrize("server", ["gunicorn", "granian"])
 def test_multi_process_servers_on_postgresql_store_everything_once(pg_url, server):
-    from test_server import _free_port
+    from tavus_analytics.testing import free_port
 
-    port = _free_port()
+    port = free_port()
     proc = _start(pg_url, port, "--server", server, "--workers", "2")
     base = f"http://127.0.0.1:{port}"
     sent = bodies(40, server)

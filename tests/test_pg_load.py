@@ -10,7 +10,6 @@ before the tables are compared.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 
 import pandas as pd
@@ -26,6 +25,7 @@ from tavus_analytics.store import postgres as pgstore
 from tavus_analytics.store.base import READ_CHUNK
 from tavus_analytics.store.postgres import PgStore
 from tavus_analytics.tables import TABLES
+from tavus_analytics.testing import free_port
 from tests.conftest import pg_query, query
 from tests.test_load import TRANSCRIPT, cb, full_call
 
@@ -375,12 +375,6 @@ def test_bodies_are_streamed_through_a_server_side_cursor(pg_url, monkeypatch):
     for [(state, in_transaction, sql)] in seen:
         assert state in ("idle in transaction", "active") and in_transaction
         assert sql.startswith('FETCH FORWARD 10 FROM "tavus_analytics_stream"')
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_a_server_that_cannot_be_reached_is_one_line_without_the_password():

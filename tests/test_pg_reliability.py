@@ -15,18 +15,18 @@ import requests
 from conftest import SECRET, pg_query
 from test_pg_collector import _start, _wait_healthy
 from test_reliability import NASTY
-from test_server import _free_port
 
 import tavus_analytics as ta
 from stress import hostile
 from tavus_analytics import Settings, create_app
 from tavus_analytics.store.postgres import PgStore
+from tavus_analytics.testing import free_port
 
 
 def test_sigkill_under_load_loses_nothing_acknowledged(pg_url):
     """Three senders post distinct callbacks while the collector is killed with SIGKILL three
     times (and started again): every callback answered 200 is stored, each once."""
-    port = _free_port()
+    port = free_port()
     acked: set[bytes] = set()
     lock = threading.Lock()
     stop = threading.Event()

@@ -21,7 +21,7 @@ def test_readme_opens_with_the_two_commands():
     first = _blocks("bash")[0]
     lines = [line for line in first.splitlines() if line and not line.startswith("#")]
     assert len(lines) == 2
-    assert "pip install -e ." in lines[0] and "tavus-analytics demo" in lines[0]
+    assert "pip install -e '.[all]'" in lines[0] and "tavus-analytics demo" in lines[0]
     assert lines[1] == "pip install -e '.[test]' && python -m pytest"
     ci = (ROOT / ".ci" / "run").read_text()
     assert "pip install --quiet -e '.[test]'" in ci and "python -m pytest" in ci

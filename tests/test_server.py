@@ -22,6 +22,7 @@ from tavus_analytics import Settings
 from tavus_analytics.cli import cli
 from tavus_analytics.config import settings_help
 from tavus_analytics.server import banner, resolve_secret, start_in_thread, stop
+from tavus_analytics.testing import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,15 +83,9 @@ def test_real_server_wrong_token(live):
     assert r.headers["Content-Type"] == "application/json"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_python_collector_py_serves_and_prints_the_callback_url(tmp_path):
     db = tmp_path / "sub.db"
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAVUS_")}
     proc = subprocess.Popen(
         [sys.executable, "collector.py", "--db", str(db), "--port", str(port)],
@@ -165,6 +160,25 @@ def test_every_setting_is_documented():
         assert env and env.startswith(("TAVUS_ANALYTICS_", "TAVUS_WEBHOOK_")), name
 
 
+def test_every_setting_is_a_serve_option_made_from_its_declaration():
+    import dataclasses
+
+    from tavus_analytics.cli import cli
+
+    params = {p.name: p for p in cli.commands["serve"].params}
+    for f in dataclasses.fields(Settings):
+        option = params[f.name]  # every setting, under its own name
+        assert option.opts == ["--" + f.name.replace("_", "-")]
+        assert option.help.startswith(f.metadata["help"]), f.name
+        assert f"env {f.metadata['env']}" in option.help, f.name
+        assert option.default is None, f.name  # so that the environment applies
+    assert params["no_auth"].is_flag
+    assert list(params["server"].type.choices) == ["waitress", "granian", "gunicorn"]
+    assert params["workers"].type.min == 1
+    # and the --db of every other command is the same option
+    assert cli.commands["stats"].params[0].help == params["db"].help
+
+
 def test_settings_from_env_and_overrides():
     env = {
         "TAVUS_ANALYTICS_DB": "x.db",
@@ -199,7 +213,7 @@ def test_head_and_get_on_the_webhook_keep_the_connection_usable(live):
 
 def _start_collector(tmp_path, *args):
     db = tmp_path / "multi.db"
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAVUS_")}
     proc = subprocess.Popen(
         [sys.executable, "collector.py", "--db", str(db), "--port", str(port)]
