@@ -295,6 +295,11 @@ class Sender:
     def sent(self) -> int:
         return self._next
 
+    def snapshot(self) -> tuple[Counter, int]:
+        """The answers so far (by status) and the connection errors so far."""
+        with self._lock:
+            return Counter(self.answers), self.conn_errors
+
     def _take(self) -> int | None:
         with self._lock:
             if self._stop.is_set() or self._next >= self.total:

@@ -1,10 +1,12 @@
-"""The harness on PostgreSQL: a server to run on, a fresh database per scenario, the checks.
+"""The harness on PostgreSQL: a server to run on, a fresh database per scenario, the checks, and
+the scenario only PostgreSQL has: the server itself restarted under load.
 
 :class:`PgServer` is either a throwaway server started here (``tests/pgserver.py``: initdb and
 pg_ctl in a temporary folder, 127.0.0.1 only, a free port, fsync on) or an existing server given
 by URL. :func:`database` makes an empty database on it for one scenario and drops it afterwards.
 :func:`verify` is :func:`stress.harness.verify` for PostgreSQL: the same figures, amcheck in
-place of ``PRAGMA integrity_check``.
+place of ``PRAGMA integrity_check``. :func:`restart` stops PostgreSQL (``pg_ctl stop -m fast``
+or ``-m immediate``) under load and starts it again, on a throwaway server of its own.
 
 The collectors are asked through HTTP and the database checked through SQL, so that none of
 this depends on how the package arranges its modules.
@@ -14,17 +16,23 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from .harness import ROOT, Collector, sha
+import requests
+
+from .harness import ROOT, Collector, Sender, make_body, new_secret, sha
 
 
 def _pgserver():
@@ -231,3 +239,275 @@ def log_leaks(collectors: Iterable[Collector], url: str) -> list[str]:
         for log in c.logs
         if secret in log.read_text(errors="replace")
     ]
+
+
+# -- PostgreSQL restarted under load -----------------------------------------------------------
+def _post(session: requests.Session, base: str, secret: str, body: bytes, timeout: float):
+    return session.post(
+        f"{base}/webhook",
+        params={"token": secret},
+        data=body,
+        headers={"Content-Type": "application/json"},
+        timeout=(2, timeout),
+    )
+
+
+def _each(work: Callable[[int], dict], n: int, timeout: float) -> list[dict | None]:
+    """``work(i)`` for i in range(n), in parallel threads; the results (None if unfinished)."""
+    out: list[dict | None] = [None] * n
+
+    def run(i: int) -> None:
+        out[i] = work(i)
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    end = time.monotonic() + timeout
+    for t in threads:
+        t.join(timeout=max(0.0, end - time.monotonic()))
+    return out
+
+
+def _while_away(col: Collector, secret: str, body: bytes) -> dict:
+    """A new callback and ``/healthz``, once each, while the server is away."""
+    with requests.Session() as s:
+        try:
+            r = _post(s, col.url, secret, body, 60)
+            h = s.get(f"{col.url}/healthz", timeout=(2, 60))
+        except requests.RequestException as e:
+            return {"error": type(e).__name__}
+    return {
+        "webhook": r.status_code,
+        "retry_after": r.headers.get("Retry-After"),
+        "webhook_answer_s": round(r.elapsed.total_seconds(), 2),
+        "healthz": h.status_code,
+        "healthz_answer_s": round(h.elapsed.total_seconds(), 2),
+        "duplicate": r.json().get("duplicate") if r.status_code == 200 else None,
+    }
+
+
+def _until_stored(col: Collector, secret: str, body: bytes, since: float, within: float) -> dict:
+    """``body`` sent again and again (50 ms apart) until ``200``, for ``within`` seconds after
+    ``since``; the answers, and the seconds from ``since`` to the ``200``."""
+    answers: Counter = Counter()
+    with requests.Session() as s:
+        while time.monotonic() - since < within:
+            try:
+                r = _post(s, col.url, secret, body, within)
+            except requests.RequestException as e:
+                answers[type(e).__name__] += 1
+                time.sleep(0.05)
+                continue
+            answers[r.status_code] += 1
+            if r.status_code == 200:
+                return {
+                    "stored_after_s": round(time.monotonic() - since, 2),
+                    "duplicate": r.json().get("duplicate"),
+                    "answers": answers,
+                }
+            if r.status_code != 503 or not r.headers.get("Retry-After"):
+                break
+            time.sleep(0.05)
+    return {"stored_after_s": None, "duplicate": None, "answers": answers}
+
+
+def _outage(
+    server: PgServer,
+    cols: list[Collector],
+    secret: str,
+    sender: Sender,
+    *,
+    mode: str,
+    tag: str,
+    min_down: float,
+    recover_within: float,
+) -> tuple[dict, set[str], list[bytes]]:
+    """One stop and start of the server under load: its figures, the digests the probes got
+    acknowledged, and the bodies refused while the server was away."""
+    before, errors_before = sender.snapshot()
+    down_at = time.monotonic()
+    server.stop(mode)
+    stopped_at = time.monotonic()
+    away_bodies = [make_body(f"away{tag}", i) for i in range(len(cols))]
+    away = _each(lambda i: _while_away(cols[i], secret, away_bodies[i]), len(cols), 150)
+    rest = min_down - (time.monotonic() - down_at)
+    if rest > 0:
+        time.sleep(rest)
+    up_at = time.monotonic()
+    server.start()
+    back_at = time.monotonic()
+    back_bodies = [make_body(f"back{tag}", i) for i in range(len(cols))]
+    back = _each(
+        lambda i: _until_stored(cols[i], secret, back_bodies[i], back_at, recover_within),
+        len(cols),
+        recover_within + 30,
+    )
+    answers, errors = sender.snapshot()
+    during, errors_during = answers - before, errors - errors_before
+    acked = {
+        sha(b)
+        for b, a in zip(back_bodies, back, strict=True)
+        if a and a["stored_after_s"] is not None
+    }
+    refused = [b for b, a in zip(away_bodies, away, strict=True) if a and a.get("webhook") == 503]
+    acked |= {
+        sha(b) for b, a in zip(away_bodies, away, strict=True) if a and a.get("webhook") == 200
+    }
+    figures = {
+        "mode": mode,
+        "stop_took_s": round(stopped_at - down_at, 2),
+        "away_s": round(up_at - down_at, 2),
+        "start_took_s": round(back_at - up_at, 2),
+        "answers_while_away": away,
+        "recovered_s_after_start": [a["stored_after_s"] if a else None for a in back],
+        "probe_answers_after_start": [dict(a["answers"]) if a else None for a in back],
+        "sender_answers_until_recovered": dict(sorted(during.items())),
+        "sender_connection_errors_until_recovered": errors_during,
+    }
+    return figures, acked, refused
+
+
+def restart(
+    workdir: Path,
+    *,
+    restarts: int = 3,
+    modes: tuple[str, ...] = ("fast", "immediate"),
+    collectors: int = 2,
+    threads: int = 4,
+    gap: tuple[float, float] = (1.0, 3.0),
+    min_down: float = 2.0,
+    recover_within: float = 60.0,
+    busy_timeout_ms: int | None = None,
+    seed: int = 0,
+    log: Callable[[str], None] = lambda s: None,
+) -> dict:
+    """PostgreSQL stopped and started again under load; the collectors are left running.
+
+    On a throwaway server of its own (fsync and synchronous commit on), ``collectors``
+    processes share one database behind ``threads`` senders. ``restarts`` times, after
+    ``gap`` seconds of load: the server is stopped (``modes`` in turn: ``fast`` ends the
+    sessions and shuts down cleanly, ``immediate`` aborts like a crash, recovered from the WAL on
+    start). While it is away each collector is asked once directly, a new callback and
+    ``/healthz``, both must answer ``503`` (the webhook with ``Retry-After``); the server stays
+    away at least ``min_down`` seconds and until those answers came. Started again, each collector
+    is sent a new callback until it answers ``200`` (``recover_within`` seconds at most): the
+    time that takes is the recovery. At the end the callbacks refused while away are sent again
+    and must be stored (and not found stored already); every callback acknowledged, to the
+    senders or to these probes, is stored once, byte for byte; the collectors were never
+    restarted (same PIDs, alive).
+    """
+    workdir = Path(workdir)
+    secret, rng = new_secret(), random.Random(seed)
+    env = {}
+    if busy_timeout_ms is not None:
+        env["TAVUS_ANALYTICS_BUSY_TIMEOUT_MS"] = str(busy_timeout_ms)
+    t0 = time.monotonic()
+    acked: set[str] = set()  # acknowledged to the probes
+    refused: list[bytes] = []  # answered 503 while the server was away
+    outages: list[dict] = []
+    resent: Counter = Counter()
+    with PgServer(durable=True) as server, database(server.url, "restart") as url:
+        described = server.describe()
+        cols = [
+            Collector(url, secret, workdir, name=f"pgrestart{i}", env=env)
+            for i in range(collectors)
+        ]
+        bound = restarts * (gap[1] + min_down + recover_within + 180) + 60
+        sender = Sender(
+            [c.url for c in cols], secret, run=f"r{seed}", threads=threads, deadline=bound
+        )
+        try:
+            _each(lambda i: {"ready_s": cols[i].start()}, len(cols), 120)
+            if not all(c.proc is not None and c.proc.poll() is None for c in cols):
+                raise RuntimeError(
+                    "a collector did not start: " + str(sum((c.problems() for c in cols), []))
+                )
+            pids = [c.pid for c in cols]
+            sender.start()
+            for k in range(restarts):
+                time.sleep(rng.uniform(*gap))
+                got, ok, no = _outage(
+                    server,
+                    cols,
+                    secret,
+                    sender,
+                    mode=modes[k % len(modes)],
+                    tag=f"{seed}k{k}",
+                    min_down=min_down,
+                    recover_within=recover_within,
+                )
+                outages.append(got)
+                acked |= ok
+                refused += no
+                log(
+                    f"restart {k + 1}/{restarts} (-m {got['mode']}): away {got['away_s']} s, "
+                    f"{got['sender_answers_until_recovered'].get(503, 0)} x 503 to the senders, "
+                    f"stored again {got['recovered_s_after_start']} s after the start; "
+                    f"{len(sender.acked)} acknowledged so far"
+                )
+            time.sleep(rng.uniform(*gap))  # load after the last recovery
+            for j, body in enumerate(refused):  # what was refused while away, sent again
+                got = _until_stored(cols[j % len(cols)], secret, body, time.monotonic(), 30)
+                if got["stored_after_s"] is None:
+                    resent["not stored"] += 1
+                else:
+                    acked.add(sha(body))
+                    resent["stored before" if got["duplicate"] else "stored now"] += 1
+            sender.stop_new()
+            sender.join(timeout=sender.grace + 5)
+            never_restarted = all(
+                c.proc.poll() is None and c.pid == pid and c.starts == 1
+                for c, pid in zip(cols, pids, strict=True)
+            )
+        finally:
+            sender.stop_new()
+            for c in cols:
+                c.stop()
+        figures = {
+            "scenario": "pg-restart",
+            "server": described,
+            "collectors": collectors,
+            "busy_timeout_ms": busy_timeout_ms or 5000,
+            "restarts": len(outages),
+            "outages": outages,
+            "recovered_s_median": _median(
+                [s for o in outages for s in o["recovered_s_after_start"] if s is not None]
+            ),
+            "answer_while_away_s_median": _median(
+                [a["webhook_answer_s"] for o in outages for a in o["answers_while_away"] if a]
+            ),
+            "collectors_alive_and_never_restarted": never_restarted,
+            "refused_while_away": len(refused),
+            "resent_after": dict(resent),
+            **sender.figures(),
+            **verify(
+                url,
+                set(sender.acked) | acked,
+                not_acknowledged=sender.unacked | ({sha(b) for b in refused} - acked),
+            ),
+            "collector_log_problems": sum((c.problems() for c in cols), []),
+            "password_in_logs": log_leaks(cols, url),
+            "elapsed_s": round(time.monotonic() - t0, 1),
+        }
+    away_ok = all(
+        a is not None and a.get("webhook") == 503 and a["retry_after"] and a["healthz"] == 503
+        for o in outages
+        for a in o["answers_while_away"]
+    )
+    figures["ok"] = (
+        figures["ok"]
+        and len(outages) == restarts
+        and away_ok
+        and all(s is not None for o in outages for s in o["recovered_s_after_start"])
+        and never_restarted
+        and resent["stored now"] == len(refused)
+        and not sender.bad
+        and set(sender.answers) <= {200, 503}
+        and not figures["collector_log_problems"]
+        and not figures["password_in_logs"]
+    )
+    return figures
+
+
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 2) if values else None
