@@ -116,12 +116,20 @@ def sha(body: bytes) -> str:
 
 
 # -- a collector process -----------------------------------------------------------------------
+def is_url(db: str | Path) -> bool:
+    """Whether ``db`` is a PostgreSQL URL rather than a SQLite file."""
+    return isinstance(db, str) and db.lower().startswith(("postgresql://", "postgres://"))
+
+
 class Collector:
-    """``python collector.py --db DB --port N --secret S`` as a subprocess, log in ``logdir``."""
+    """``python collector.py --db DB --port N --secret S`` as a subprocess, log in ``logdir``.
+
+    ``db`` is a SQLite file or a ``postgresql://`` URL.
+    """
 
     def __init__(
         self,
-        db: Path,
+        db: Path | str,
         secret: str,
         logdir: Path,
         *,
@@ -130,7 +138,8 @@ class Collector:
         env: dict[str, str] | None = None,
         extra_args: Sequence[str] = (),
     ) -> None:
-        self.db, self.secret, self.logdir, self.name = Path(db), secret, Path(logdir), name
+        self.db = db if is_url(db) else Path(db)
+        self.secret, self.logdir, self.name = secret, Path(logdir), name
         self.port = port or free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("TAVUS_")}
         self.env.update(env or {})
@@ -280,6 +289,11 @@ class Sender:
     def sent(self) -> int:
         return self._next
 
+    def snapshot(self) -> tuple[Counter, int]:
+        """The answers so far (by status) and the connection errors so far."""
+        with self._lock:
+            return Counter(self.answers), self.conn_errors
+
     def _take(self) -> int | None:
         with self._lock:
             if self._stop.is_set() or self._next >= self.total:
@@ -366,8 +380,18 @@ class Sender:
 
 
 # -- checks on the database ----------------------------------------------------------------------
-def verify(db: Path, acknowledged: Iterable[str], *, not_acknowledged: Iterable[str] = ()) -> dict:
-    """Compare what a sender had acknowledged with what is stored. Run with writers stopped."""
+def verify(
+    db: Path | str, acknowledged: Iterable[str], *, not_acknowledged: Iterable[str] = ()
+) -> dict:
+    """Compare what a sender had acknowledged with what is stored. Run with writers stopped.
+
+    A PostgreSQL URL is checked by :func:`stress.pg.verify` (the same figures, with amcheck
+    in place of ``PRAGMA integrity_check``).
+    """
+    if is_url(db):
+        from . import pg
+
+        return pg.verify(db, acknowledged, not_acknowledged=not_acknowledged)
     acked = set(acknowledged)
     conn = sqlite3.connect(db)
     try:
@@ -459,28 +483,45 @@ def crash(
     gap: tuple[float, float] = (0.05, 0.8),
     deadline: float = 150.0,
     seed: int = 0,
+    db: Path | str | None = None,
+    collectors: int = 1,
     log: Callable[[str], None] = lambda s: None,
 ) -> dict:
-    """SIGKILL the collector at random moments under load, restart it, check nothing is lost."""
+    """SIGKILL the collector at random moments under load, restart it, check nothing is lost.
+
+    ``db`` defaults to a new SQLite file in ``workdir``; a PostgreSQL URL names an empty
+    database. With ``collectors`` above 1, that many processes share the database, the senders
+    spread bodies over them (a retry goes to the next one) and each kill picks one at random.
+    """
     workdir = Path(workdir)
-    db, secret, rng = workdir / "crash.db", new_secret(), random.Random(seed)
-    col = Collector(db, secret, workdir, name="crash")
+    db = workdir / "crash.db" if db is None else db
+    secret, rng = new_secret(), random.Random(seed)
+    cols = [
+        Collector(db, secret, workdir, name="crash" if collectors == 1 else f"crash{i}")
+        for i in range(collectors)
+    ]
     t0 = time.monotonic()
-    ready = [col.start()]
-    sender = Sender([col.url], secret, run=f"k{seed}", threads=threads, deadline=deadline)
+    for c in cols:
+        c.start()
+    ready: list[float] = []  # seconds from each restart to ready
+    sender = Sender(
+        [c.url for c in cols], secret, run=f"k{seed}", threads=threads, deadline=deadline
+    )
     sender.start()
-    in_flight, done = [], 0
+    in_flight, done, victims = [], 0, Counter()
     try:
         for k in range(kills):
             if time.monotonic() - t0 > deadline - 5:
                 break
             time.sleep(rng.uniform(*gap))
+            col = cols[rng.randrange(len(cols))] if len(cols) > 1 else cols[0]
             in_flight.append(sender.in_flight)
             col.kill()
             done += 1
+            victims[col.name] += 1
             ready.append(col.start())
             log(
-                f"kill {k + 1}/{kills}: {in_flight[-1]} requests in flight, "
+                f"kill {k + 1}/{kills} ({col.name}): {in_flight[-1]} requests in flight, "
                 f"{len(sender.acked)} acknowledged so far"
             )
         time.sleep(0.3)
@@ -488,22 +529,31 @@ def crash(
         sender.join(timeout=sender.grace + 5)
     finally:
         sender.stop_new()
-        col.stop()
+        for c in cols:
+            c.stop()
     figures = {
         "scenario": "crash",
+        "collectors": collectors,
         "kills": done,
         "kills_with_requests_in_flight": sum(1 for n in in_flight if n > 0),
-        "restart_to_ready_s_median": round(statistics.median(ready[1:]), 2) if done else None,
+        "restart_to_ready_s_median": round(statistics.median(ready), 2) if ready else None,
         **sender.figures(),
         **verify(db, sender.acked, not_acknowledged=sender.unacked),
-        "collector_log_problems": col.problems(),
+        "collector_log_problems": sum((c.problems() for c in cols), []),
         "elapsed_s": round(time.monotonic() - t0, 1),
     }
+    if collectors > 1:
+        figures["kills_per_collector"] = dict(sorted(victims.items()))
+    if is_url(db):
+        from . import pg
+
+        figures["password_in_logs"] = pg.log_leaks(cols, db)
     figures["ok"] = (
         figures["ok"]
         and done == kills
         and not sender.bad
         and not figures["collector_log_problems"]
+        and not figures.get("password_in_logs")
         and set(sender.answers) <= {200, 503}
     )
     return figures
@@ -854,11 +904,17 @@ def soak(
     rate: float = 20.0,
     threads: int = 2,
     sample_every: float = 5.0,
+    db: Path | str | None = None,
     log: Callable[[str], None] = lambda s: None,
 ) -> dict:
-    """A steady rate for ``duration`` seconds; memory and open descriptors sampled throughout."""
+    """A steady rate for ``duration`` seconds; memory and open descriptors sampled throughout.
+
+    ``db`` defaults to a new SQLite file in ``workdir``; a PostgreSQL URL names an empty
+    database (the descriptors then include the pool's connections to the server).
+    """
     workdir = Path(workdir)
-    db, secret = workdir / "soak.db", new_secret()
+    db = workdir / "soak.db" if db is None else db
+    secret = new_secret()
     col = Collector(db, secret, workdir, name="soak")
     col.start()
     t0 = time.monotonic()
@@ -867,6 +923,7 @@ def soak(
     )
     sender.start()
     samples: list[tuple[float, float, int]] = []
+    sessions: list[int] = []  # on PostgreSQL: the collector's sessions on the server
     pages = Counter()
     try:
         with requests.Session() as s:
@@ -876,8 +933,14 @@ def soak(
                 pages[s.get(f"{col.url}/", params={"token": secret}, timeout=10).status_code] += 1
                 rss, fds = rss_and_fds(col.pid)
                 samples.append((round(time.monotonic() - t0, 1), round(rss, 1), fds))
+                more = ""
+                if is_url(db):
+                    from . import pg
+
+                    sessions.append(pg.other_sessions(db))
+                    more = f" server sessions={sessions[-1]}"
                 log(
-                    f"t={samples[-1][0]:>6}s rss={rss:.1f} MiB fds={fds} "
+                    f"t={samples[-1][0]:>6}s rss={rss:.1f} MiB fds={fds}{more} "
                     f"acknowledged={len(sender.acked)}"
                 )
         sender.stop_new()
@@ -906,6 +969,11 @@ def soak(
         **verify(db, sender.acked, not_acknowledged=sender.unacked),
         "collector_log_problems": col.problems(),
     }
+    if is_url(db):
+        from . import pg
+
+        figures["server_sessions_first_last_max"] = [sessions[0], sessions[-1], max(sessions)]
+        figures["password_in_logs"] = pg.log_leaks([col], db)
     figures["ok"] = (
         figures["ok"]
         and not sender.bad
@@ -913,5 +981,6 @@ def soak(
         and figures["rss_growth_mib_after_warmup"] < max(5.0, 0.1 * rss_early)
         and figures["fds_spread_after_warmup"] <= 2
         and not figures["collector_log_problems"]
+        and not figures.get("password_in_logs")
     )
     return figures

@@ -6,6 +6,11 @@ The fuzzers use hypothesis strategies (:func:`bodies`, :func:`content_types`,
 :func:`raw_exchange` + :func:`check_raw` for the real waitress server over raw sockets (chunked,
 truncated and malformed framing). The same functions serve the test suite (few examples) and
 ``stress/run.py fuzz`` (many).
+
+``fuzz_app``, ``fuzz_server`` and ``access`` take ``db=``, a PostgreSQL URL of an empty database,
+to run against PostgreSQL instead of a SQLite file in ``workdir``: the checks then read through
+psycopg, and :func:`loads_cleanly` replaces SQLite's integrity and ``json_valid`` checks with
+amcheck and ``jsonb``.
 """
 
 from __future__ import annotations
@@ -26,10 +31,22 @@ from pathlib import Path
 
 from hypothesis import strategies as st
 
-from .harness import ROOT, Collector, make_body, new_secret, notebook_load, sha, stop_in_process
+from .harness import (
+    ROOT,
+    Collector,
+    is_url,
+    make_body,
+    new_secret,
+    notebook_load,
+    sha,
+    stop_in_process,
+)
 
 #: The body limit the fuzzers configure (small, so that over-limit bodies are cheap).
 FUZZ_MAX_BODY = 256 * 1024
+#: waitress itself refuses a request past twice the body limit (``make_server``), with a plain
+#: ``413`` and nothing kept; it counts a chunked body's framing too.
+WAITRESS_MAX_BODY = 2 * FUZZ_MAX_BODY
 
 _BAD_UTF8 = [b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xc0\xaf", b"\xf8\x88\x80\x80\x80", b"\xe2\x82"]
 _CONTENT_TYPES = [
@@ -201,19 +218,33 @@ def transfers() -> st.SearchStrategy[tuple[str, list[int]]]:
 
 
 # -- checks --------------------------------------------------------------------------------------
-def stored_body(conn: sqlite3.Connection, rowid: int) -> bytes | None:
-    row = conn.execute("SELECT CAST(body AS BLOB) FROM callbacks WHERE id = ?", (rowid,)).fetchone()
-    return row[0] if row else None
+def connect(db: Path | str):
+    """A connection for the checks: sqlite3 on a file, psycopg (autocommit) on a URL."""
+    if is_url(db):
+        import psycopg
+
+        return psycopg.connect(db, autocommit=True)
+    return sqlite3.connect(db)
 
 
-def is_stored(conn: sqlite3.Connection, body: bytes) -> bool:
+def stored_body(conn, rowid: int) -> bytes | None:
+    if isinstance(conn, sqlite3.Connection):
+        sql = "SELECT CAST(body AS BLOB) FROM callbacks WHERE id = ?"
+    else:
+        sql = "SELECT convert_to(body, 'UTF8') FROM callbacks WHERE id = %s"
+    row = conn.execute(sql, (rowid,)).fetchone()
+    return bytes(row[0]) if row else None
+
+
+def is_stored(conn, body: bytes) -> bool:
+    mark = "?" if isinstance(conn, sqlite3.Connection) else "%s"
     return (
-        conn.execute("SELECT 1 FROM callbacks WHERE sha256 = ?", (sha(body),)).fetchone()
+        conn.execute(f"SELECT 1 FROM callbacks WHERE sha256 = {mark}", (sha(body),)).fetchone()
         is not None
     )
 
 
-def check_answer(status: int, answer: bytes, body: bytes, conn: sqlite3.Connection) -> None:
+def check_answer(status: int, answer: bytes, body: bytes, conn) -> None:
     """Assert what the collector may answer to ``body`` and what it may have stored."""
     assert status in (200, 400, 413), (status, answer[:300])
     assert b"Traceback" not in answer and b'File "' not in answer
@@ -230,6 +261,8 @@ def check_answer(status: int, answer: bytes, body: bytes, conn: sqlite3.Connecti
 def loads_cleanly(db: Path) -> dict:
     """Every stored body parses with the collector's parser and with SQLite's ``json_valid``, the
     rows' SHA-256 match their bodies, ``integrity_check`` is ok, and the notebook load runs."""
+    if is_url(db):
+        return _loads_cleanly_pg(db)
     from tavus_analytics.events import parse_body
 
     conn = sqlite3.connect(db)
@@ -265,6 +298,61 @@ def loads_cleanly(db: Path) -> dict:
         "ok": integrity == "ok"
         and not bad_parse
         and not json_invalid
+        and not bad_sha
+        and load_error is None,
+    }
+
+
+def _loads_cleanly_pg(url: str) -> dict:
+    """:func:`loads_cleanly` on PostgreSQL: amcheck for the integrity check; a body whose
+    ``jsonb`` copy is NULL must be one ``jsonb`` refuses (a ``\\u0000`` escape, a number past
+    ``numeric``), not one it could have held."""
+    import psycopg
+
+    from tavus_analytics.events import parse_body
+
+    from .pg import amcheck
+
+    with psycopg.connect(url) as conn:
+        got = conn.execute(
+            "SELECT sha256, convert_to(body, 'UTF8'), body_json IS NULL FROM callbacks"
+        ).fetchall()
+        conn.commit()
+        rows, bad_parse, bad_sha = len(got), 0, 0
+        for digest, body, _ in got:
+            bad_sha += sha(bytes(body)) != digest
+            try:
+                parse_body(bytes(body))
+            except Exception:
+                bad_parse += 1
+        no_jsonb = [bytes(b) for _, b, null in got if null]
+        readable = 0
+        for body in no_jsonb:
+            try:
+                conn.execute("SELECT %s::jsonb", (body.decode(),))
+                readable += 1
+            except psycopg.Error:
+                pass
+            conn.rollback()
+        integrity = amcheck(conn)
+    try:
+        how, n = notebook_load(url)
+        load_error = None
+    except Exception as e:  # a database that cannot be loaded is the finding
+        how, n, load_error = "failed", 0, f"{type(e).__name__}: {e}"[:300]
+    return {
+        "rows": rows,
+        "integrity_check": integrity,
+        "unparseable": bad_parse,
+        "jsonb_null": len(no_jsonb),
+        "jsonb_null_but_jsonb_reads_it": readable,
+        "sha256_mismatch": bad_sha,
+        "notebook_load": how,
+        "notebook_rows": n,
+        "notebook_load_error": load_error,
+        "ok": not integrity.startswith("failed")
+        and not bad_parse
+        and not readable
         and not bad_sha
         and load_error is None,
     }
@@ -328,7 +416,7 @@ def raw_exchange(
     return answer
 
 
-def check_raw(answer: bytes, body: bytes, mode: str, before: int, conn: sqlite3.Connection) -> str:
+def check_raw(answer: bytes, body: bytes, mode: str, before: int, conn) -> str:
     """Assert what the real server may do with a framed body; return the outcome's name."""
     count = conn.execute("SELECT count(*) FROM callbacks").fetchone()[0]
     if not answer:
@@ -339,6 +427,10 @@ def check_raw(answer: bytes, body: bytes, mode: str, before: int, conn: sqlite3.
     head, _, payload = answer.partition(b"\r\n\r\n")
     assert status != 500 and status < 500, answer[:300]
     assert b"Traceback" not in answer and str(ROOT).encode() not in answer
+    if status == 413 and not payload.startswith(b"{"):  # waitress's own refusal
+        assert len(body) + 1024 >= WAITRESS_MAX_BODY, (mode, len(body), answer[:300])
+        assert count == before, "a body waitress refused was stored"
+        return "413 (waitress)"
     if mode in ("chunked", "content-length"):
         check_answer(status, payload, body, conn)
         assert count == before + (status == 200 and not json.loads(payload)["duplicate"])
@@ -394,17 +486,23 @@ def _auths(secret: str) -> dict[str, tuple[dict, dict]]:
 _RIGHT = ("query", "header")
 
 
-def access(workdir: Path, *, log=lambda s: None) -> dict:
+def access(workdir: Path, *, db: str | None = None, log=lambda s: None) -> dict:
     """Every route, with every way of presenting a token, on a working and on a locked database,
     through the real server. Checks: no write and no content without the token; no secret, path
-    or traceback in any answer or header; the secret in no log record; never a 500."""
+    or traceback in any answer or header; the secret in no log record; never a 500.
+
+    ``db``: a PostgreSQL URL instead of a SQLite file in ``workdir``; "locked" is then another
+    session holding ``LOCK TABLE callbacks, rejected IN EXCLUSIVE MODE`` (writes wait, reads do
+    not, as with a SQLite writer in WAL mode), and the URL, its password and the database's name
+    count as leaks too."""
     import requests
 
     from tavus_analytics import Settings
     from tavus_analytics.server import make_server
 
     workdir = Path(workdir)
-    db, secret = workdir / "access.db", new_secret()
+    secret = new_secret()
+    db = workdir / "access.db" if db is None else db
     marker = "TRANSCRIPT-" + new_secret()
     evidence = "REJECTED-" + new_secret()
     settings = Settings(db=str(db), secret=secret, port=0, threads=2, busy_timeout_ms=50)
@@ -419,15 +517,25 @@ def access(workdir: Path, *, log=lambda s: None) -> dict:
             records.append(self.format(record))
 
     handler = Keep()
-    loggers = [logging.getLogger(n) for n in ("tavus_analytics", "waitress", "werkzeug")]
+    names = ("tavus_analytics", "waitress", "werkzeug", "psycopg")
+    loggers = [logging.getLogger(n) for n in names]
     old_levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.addHandler(handler)
         lg.setLevel(logging.DEBUG)
     leaks = [secret, str(workdir), str(db), str(ROOT), "site-packages", "Traceback", 'File "']
+    db_password = None
+    if is_url(db):
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(db)
+        db_password = parts.password
+        leaks += [p for p in (db_password, parts.path.strip("/")) if p]
     problems: list[str] = []
     statuses: Counter = Counter()
     n = 0
+    # One connection for the counts on PostgreSQL (a new one per request would cost a login).
+    counter = connect(db) if is_url(db) else None
     try:
         with requests.Session() as s:
             seed = {
@@ -440,18 +548,14 @@ def access(workdir: Path, *, log=lambda s: None) -> dict:
             r = s.post(f"{base}/webhook", params={"token": secret}, data=evidence, timeout=10)
             assert r.status_code == 400, r.text
             for state in ("working", "locked"):
-                lock = None
-                if state == "locked":
-                    lock = sqlite3.connect(db, isolation_level=None)
-                    lock.execute("BEGIN EXCLUSIVE")
-                try:
+                with _locked(db) if state == "locked" else contextlib.nullcontext():
                     for method, path in ROUTES:
                         for name, (query, headers) in _auths(secret).items():
                             n += 1
                             body = json.dumps(
                                 {"conversation_id": f"c{n}", "event_type": "x.y", "seq": n}
                             ).encode()
-                            before = _counts(db) if state == "working" else None
+                            before = _counts(counter or db) if state == "working" else None
                             r = s.request(
                                 method,
                                 base + path,
@@ -470,24 +574,24 @@ def access(workdir: Path, *, log=lambda s: None) -> dict:
                                 problems.append(f"{where}: server error")
                             right = name in _RIGHT
                             writes = right and (method, path) == ("POST", "/webhook")
-                            if before is not None and not writes and _counts(db) != before:
+                            changed = before is not None and _counts(counter or db) != before
+                            if changed and not writes:
                                 problems.append(f"{where}: the database changed")
                             if (method, path) == ("POST", "/webhook"):
                                 want = (200 if state == "working" else 503) if right else 401
                                 if r.status_code != want:
                                     problems.append(f"{where}: expected {want}")
                             if path == "/" and method == "GET" and r.status_code == 200:
-                                # WAL readers are not blocked by a writer: with the token
-                                # the counts show even while the database is locked.
+                                # WAL readers are not blocked by a writer (nor are they by
+                                # an EXCLUSIVE lock on PostgreSQL): with the token the counts
+                                # show even while the database is locked.
                                 shows = "callback" in r.text and "stored" in r.text
                                 if shows != right:
                                     problems.append(f"{where}: counts shown={shows}")
-                finally:
-                    if lock is not None:
-                        lock.execute("ROLLBACK")
-                        lock.close()
                 log(f"{state}: {n} requests so far, {len(problems)} problems")
     finally:
+        if counter is not None:
+            counter.close()
         stop_in_process(server, thread)
         for lg, level in zip(loggers, old_levels, strict=True):
             lg.removeHandler(handler)
@@ -495,6 +599,8 @@ def access(workdir: Path, *, log=lambda s: None) -> dict:
     for rec in records:
         if secret in rec:
             problems.append(f"log record shows the secret: {rec[:100]}")
+        if db_password and db_password in rec:
+            problems.append(f"log record shows the database password: {rec[:60]}")
     return {
         "scenario": "access",
         "routes": len(ROUTES),
@@ -507,8 +613,38 @@ def access(workdir: Path, *, log=lambda s: None) -> dict:
     }
 
 
-def _counts(db: Path) -> tuple[int, int]:
-    conn = sqlite3.connect(db)
+@contextlib.contextmanager
+def _locked(db: Path | str):
+    """Another session holding the write lock for the block: ``BEGIN EXCLUSIVE`` on SQLite,
+    ``LOCK TABLE ... IN EXCLUSIVE MODE`` on PostgreSQL."""
+    if is_url(db):
+        import psycopg
+
+        with psycopg.connect(db) as conn:
+            conn.execute("LOCK TABLE callbacks, rejected IN EXCLUSIVE MODE")
+            try:
+                yield
+            finally:
+                conn.rollback()
+        return
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        conn.execute("BEGIN EXCLUSIVE")
+        yield
+        conn.execute("ROLLBACK")
+    finally:
+        conn.close()
+
+
+def _counts(db) -> tuple[int, int]:
+    """Rows in ``callbacks`` and ``rejected``: of a database (a new connection) or through an
+    open connection."""
+    if not isinstance(db, Path | str):
+        return (
+            db.execute("SELECT count(*) FROM callbacks").fetchone()[0],
+            db.execute("SELECT count(*) FROM rejected").fetchone()[0],
+        )
+    conn = connect(db)
     try:
         return (
             conn.execute("SELECT count(*) FROM callbacks").fetchone()[0],
@@ -630,17 +766,23 @@ def default_recursion_limit(limit: int = 1000):
 
 
 # -- fuzz drivers --------------------------------------------------------------------------------
-def fuzz_app(workdir: Path, *, examples: int = 2000, seed: int = 0) -> dict:
-    """Fuzz ``POST /webhook`` through Flask's test client; then check the data loads cleanly."""
+def fuzz_app(workdir: Path, *, examples: int = 2000, seed: int = 0, db: str | None = None) -> dict:
+    """Fuzz ``POST /webhook`` through Flask's test client; then check the data loads cleanly.
+
+    ``db``: a PostgreSQL URL of an empty database instead of a SQLite file in ``workdir``."""
     from hypothesis import HealthCheck, given, settings
 
-    from tavus_analytics import Settings, Store, create_app
+    from tavus_analytics import Settings, Store, create_app, open_store
 
-    db = Path(workdir) / "fuzz-app.db"
-    store = Store(db)
+    if db is None:
+        db = Path(workdir) / "fuzz-app.db"
+        store = Store(db)
+    else:
+        store = open_store(db)
+        store.migrate()
     app = create_app(Settings(db=str(db), secret="fuzz", max_body=FUZZ_MAX_BODY), store=store)
     client = app.test_client()
-    conn = sqlite3.connect(db)
+    conn = connect(db)
     outcomes: Counter = Counter()
     logging.getLogger("tavus_analytics").setLevel(logging.CRITICAL)
 
@@ -682,16 +824,18 @@ def fuzz_app(workdir: Path, *, examples: int = 2000, seed: int = 0) -> dict:
     }
 
 
-def fuzz_server(workdir: Path, *, examples: int = 300) -> dict:
-    """Fuzz a real collector process with framed, chunked, truncated and malformed bodies."""
+def fuzz_server(workdir: Path, *, examples: int = 300, db: str | None = None) -> dict:
+    """Fuzz a real collector process with framed, chunked, truncated and malformed bodies.
+
+    ``db``: a PostgreSQL URL of an empty database instead of a SQLite file in ``workdir``."""
     import requests
     from hypothesis import HealthCheck, given, settings
 
     workdir = Path(workdir)
-    db = workdir / "fuzz-server.db"
+    db = workdir / "fuzz-server.db" if db is None else db
     col = Collector(db, "fuzz", workdir, name="fuzz", extra_args=["--max-body", str(FUZZ_MAX_BODY)])
     col.start()
-    conn = sqlite3.connect(db)
+    conn = connect(db)
     outcomes: Counter = Counter()
 
     @settings(
@@ -716,6 +860,10 @@ def fuzz_server(workdir: Path, *, examples: int = 300) -> dict:
         col.stop()
     loaded = loads_cleanly(db)
     problems = col.problems()
+    if is_url(db):
+        from .pg import log_leaks
+
+        problems += log_leaks([col], db)
     return {
         "scenario": "fuzz (collector process, raw sockets)",
         "examples": sum(outcomes.values()),

@@ -3,11 +3,17 @@
 Scenarios: crash, contention, diskfull (root, for a tmpfs), fuzz, access, soak, and ``all``
 (everything but soak). Each prints its figures as JSON and exits non-zero when a guarantee did
 not hold. Everything happens in a temporary directory, on 127.0.0.1, bounded in time.
+
+With ``--pg`` (a throwaway PostgreSQL server started here) or ``--pg-url URL`` (an existing
+one), the scenarios run on PostgreSQL instead, each on a database of its own: crash (with two
+collectors), pg-restart (PostgreSQL stopped and started under load, always on a throwaway server
+of its own), fuzz, access and soak; ``all`` is every one of them but soak.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -17,7 +23,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import harness, hostile
+from . import harness, hostile, pg
 
 
 def _log(msg: str) -> None:
@@ -87,13 +93,80 @@ SCENARIOS = {
 }
 
 
+# -- on PostgreSQL: each scenario gets a new database on the server, dropped afterwards ----------
+def run_pg_crash(args, workdir: Path, server: pg.PgServer) -> dict:
+    with pg.database(server.url, "crash") as url:
+        return harness.crash(
+            workdir,
+            db=url,
+            collectors=args.collectors,
+            kills=args.kills,
+            threads=args.threads,
+            seed=args.seed,
+            log=_log,
+        )
+
+
+def run_pg_restart(args, workdir: Path, server: pg.PgServer | None) -> dict:
+    return pg.restart(
+        workdir,
+        restarts=args.restarts,
+        modes=tuple(args.shutdown_modes.split(",")),
+        collectors=args.collectors,
+        threads=args.threads,
+        min_down=args.min_down,
+        seed=args.seed,
+        log=_log,
+    )
+
+
+def run_pg_fuzz(args, workdir: Path, server: pg.PgServer) -> list[dict]:
+    with pg.database(server.url, "fuzz_app") as url:
+        app = hostile.fuzz_app(workdir, examples=args.examples, seed=args.seed, db=url)
+    with pg.database(server.url, "fuzz_server") as url:
+        real = hostile.fuzz_server(workdir, examples=args.server_examples, db=url)
+    return [app, real]
+
+
+def run_pg_access(args, workdir: Path, server: pg.PgServer) -> dict:
+    # The token check never touches the store: its timing is measured on SQLite (`access`).
+    with pg.database(server.url, "access") as url:
+        return hostile.access(workdir, db=url, log=_log)
+
+
+def run_pg_soak(args, workdir: Path, server: pg.PgServer) -> dict:
+    with pg.database(server.url, "soak") as url:
+        return harness.soak(
+            workdir,
+            db=url,
+            duration=args.duration,
+            rate=args.rate,
+            sample_every=args.sample_every,
+            log=_log,
+        )
+
+
+PG_SCENARIOS = {
+    "crash": run_pg_crash,
+    "pg-restart": run_pg_restart,
+    "fuzz": run_pg_fuzz,
+    "access": run_pg_access,
+    "soak": run_pg_soak,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stress.run", description=__doc__)
-    parser.add_argument("scenario", choices=[*SCENARIOS, "all"])
+    parser.add_argument("scenario", choices=[*SCENARIOS, "pg-restart", "all"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=4, help="sender threads")
     parser.add_argument("--kills", type=int, default=20, help="crash: SIGKILLs")
-    parser.add_argument("--collectors", type=int, default=2, help="contention: processes")
+    parser.add_argument(
+        "--collectors",
+        type=int,
+        default=2,
+        help="contention; crash and pg-restart on PostgreSQL: processes",
+    )
     parser.add_argument(
         "--duration",
         type=float,
@@ -107,31 +180,66 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timing-samples", type=int, default=2000, help="access: per class")
     parser.add_argument("--rate", type=float, default=20.0, help="soak: callbacks per second")
     parser.add_argument("--sample-every", type=float, default=5.0, help="soak: seconds")
+    parser.add_argument(
+        "--pg",
+        action="store_true",
+        help="run on PostgreSQL: a throwaway server started here (initdb and pg_ctl installed)",
+    )
+    parser.add_argument(
+        "--pg-url",
+        metavar="URL",
+        default=None,
+        help="run on PostgreSQL: this existing server, whose role may create databases (one is "
+        "made for each scenario and dropped after)",
+    )
+    parser.add_argument("--restarts", type=int, default=3, help="pg-restart: server restarts")
+    parser.add_argument(
+        "--shutdown-modes",
+        default="fast,immediate",
+        help="pg-restart: pg_ctl stop modes, used in turn",
+    )
+    parser.add_argument(
+        "--min-down", type=float, default=2.0, help="pg-restart: seconds the server stays away"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
-    names = [n for n in SCENARIOS if n != "soak"] if args.scenario == "all" else [args.scenario]
+    on_pg = args.pg or args.pg_url is not None
+    table = PG_SCENARIOS if on_pg else SCENARIOS
+    if args.scenario == "pg-restart":
+        table, on_pg = PG_SCENARIOS, True
+    elif args.scenario not in (*table, "all"):
+        parser.error(f"{args.scenario} runs on SQLite only: without --pg or --pg-url")
+    names = [n for n in table if n != "soak"] if args.scenario == "all" else [args.scenario]
     results = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}",
     }
     ok = True
-    for name in names:
-        if args.duration is None:
-            args.duration = 600.0 if name == "soak" else 20.0
-        print(f"== {name}", file=sys.stderr, flush=True)
-        t0 = time.monotonic()
-        with tempfile.TemporaryDirectory(prefix=f"stress-{name}-") as tmp:
-            got = SCENARIOS[name](args, Path(tmp))
-        parts = got if isinstance(got, list) else [got]
-        ok = ok and all(p.get("ok") for p in parts)
-        results[name] = got
-        print(
-            f"== {name}: {'ok' if all(p.get('ok') for p in parts) else 'FAILED'} "
-            f"in {time.monotonic() - t0:.1f} s",
-            file=sys.stderr,
-            flush=True,
-        )
+    with contextlib.ExitStack() as stack:
+        server = None
+        if on_pg and names != ["pg-restart"]:
+            server = stack.enter_context(pg.PgServer(args.pg_url))
+            results["database"] = server.describe()
+        for name in names:
+            if args.duration is None:
+                args.duration = 600.0 if name == "soak" else 20.0
+            print(f"== {name}", file=sys.stderr, flush=True)
+            t0 = time.monotonic()
+            with tempfile.TemporaryDirectory(prefix=f"stress-{name}-") as tmp:
+                if on_pg:
+                    got = PG_SCENARIOS[name](args, Path(tmp), server)
+                else:
+                    got = SCENARIOS[name](args, Path(tmp))
+            parts = got if isinstance(got, list) else [got]
+            ok = ok and all(p.get("ok") for p in parts)
+            results[name] = got
+            print(
+                f"== {name}: {'ok' if all(p.get('ok') for p in parts) else 'FAILED'} "
+                f"in {time.monotonic() - t0:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
     text = json.dumps(results, indent=2, ensure_ascii=False)
     print(text)
     if args.json:
