@@ -239,3 +239,17 @@ def test_a_collector_starting_during_a_long_migration_waits_for_it(pg_url):
             assert conn.execute("SHOW statement_timeout").fetchone()[0] == "200ms"
     finally:
         store.close()
+
+
+def test_a_commit_is_durable_whatever_the_database_says(pg_url):
+    """A database (or role, or server) with synchronous_commit off would answer 200 for rows a
+    crash can lose: the store's sessions set it back on."""
+    import psycopg
+
+    name = pg_url.rsplit("/", 1)[1]
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(f"ALTER DATABASE {name} SET synchronous_commit = off")
+    with psycopg.connect(pg_url) as plain:
+        assert plain.execute("SHOW synchronous_commit").fetchone() == ("off",)
+    with PgStore(pg_url) as store, store.connection() as conn:
+        assert conn.execute("SHOW synchronous_commit").fetchone() == ("on",)

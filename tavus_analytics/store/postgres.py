@@ -382,6 +382,9 @@ MIGRATIONS: list[Callable[[psycopg.Cursor], None]] = [
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
+#: How long the pool keeps reconnecting to a server that is away: as long as it takes.
+_RECONNECT_FOREVER_S = 365 * 24 * 3600.0
+
 _MIGRATE_LOCK = 0x7461767573  # pg_advisory_xact_lock key: "tavus"
 
 _COLUMNS = ", ".join(CALLBACK_COLUMNS)
@@ -479,12 +482,20 @@ class PgStore:
                             "application_name": "tavus-analytics",
                             # A write stuck behind a lock or a silent network gives up, like a
                             # busy SQLite database, instead of holding the sender's request.
-                            "options": f"-c statement_timeout={max(self.busy_timeout_ms, 100)}",
+                            # synchronous_commit=on whatever the server, database or role says:
+                            # a 200 means the row is on disk (off loses acknowledged callbacks
+                            # when the server crashes, which the harness showed).
+                            "options": (
+                                f"-c statement_timeout={max(self.busy_timeout_ms, 100)} "
+                                "-c synchronous_commit=on"
+                            ),
                             "keepalives_idle": 10,
                             "keepalives_interval": 5,
                             "keepalives_count": 3,
                         },
-                        reconnect_timeout=0,  # keep trying for as long as the server is away
+                        # Keep trying for as long as the server is away (0 would give up
+                        # after two attempts, and a lone callback would wait for nothing).
+                        reconnect_timeout=_RECONNECT_FOREVER_S,
                         name="tavus-analytics",
                     )
         return self._pool
