@@ -2,8 +2,10 @@
 
 from .app import create_app
 from .config import Settings
+from .conversation import Conversation
 from .dataset import Dataset, load
 from .errors import (
+    ConversationNotFound,
     DatabaseNotFound,
     InvalidCallback,
     PayloadTooLarge,
@@ -13,6 +15,8 @@ from .errors import (
 from .store import Store, display_url, open_store
 
 __all__ = [
+    "Conversation",
+    "ConversationNotFound",
     "DatabaseNotFound",
     "Dataset",
     "InvalidCallback",

@@ -704,6 +704,43 @@ class Dataset:
         )
         return f"<table><caption>tavus-analytics Dataset</caption>{rows}</table>"
 
+    # -- one call's page, success criteria (see tavus_analytics.conversation, .evaluate) -------
+    def conversation(
+        self,
+        conversation_id: str,
+        *,
+        labels: pd.DataFrame | None = None,
+        redact: Any = None,
+    ):
+        """One call on one page: its facts, its timeline, and its rows of every table.
+
+        The result displays in a notebook as a readable page (``_repr_html_``) and as text with
+        ``print``; its tables are attributes (``page.turns``, ``page.objectives``, ...) and
+        ``page.timeline`` lists what happened in order. The first call loads the dataset's
+        tables (kept for the next ones). See :class:`tavus_analytics.conversation.Conversation`.
+
+        Parameters
+        ----------
+        conversation_id : str
+        labels : DataFrame, optional
+            Review labels (a table with a ``conversation_id`` column) to show on the page.
+        redact : callable, optional
+            ``str -> str``, applied to every free text from a callback before it is shown.
+
+        Raises
+        ------
+        ConversationNotFound
+            When no callback of this dataset names ``conversation_id`` (the message names it).
+
+        Examples
+        --------
+        >>> page = ds.conversation("c0123456789ab")  # doctest: +SKIP
+        >>> page.timeline[["kind", "offset_s", "text"]]  # doctest: +SKIP
+        """
+        from .conversation import Conversation
+
+        return Conversation.from_dataset(self, conversation_id, labels=labels, redact=redact)
+
 
 def load(
     db: str | Path | None = None,
