@@ -749,5 +749,66 @@ def charts_(db, since, until, replicas, out):
     click.echo(f"Wrote {_plural(len(written), 'chart')} to {out}")
 
 
+class _NotFound(click.ClickException):
+    """A user error that exits 2 (an id that does not exist, like a wrong option value)."""
+
+    exit_code = 2
+
+
+@cli.command()
+@db_option
+@click.argument("conversation_id", metavar="ID")
+@click.option(
+    "--html",
+    "html_out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="Write the page as one self-contained HTML file (replaced if it exists) instead of "
+    "printing it.",
+)
+@click.option(
+    "--width",
+    type=click.IntRange(min=60),
+    default=None,
+    help="Columns of the text page [default: 100, or the terminal's width when narrower].",
+)
+@_user_errors
+def show(db, conversation_id, html_out, width):
+    """Show one call: its facts and everything that happened, in order.
+
+    A header (replica, join and end in UTC, duration, shutdown reason and outcome, turns and
+    answer delays, what arrived), then the timeline: the turns with their time from the join and
+    the answer delays, tool calls and results, knowledge-base retrievals, objective completions
+    with their variables, guardrail triggers, the shutdown, the recording, the perception
+    analysis by section, post-call actions, and the problems the loader found for this call.
+    Text from callbacks is shown escaped. With --html, the same page as an HTML file that opens
+    in any browser with no server and no network. An unknown ID exits with status 2.
+
+    Example:
+
+        tavus-analytics show c0123456789ab --db data/tavus.db --html call.html
+    """
+    import shutil
+
+    from .conversation import write
+    from .dataset import load
+    from .errors import ConversationNotFound
+
+    path = _existing_db(db)
+    try:
+        if html_out:
+            click.echo(f"Wrote {write(path, conversation_id, html_out)}")
+            return
+        page = load(path).conversation(conversation_id)
+    except ConversationNotFound as e:
+        raise _NotFound(str(e)) from None
+    if width is None:
+        width = 100
+        if sys.stdout.isatty():
+            width = max(60, min(100, shutil.get_terminal_size((100, 24)).columns))
+    click.echo(page.to_text(width=width), nl=False)
+
+
 if __name__ == "__main__":
     cli()

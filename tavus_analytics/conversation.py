@@ -33,21 +33,23 @@ import contextlib
 import functools
 import html
 import json
+import os
 import re
 import textwrap
 import urllib.parse
 from collections.abc import Callable
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
 
 from . import events as ev
-from .errors import ConversationNotFound
+from .errors import ConversationNotFound, TavusAnalyticsError
 from .frames import STR
 from .stats import duration_text
 
-__all__ = ["CSS", "TABLES", "Conversation", "render_html", "render_text"]
+__all__ = ["CSS", "TABLES", "Conversation", "render_html", "render_text", "write"]
 
 Redact = Callable[[str], str]
 
@@ -359,8 +361,8 @@ def _not_found(ds: Any, cid: str) -> str:
                 "widen --since, --until or --replica"
             )
     return (
-        f"no conversation {cid!r} in {where}: check the id "
-        "(ds.conversations lists them; tavus-analytics search finds words said)"
+        f"no conversation {cid!r} in {where}: check the id (the conversations table lists "
+        "every call; tavus-analytics search finds a call by what was said)"
     )
 
 
@@ -1182,3 +1184,39 @@ def render_text(page: Conversation, *, width: int = 100, redact: Redact | None =
         for row in page.labels[cols].itertuples(index=False):
             wrap("- ", ", ".join(f"{c}: {x(_cell(v))}" for c, v in zip(cols, row, strict=True)), 2)
     return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+# -- a file --------------------------------------------------------------------------------------
+def write(
+    db: Any,
+    conversation_id: str,
+    out: str | Path,
+    *,
+    redact: Redact | None = None,
+) -> Path:
+    """Load a database and write one call's page to ``out`` as a self-contained HTML file
+    (replaced if it exists; written whole or not at all).
+
+    Raises
+    ------
+    ConversationNotFound
+        When no callback names ``conversation_id``.
+    TavusAnalyticsError
+        When ``out`` is a folder or its folder does not exist.
+    """
+    from .dataset import load
+
+    out = Path(out)
+    if out.is_dir():
+        raise TavusAnalyticsError(f"{out} is a folder: give a file name, e.g. --html call.html")
+    if not out.parent.is_dir():
+        raise TavusAnalyticsError(f"cannot write {out}: the folder {out.parent} does not exist")
+    page = load(db).conversation(conversation_id, redact=redact)
+    data = render_html(page, standalone=True).encode("utf-8")
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out

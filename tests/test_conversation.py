@@ -8,15 +8,18 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
 import tavus_analytics as ta
 from tavus_analytics import conversation as cv
+from tavus_analytics.cli import cli
 from tavus_analytics.errors import ConversationNotFound
 from tavus_analytics.store import Store
 
@@ -522,6 +525,44 @@ def test_the_role_colours_are_the_charts(page):
 
     charts = [ROLE_COLORS[role] for role in ("user", "assistant", "tool")]
     assert charts == [cv._USER, cv._ASSISTANT, cv._TOOL]
+
+
+# -- the command line ---------------------------------------------------------------------------
+def test_show_prints_the_text_page(db, page):
+    r = CliRunner().invoke(cli, ["show", CID, "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    assert r.output == page.to_text(width=100)
+    r = CliRunner().invoke(cli, ["show", CID, "--db", str(db), "--width", "70"])
+    assert max(len(line) for line in r.output.splitlines()) <= 70
+
+
+def test_show_html_writes_one_self_contained_page(db, page, tmp_path):
+    out = tmp_path / "call.html"
+    r = CliRunner().invoke(cli, ["show", CID, "--db", str(db), "--html", str(out)])
+    assert (r.exit_code, r.output) == (0, f"Wrote {out}\n")
+    text = out.read_text(encoding="utf-8")
+    assert text == page.to_html(standalone=True)
+    assert text.startswith("<!DOCTYPE html>") and "<style>" in text
+    missing = tmp_path / "no" / "call.html"
+    r = CliRunner().invoke(cli, ["show", CID, "--db", str(db), "--html", str(missing)])
+    assert r.exit_code == 1
+    assert (
+        r.output == f"Error: cannot write {missing}: the folder {missing.parent} does not exist\n"
+    )
+
+
+def test_show_an_unknown_id_is_one_line_and_exit_2(db):
+    done = subprocess.run(
+        [sys.executable, "-m", "tavus_analytics.cli", "show", "cnope", "--db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"Error: no conversation 'cnope' in {db}: check the id (the conversations table lists "
+        "every call; tavus-analytics search finds a call by what was said)\n"
+    )
 
 
 # -- the page in a real browser -----------------------------------------------------------------
