@@ -741,6 +741,32 @@ class Dataset:
 
         return Conversation.from_dataset(self, conversation_id, labels=labels, redact=redact)
 
+    def evaluate(self, criteria: Any) -> pd.DataFrame:
+        """Judge every call of this dataset by success criteria: success, failure or unknown.
+
+        ``criteria`` is a dict, the path of a TOML file, or parsed
+        :class:`~tavus_analytics.evaluate.Criteria`; only the tables its rules need are loaded.
+        Returns one row per call with its ``result``, the ``rule`` that decided and a
+        ``score``; see :func:`tavus_analytics.evaluate.evaluate` for the rules and every column.
+
+        Raises
+        ------
+        InvalidCriteria
+            When the criteria cannot be read (the message names the line and the rule).
+        """
+        from . import evaluate as evaluation
+
+        crit = evaluation.parse(criteria)
+        tables = {name: getattr(self, name) for name in crit.tables if name != "conversations"}
+        return evaluation.evaluate(crit, self.conversations, **tables)
+
+    def success_rate(self, criteria: Any, by: str | None = None) -> pd.DataFrame:
+        """The share of decided calls that met the criteria, overall or per ``"replica"`` or
+        ``"week"``; see :func:`tavus_analytics.evaluate.success_rate`."""
+        from . import evaluate as evaluation
+
+        return evaluation.success_rate(self.evaluate(criteria), by=by)
+
 
 def load(
     db: str | Path | None = None,
