@@ -810,5 +810,52 @@ def show(db, conversation_id, html_out, width):
     click.echo(page.to_text(width=width), nl=False)
 
 
+@cli.command("evaluate")
+@db_option
+@click.option(
+    "--criteria",
+    "criteria_file",
+    required=True,
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="The success criteria, a TOML file of [[rule]] tables (see docs/analytics.md).",
+)
+@load_since_option
+@load_until_option
+@replica_option
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the figures and every call's result as JSON."
+)
+@_user_errors
+def evaluate_(db, criteria_file, since, until, replicas, as_json):
+    """Judge every call by success criteria: success, failure or unknown.
+
+    Each rule of the TOML file (shutdown category or outcome, user turns, duration, objectives,
+    output variables, phrases, guardrails, post-call actions) passes, fails, or is unknown when
+    the data it needs is missing; unknown is never a failure. Prints how many calls met the
+    criteria, the success rate of the decided calls per replica and per week, and which rules
+    decided the failures. A criteria file that cannot be read is one line naming its line and
+    rule.
+
+    Example:
+
+        tavus-analytics evaluate --criteria criteria.toml --since 2025-07-01 --db data/tavus.db
+    """
+    import json
+
+    from . import evaluate as evaluation
+    from .dataset import load
+
+    criteria = evaluation.load_criteria(criteria_file)
+    path = _existing_db(db)
+    ds = load(path, since=since, until=until, replicas=list(replicas) or None)
+    figures = evaluation.summary(ds.evaluate(criteria), criteria)
+    if as_json:
+        click.echo(json.dumps({"database": display_url(path), **figures}, indent=2))
+        return
+    figures.pop("results")
+    click.echo(evaluation.render(figures, title=display_url(path)), nl=False)
+
+
 if __name__ == "__main__":
     cli()

@@ -64,7 +64,9 @@ __all__ = [
     "evaluate",
     "load_criteria",
     "parse",
+    "render",
     "success_rate",
+    "summary",
 ]
 
 #: The results of :func:`evaluate`, in this order.
@@ -918,3 +920,107 @@ def deciding_rules(evaluation: pd.DataFrame, result: str = "failure") -> pd.Data
     out["calls"] = out["calls"].astype("int64")
     out["share"] = (out["calls"] / max(len(mine), 1)).astype("float64")
     return out.reset_index(drop=True)
+
+
+# -- for the terminal and for machines -----------------------------------------------------------
+def _number(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def summary(evaluation: pd.DataFrame, criteria: Criteria | None = None) -> dict[str, Any]:
+    """The figures of ``tavus-analytics evaluate``, as plain values (JSON-ready).
+
+    Returns
+    -------
+    dict
+        ``criteria`` (its one-line description, or None), ``calls``, ``success``,
+        ``failure``, ``unknown``, ``success_rate`` (None when no call was decided),
+        ``by_replica`` and ``by_week`` (lists of the rows of :func:`success_rate`, weeks as
+        ``YYYY-MM-DD``), ``failures_by_rule`` and ``unknown_by_rule`` (:func:`deciding_rules`)
+        and ``results``, one ``{conversation_id, replica_id, result, rule, score}`` per call.
+    """
+
+    def rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+        out = []
+        for row in frame.to_dict("records"):
+            for k, v in row.items():
+                if isinstance(v, pd.Timestamp):
+                    row[k] = f"{v:%Y-%m-%d}"
+                elif isinstance(v, (float, np.floating)):
+                    row[k] = _number(v)
+                elif isinstance(v, (np.integer,)):
+                    row[k] = int(v)
+                elif v is not None and not isinstance(v, (str, int)) and pd.isna(v):
+                    row[k] = None
+            out.append(row)
+        return out
+
+    total = success_rate(evaluation).iloc[0]
+    return {
+        "criteria": criteria.describe() if criteria is not None else None,
+        "calls": int(total["calls"]),
+        "success": int(total["success"]),
+        "failure": int(total["failure"]),
+        "unknown": int(total["unknown"]),
+        "success_rate": _number(total["success_rate"]),
+        "by_replica": rows(success_rate(evaluation, by="replica")),
+        "by_week": rows(success_rate(evaluation, by="week")),
+        "failures_by_rule": rows(deciding_rules(evaluation, "failure")),
+        "unknown_by_rule": rows(deciding_rules(evaluation, "unknown")),
+        "results": rows(
+            evaluation[["conversation_id", "replica_id", "result", "rule", "score"]].astype(
+                {"result": object}
+            )
+        ),
+    }
+
+
+def render(figures: dict[str, Any], *, title: str = "", width: int = 100) -> str:
+    """The figures of :func:`summary` as aligned tables for a terminal."""
+
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{x:.1%}"
+
+    lines = [title] if title else []
+    if figures["criteria"]:
+        lines.append(figures["criteria"])
+    decided = figures["success"] + figures["failure"]
+    lines += [
+        "",
+        f"Calls         {figures['calls']:,}: {figures['success']:,} success, "
+        f"{figures['failure']:,} failure, {figures['unknown']:,} unknown",
+        f"Success rate  {pct(figures['success_rate'])} of {decided:,} decided calls"
+        + (f" ({figures['unknown']:,} unknown left out)" if figures["unknown"] else ""),
+    ]
+
+    def table(heading: str, key: str, rows: list[dict]) -> None:
+        if not rows:
+            return
+        keys = [str(r[key]) if r[key] is not None else "(none)" for r in rows]
+        w = max(len(heading), *(len(k) for k in keys))
+        lines.extend(["", f"{heading:<{w}}  {'calls':>7}  {'success':>7}  {'failure':>7}  "
+                      f"{'unknown':>7}  {'success rate':>12}"])  # fmt: skip
+        for k, r in zip(keys, rows, strict=True):
+            lines.append(
+                f"{k:<{w}}  {r['calls']:>7,}  {r['success']:>7,}  {r['failure']:>7,}  "
+                f"{r['unknown']:>7,}  {pct(r['success_rate']):>12}"
+            )
+
+    table("replica", "replica_id", figures["by_replica"])
+    table("week (Monday, UTC)", "week", figures["by_week"])
+    for heading, key in (
+        ("Rules that decided the failures", "failures_by_rule"),
+        ("Rules that left calls unknown", "unknown_by_rule"),
+    ):
+        rows = figures[key]
+        if not rows:
+            continue
+        room = max(20, width - 20)
+        labels = [
+            r["rule"] if len(r["rule"]) <= room else r["rule"][: room - 1] + "…" for r in rows
+        ]
+        w = max(len(label) for label in labels)
+        lines.extend(["", heading])
+        for label, r in zip(labels, rows, strict=True):
+            lines.append(f"  {label:<{w}}  {r['calls']:>7,}  {r['share']:>6.1%}")
+    return "\n".join(lines) + "\n"

@@ -9,11 +9,13 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 from matplotlib.figure import Figure
 
 import tavus_analytics as ta
 from tavus_analytics import charts
 from tavus_analytics import evaluate as ev
+from tavus_analytics.cli import cli
 from tavus_analytics.errors import InvalidCriteria
 from tavus_analytics.store import Store
 
@@ -562,3 +564,64 @@ def test_the_success_rate_chart_draws_what_the_table_says(ds):
     assert message.startswith("no call could be judged")
     with pytest.raises(TypeError, match="ds.evaluate"):
         charts.success_rate(ds)
+
+
+# -- the command line ----------------------------------------------------------------------------
+def test_evaluate_prints_the_rates_and_the_deciding_rules(db, tmp_path):
+    path = tmp_path / "criteria.toml"
+    path.write_text('name = "ended"\n[[rule]]\noutcome = "completed"\n', encoding="utf-8")
+    r = CliRunner().invoke(cli, ["evaluate", "--criteria", str(path), "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[:5] == [
+        str(db),
+        "ended: 1 rule, all must pass",
+        "",
+        "Calls         7: 2 success, 2 failure, 3 unknown",
+        "Success rate  50.0% of 4 decided calls (3 unknown left out)",
+    ]
+    assert "r1             5        2        1        2         66.7%" in lines
+    assert "2026-06-08                0        0        0        0             -" in lines
+    assert lines[lines.index("Rules that decided the failures") + 1].split() == [
+        "outcome", "=", "completed", "2", "100.0%"
+    ]  # fmt: skip
+    r = CliRunner().invoke(
+        cli, ["evaluate", "--criteria", str(path), "--db", str(db), "--replica", "r2"]
+    )
+    assert "Calls         2: 0 success, 1 failure, 1 unknown" in r.output
+
+
+def test_evaluate_json_gives_every_calls_result(db, tmp_path):
+    path = tmp_path / "criteria.toml"
+    path.write_text("[[rule]]\nmin_user_turns = 2\n", encoding="utf-8")
+    r = CliRunner().invoke(cli, ["evaluate", "--criteria", str(path), "--db", str(db), "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["database"] == str(db)
+    assert out["criteria"] == "criteria.toml: 1 rule, all must pass"  # named after its file
+    got = {c["conversation_id"]: c["result"] for c in out["results"]}
+    assert got == dict(zip(CALLS, [S, F, U, U, U, F, F], strict=True))
+    assert (out["success"], out["failure"], out["unknown"]) == (1, 3, 3)
+    assert out["success_rate"] == 0.25
+    assert [w["week"] for w in out["by_week"]] == ["2026-06-01", "2026-06-08", "2026-06-15"]
+    assert out["by_week"][1]["success_rate"] is None
+    assert out["failures_by_rule"] == [{"rule": "min_user_turns = 2", "calls": 3, "share": 1.0}]
+
+
+def test_evaluate_with_a_malformed_file_is_one_line(db, tmp_path):
+    path = tmp_path / "criteria.toml"
+    path.write_text('[[rule]]\noutcome = "completed"\n[[rule]]\nmin_user_turn = 3\n')
+    r = CliRunner().invoke(cli, ["evaluate", "--criteria", str(path), "--db", str(db)])
+    assert r.exit_code == 1
+    assert r.output.count("\n") == 1
+    assert r.output.startswith(
+        f"Error: {path}, line 4, rule 2: unknown rule 'min_user_turn' (did you mean "
+        "min_user_turns?); the conditions are shutdown_category, "
+    )
+    r = CliRunner().invoke(
+        cli, ["evaluate", "--criteria", str(tmp_path / "none.toml"), "--db", str(db)]
+    )
+    assert (r.exit_code, r.output) == (
+        1,
+        f"Error: cannot read {tmp_path / 'none.toml'}: no such file\n",
+    )
