@@ -701,22 +701,53 @@ def stats(db, since, until, replicas, as_json):
     type=click.Path(dir_okay=False),
     help="The HTML file to write (replaced if it exists).",
 )
+@click.option(
+    "--look-at",
+    "look_at",
+    type=click.IntRange(min=0),
+    default=5,
+    show_default=True,
+    metavar="N",
+    help="Calls to look at per reason (failed, shortest, guardrail, missed objectives, slowest "
+    "answers, criteria failed), each with its page embedded; 0 leaves them out.",
+)
+@click.option(
+    "--criteria",
+    "criteria_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="Success criteria (TOML): chart their success rate and list the calls that fail them.",
+)
 @_user_errors
-def report(db, since, until, replicas, out):
+def report(db, since, until, replicas, out, look_at, criteria_file):
     """Write a shareable report: one self-contained HTML file with every chart.
 
     Key figures in a table at the top, the period and the database it came from, the time it
-    was made, then every chart (embedded as PNG). The file needs no server and no network: open
-    it in any browser or send it as it is.
+    was made, then every chart (embedded as PNG), and the calls to look at: the failed, the
+    shortest, those with a guardrail triggered, missed objectives or the slowest answers (and
+    those that failed --criteria), each with its page folded in. The file needs no server and
+    no network: open it in any browser or send it as it is.
 
     Example:
 
-        tavus-analytics report --since 2025-07-01 --db data/tavus.db --out report.html
+    \b
+        tavus-analytics report --since 2025-07-01 --db data/tavus.db --out report.html \\
+            --look-at 10 --criteria criteria.toml
     """
     from .report import write
 
     path = _existing_db(db)
-    written = write(path, out, since=since, until=until, replicas=replicas, progress=True)
+    written = write(
+        path,
+        out,
+        since=since,
+        until=until,
+        replicas=replicas,
+        progress=True,
+        look_at=look_at,
+        criteria=criteria_file,
+    )
     click.echo(f"Wrote {written}")
 
 

@@ -767,6 +767,16 @@ class Dataset:
 
         return evaluation.success_rate(self.evaluate(criteria), by=by)
 
+    def calls_to_look_at(self, n: int = 5, criteria: Any = None) -> pd.DataFrame:
+        """The calls worth reading, at most ``n`` per reason (failed, shortest, a guardrail
+        triggered, missed objectives, slowest answers, and the criteria's failures when
+        ``criteria`` are given); see :func:`tavus_analytics.metrics.calls_to_look_at`. Read one
+        with ``ds.conversation(conversation_id)``."""
+        evaluation = None if criteria is None else self.evaluate(criteria)
+        return metrics.calls_to_look_at(
+            self.conversations, self.objectives, evaluation=evaluation, n=n
+        )
+
 
 def load(
     db: str | Path | None = None,

@@ -620,3 +620,20 @@ def test_chromium_shows_the_hostile_page_inert(page, browser, tmp_path):
     assert shot.is_file(), done.stderr[-2000:]
     png = shot.read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20_000  # a page, not a blank
+
+
+def test_chromium_shows_a_report_of_the_hostile_call_inert(db, browser, tmp_path):
+    from tavus_analytics import report
+
+    html = report.build(ta.load(db), look_at=3)
+    assert html.count(f"<code>{CID}</code>") >= 2  # listed, and its page embedded
+    tags = [t for t, _ in Tags(html).tags]
+    assert "script" not in tags and "video" not in tags and "svg" not in tags
+    assert [a.get("src", "")[:22] for t, a in Tags(html).tags if t == "img"] == [
+        "data:image/png;base64,"
+    ] * tags.count("img")  # the charts, and nothing a callback sent
+    out = tmp_path / "report.html"
+    out.write_text(html.replace('<details class="call"', '<details open class="call"'))
+    dom = browser("--dump-dom", out.as_uri()).stdout
+    assert re.search(r"<html[^>]*>", dom).group() == '<html lang="en">'
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; my order is late" in dom
