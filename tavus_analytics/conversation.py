@@ -37,11 +37,13 @@ import os
 import re
 import textwrap
 import urllib.parse
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from . import events as ev
@@ -252,11 +254,8 @@ class Conversation:
             When no table of the dataset names the id.
         """
         cid = str(conversation_id)
-        conv = ds.conversations
-        rows = conv[(conv["conversation_id"] == cid).to_numpy(dtype=bool)]
-        tables = {name: _rows_of(getattr(ds, name), cid) for name in TABLES if name != "problems"}
-        problems = ds.problems
-        tables["problems"] = problems[(problems["conversation_id"] == cid).to_numpy(dtype=bool)]
+        rows = _rows_of(ds.conversations, cid)
+        tables = {name: _rows_of(getattr(ds, name), cid) for name in TABLES}
         side = ("objectives", "guardrail_triggers", "canvas_interactions")
         if rows.empty and not any(len(tables[name]) for name in side):
             raise ConversationNotFound(_not_found(ds, cid), cid)
@@ -345,10 +344,42 @@ class Conversation:
         return render_text(self)
 
 
+#: Per table of a dataset (by ``id``): a weak reference to it, and then either ``None`` (asked
+#: for one call so far) or its rows' positions per conversation. Pages after the first of a
+#: dataset then take their rows without reading a whole column; an entry goes with its table.
+_INDEXES: dict[int, tuple[weakref.ref, dict[str, np.ndarray] | None]] = {}
+
+
+def _positions(table: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The positions of each conversation's rows in ``table``, in the table's order."""
+    codes, uniques = pd.factorize(table["conversation_id"])
+    order = np.argsort(codes, kind="stable")[int((codes < 0).sum()) :]  # NA first: left out
+    ends = np.cumsum(np.bincount(codes[codes >= 0], minlength=len(uniques)))
+    starts = ends - np.bincount(codes[codes >= 0], minlength=len(uniques))
+    return {str(u): order[a:b] for u, a, b in zip(uniques, starts, ends, strict=True)}
+
+
 def _rows_of(table: pd.DataFrame, cid: str) -> pd.DataFrame:
+    """The rows of one conversation: by a mask for the first call asked of a table, by its
+    index from the second on."""
     if table.empty:
         return table
-    return table[(table["conversation_id"] == cid).to_numpy(dtype=bool)]
+    key = id(table)
+    seen = _INDEXES.get(key)
+    if seen is None or seen[0]() is not table:
+        ref = weakref.ref(table, lambda _, key=key: _INDEXES.pop(key, None))
+        _INDEXES[key] = (ref, None)
+        return table[(table["conversation_id"] == cid).to_numpy(dtype=bool)]
+    ref, index = seen
+    if index is None:
+        index = _positions(table)
+        _INDEXES[key] = (ref, index)
+    pos = index.get(cid)
+    if pos is None:
+        return table.iloc[:0]
+    if pos[-1] - pos[0] + 1 == len(pos):  # one run of rows (a transcript is): a slice, no copy
+        return table.iloc[pos[0] : pos[-1] + 1]
+    return table.iloc[pos]
 
 
 def _not_found(ds: Any, cid: str) -> str:
@@ -416,6 +447,17 @@ def _tool_calls(text: str | None) -> list[dict]:
     return out
 
 
+def _records(table: pd.DataFrame, columns: str) -> Any:
+    """The values of these columns (space separated), row by row, as plain Python values: a
+    namespace per row, without the cost of ``itertuples`` (nothing for a table without rows)."""
+    if table.empty:
+        return ()
+    names = columns.split()
+    values = [table[name].tolist() for name in names]
+    rows = zip(*values, strict=True)
+    return (SimpleNamespace(**dict(zip(names, row, strict=True))) for row in rows)
+
+
 def _timeline(page: Conversation) -> list[SimpleNamespace]:
     c = page.conversation
     joined = _ts(c["joined_at"]) if c is not None else None
@@ -447,7 +489,9 @@ def _timeline(page: Conversation) -> list[SimpleNamespace]:
     latest = _FIRST if joined is None else joined.value
     tool_names: dict[str, str | None] = {}
     prompt_seen = False
-    for t in page.turns.sort_values("turn", kind="stable").itertuples(index=False):
+    turns = page.turns.sort_values("turn", kind="stable")
+    columns = "turn role content words timestamp seconds_from_start duration tool_call_id "
+    for t in _records(turns, columns + "tool_calls answer_delay_s overlap"):
         time = _ts(t.timestamp)
         start = _num(t.seconds_from_start)
         if time is None and start is not None and joined is not None:
@@ -499,7 +543,7 @@ def _timeline(page: Conversation) -> list[SimpleNamespace]:
                 tool_names[call["id"]] = call["name"]
             add("tool_call", time, latest, text=call["name"], call=call, **common)
 
-    for o in page.objectives.itertuples(index=False):
+    for o in _records(page.objectives, "completed_at objective_name output_variables"):
         time = _ts(o.completed_at)
         add(
             "objective",
@@ -508,7 +552,9 @@ def _timeline(page: Conversation) -> list[SimpleNamespace]:
             text=_str(o.objective_name),
             variables=o.output_variables,
         )
-    for g in page.guardrail_triggers.itertuples(index=False):
+    for g in _records(
+        page.guardrail_triggers, "triggered_at guardrail delivery reason guardrail_uuid"
+    ):
         time = _ts(g.triggered_at)
         add(
             "guardrail",
@@ -519,7 +565,7 @@ def _timeline(page: Conversation) -> list[SimpleNamespace]:
             reason=_str(g.reason),
             guardrail_uuid=_str(g.guardrail_uuid),
         )
-    for x in page.canvas_interactions.itertuples(index=False):
+    for x in _records(page.canvas_interactions, "timestamp component type value"):
         time = _ts(x.timestamp)
         add(
             "canvas",
@@ -539,7 +585,7 @@ def _timeline(page: Conversation) -> list[SimpleNamespace]:
             category=_str(c["shutdown_category"]),
             outcome=_str(c["outcome"]),
         )
-    for r in page.recordings.itertuples(index=False):
+    for r in _records(page.recordings, "timestamp uri duration storage_provider"):
         time = _ts(r.timestamp)
         add(
             "recording",
@@ -549,7 +595,9 @@ def _timeline(page: Conversation) -> list[SimpleNamespace]:
             duration_s=_num(r.duration),
             provider=_str(r.storage_provider),
         )
-    for f in page.recording_failures.itertuples(index=False):
+    for f in _records(
+        page.recording_failures, "timestamp error_code error_message s3_key storage_provider"
+    ):
         time = _ts(f.timestamp)
         add(
             "recording_failed",
@@ -560,9 +608,9 @@ def _timeline(page: Conversation) -> list[SimpleNamespace]:
             s3_key=_str(f.s3_key),
             provider=_str(f.storage_provider),
         )
-    for p in page.perception.itertuples(index=False):
+    for p in _records(page.perception, "timestamp available sections analysis words reason"):
         time = _ts(p.timestamp)
-        if p.available is True or (pd.notna(p.available) and bool(p.available)):
+        if p.available is True:
             sections = p.sections if isinstance(p.sections, dict) else {}
             add(
                 "perception",
@@ -574,7 +622,7 @@ def _timeline(page: Conversation) -> list[SimpleNamespace]:
             )
         else:
             add("perception_unavailable", time, _key(time, _LAST), text=_str(p.reason))
-    for a in page.post_call_actions.itertuples(index=False):
+    for a in _records(page.post_call_actions, "timestamp tool_name status request response"):
         time = _ts(a.timestamp)
         add(
             "post_call_action",
@@ -585,7 +633,7 @@ def _timeline(page: Conversation) -> list[SimpleNamespace]:
             request=a.request,
             response=a.response,
         )
-    for o in page.other_events.itertuples(index=False):
+    for o in _records(page.other_events, "timestamp event_type properties"):
         time = _ts(o.timestamp)
         add("other", time, _key(time, _LAST), text=_str(o.event_type), properties=o.properties)
 
@@ -680,18 +728,18 @@ def _header(page: Conversation) -> dict[str, Any]:
         arrived.append(f"transcript ({_plural(len(page.turns), 'message')})")
     else:
         missing.append("transcript")
-    for table, word in (
-        (page.recordings, "recording"),
-        (page.recording_failures, "recording copy failure"),
-        (page.perception[page.perception["available"].fillna(False).astype(bool)], None),
-        (page.perception[~page.perception["available"].fillna(False).astype(bool)], ""),
-        (page.post_call_actions, "post-call action"),
-        (page.objectives, "objective completion"),
-        (page.guardrail_triggers, "guardrail trigger"),
-        (page.canvas_interactions, "canvas interaction"),
-        (page.other_events, "other event"),
+    analyses = int(page.perception["available"].fillna(False).sum()) if len(page.perception) else 0
+    for n, word in (
+        (len(page.recordings), "recording"),
+        (len(page.recording_failures), "recording copy failure"),
+        (analyses, None),
+        (len(page.perception) - analyses, ""),
+        (len(page.post_call_actions), "post-call action"),
+        (len(page.objectives), "objective completion"),
+        (len(page.guardrail_triggers), "guardrail trigger"),
+        (len(page.canvas_interactions), "canvas interaction"),
+        (len(page.other_events), "other event"),
     ):
-        n = len(table)
         if not n:
             continue
         if word is None:
