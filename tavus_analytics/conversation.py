@@ -384,13 +384,6 @@ def _rows_of(table: pd.DataFrame, cid: str) -> pd.DataFrame:
 
 def _not_found(ds: Any, cid: str) -> str:
     where = getattr(ds, "name", "the dataset")
-    if getattr(ds, "filtered", False):
-        root = getattr(ds, "_root", None)
-        if root is not None and cid in set(root.conversations["conversation_id"]):
-            return (
-                f"conversation {cid!r} is in {where} but not in this selection: "
-                "widen --since, --until or --replica"
-            )
     return (
         f"no conversation {cid!r} in {where}: check the id (the conversations table lists "
         "every call; tavus-analytics search finds a call by what was said)"

@@ -730,7 +730,8 @@ class Dataset:
         Raises
         ------
         ConversationNotFound
-            When no callback of this dataset names ``conversation_id`` (the message names it).
+            When no callback of this dataset names ``conversation_id`` (the message names it,
+            and says when the call is only outside the dataset's filter).
 
         Examples
         --------
@@ -738,8 +739,19 @@ class Dataset:
         >>> page.timeline[["kind", "offset_s", "text"]]  # doctest: +SKIP
         """
         from .conversation import Conversation
+        from .errors import ConversationNotFound
 
-        return Conversation.from_dataset(self, conversation_id, labels=labels, redact=redact)
+        try:
+            return Conversation.from_dataset(self, conversation_id, labels=labels, redact=redact)
+        except ConversationNotFound:
+            cid = str(conversation_id)
+            if self.filtered and (self._root.conversations["conversation_id"] == cid).any():
+                raise ConversationNotFound(
+                    f"conversation {cid!r} is in {self.name} but outside this selection "
+                    "(since, until, replicas): widen it",
+                    cid,
+                ) from None
+            raise
 
     def evaluate(self, criteria: Any) -> pd.DataFrame:
         """Judge every call of this dataset by success criteria: success, failure or unknown.
