@@ -1035,7 +1035,8 @@ def render_html(
     timeline = (
         f'<h3>Timeline</h3><ol class="tac-timeline">{entries}</ol>'
         if entries
-        else '<h3>Timeline</h3><p class="tac-missing">Nothing arrived with a time.</p>'
+        else '<h3>Timeline</h3><p class="tac-missing">Nothing to put on the timeline'
+        + (": see the problems below.</p>" if len(page.problems) else ".</p>")
     )
     sheet = f"<style>{CSS}</style>" if style or standalone else ""
     body = f'<div class="tac">{sheet}{r.head()}{timeline}{r.problems()}{r.labels()}</div>'

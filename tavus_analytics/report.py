@@ -1,6 +1,7 @@
 """A shareable report: one self-contained HTML file with the key figures and every chart.
 
-:func:`build` renders a :class:`~tavus_analytics.dataset.Dataset` as HTML text; :func:`write`
+:func:`build` renders a :class:`~tavus_analytics.dataset.Dataset` as HTML text (ending with the
+calls to look at, each with its page folded in); :func:`write`
 loads a database and writes the file; :func:`write_charts` writes every chart of
 :data:`tavus_analytics.charts.CHARTS` as a PNG file. The HTML has no external resource at all
 (charts are embedded as base64 PNG, the style sheet is inline, no script, no web font), so it

@@ -482,6 +482,16 @@ def test_a_call_known_only_from_an_objective_has_a_page(tmp_path):
     assert "objective completed x" in Tags(page._repr_html_()).words()
 
 
+def test_a_call_whose_only_callback_could_not_be_read_shows_the_problem(tmp_path):
+    broken = event("application.transcription_ready", 30.0, transcript="not a list")
+    page = ta.load(store_call(tmp_path / "b.db", [(broken, at(30))])).conversation(CID)
+    assert page.timeline.empty and list(page.timeline.columns)[:3] == ["kind", "time", "offset_s"]
+    words = Tags(page._repr_html_()).words()
+    assert "Nothing to put on the timeline: see the problems below." in words
+    assert "transcript is not a list: skipped" in words
+    assert "transcript is not a list: skipped" in str(page)
+
+
 def test_an_old_untimed_transcript_keeps_its_order_before_the_shutdown(tmp_path):
     old = [
         {"role": "system", "content": "prompt"},
