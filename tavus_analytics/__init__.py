@@ -2,10 +2,13 @@
 
 from .app import create_app
 from .config import Settings
+from .conversation import Conversation
 from .dataset import Dataset, load
 from .errors import (
+    ConversationNotFound,
     DatabaseNotFound,
     InvalidCallback,
+    InvalidCriteria,
     PayloadTooLarge,
     StoreUnavailable,
     TavusAnalyticsError,
@@ -13,9 +16,12 @@ from .errors import (
 from .store import Store, display_url, open_store
 
 __all__ = [
+    "Conversation",
+    "ConversationNotFound",
     "DatabaseNotFound",
     "Dataset",
     "InvalidCallback",
+    "InvalidCriteria",
     "PayloadTooLarge",
     "Settings",
     "Store",

@@ -65,6 +65,7 @@ __all__ = [
     "perception_terms",
     "replica_training",
     "shutdown_reasons",
+    "success_rate",
     "talk_ratio",
     "turns_per_conversation",
     "video_generation",
@@ -1468,3 +1469,96 @@ CHARTS: dict[str, Callable[..., Figure]] = {
     "canvas_outcomes": canvas_outcomes,
     "recording_failures": recording_failures,
 }
+
+
+# -- success criteria (not in CHARTS: it draws ds.evaluate(criteria), not a Dataset) -------------
+@_styled
+def success_rate(
+    evaluation: pd.DataFrame,
+    *,
+    by: Literal["week", "replica"] = "week",
+    name: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """The share of decided calls that met success criteria, per week or per replica.
+
+    Numbers from :func:`tavus_analytics.evaluate.success_rate`: calls judged ``unknown`` (the
+    data a rule needs is missing) are left out of the rate and counted in the subtitle. The
+    dashed line is the rate over every call drawn.
+
+    Parameters
+    ----------
+    evaluation : DataFrame
+        From ``ds.evaluate(criteria)``, whole or a subset of its rows.
+    by : {"week", "replica"}
+        Bars per Monday-starting week (UTC, empty weeks included) or per replica.
+    name : str, optional
+        The criteria's name, for the title.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from .evaluate import success_rate as rates
+
+    if not isinstance(evaluation, pd.DataFrame) or "result" not in evaluation.columns:
+        raise TypeError("this chart needs the frame of ds.evaluate(criteria)")
+    if by not in ("week", "replica"):
+        raise ValueError(f"by must be 'week' or 'replica', not {by!r}")
+    table = rates(evaluation, by=by) if len(evaluation) else None
+    size = _SIZE if by == "week" or table is None else (9.0, 1.4 + 0.45 * max(len(table), 2))
+    ax = _axes(ax, size)
+    title = f"Success rate per {by}" + (f": {_short(name, 40)}" if name else "")
+    if table is None:
+        return _empty(ax, title, "no evaluated calls in this range")
+    overall = rates(evaluation).iloc[0]
+    decided = int(overall["success"] + overall["failure"])
+    if decided == 0:
+        return _empty(ax, title, "no call could be judged in this range (every one unknown)")
+    share = table["success_rate"].to_numpy(dtype="float64") * 100
+    counts = [
+        f"{int(s):,}/{int(s + f):,}" if s + f else "-"
+        for s, f in zip(table["success"], table["failure"], strict=True)
+    ]
+    color = OKABE_ITO["bluish_green"]
+    if by == "week":
+        x = _naive_utc(table["week"])
+        bars = ax.bar(x, np.nan_to_num(share), width=5.6, align="edge", color=color)
+        for bar, label in zip(bars, counts, strict=True):
+            ax.annotate(
+                label,
+                xy=(bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                xytext=(0, 3),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize=8,
+                color=_TEXT_GREY,
+            )
+        _date_axis(ax)
+        ax.set_xlabel("week starting Monday (UTC); labels: calls that met the criteria/decided")
+        ax.set_ylabel("decided calls that met the criteria")
+        ax.set_ylim(0, 112)
+        ax.yaxis.set_major_formatter(PercentFormatter(100))
+        ax.grid(axis="x", visible=False)
+        ax.axhline(overall["success_rate"] * 100, color=_GREY, linestyle="--", linewidth=1)
+    else:
+        texts = [
+            f"{_pct(r)} ({c} decided; {int(u):,} unknown)"
+            for r, c, u in zip(table["success_rate"], counts, table["unknown"], strict=True)
+        ]
+        labels = ["(no replica)" if pd.isna(r) else str(r) for r in table["replica_id"]]
+        _hbars(ax, labels, np.nan_to_num(share), texts, color)
+        ax.set_xlim(0, 150)  # room for the labels; the axis stops at 100 %
+        ax.set_xticks(range(0, 101, 20))
+        ax.xaxis.set_major_formatter(PercentFormatter(100))
+        ax.set_xlabel("decided calls that met the criteria")
+        ax.axvline(overall["success_rate"] * 100, color=_GREY, linestyle="--", linewidth=1)
+    _titles(
+        ax,
+        title,
+        f"{_pct(overall['success_rate'])} of {decided:,} decided calls met the criteria "
+        f"(dashed); {int(overall['unknown']):,} of {int(overall['calls']):,} unknown, left out",
+    )
+    return ax.figure

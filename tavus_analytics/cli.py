@@ -738,22 +738,53 @@ def stats(db, since, until, replicas, as_json):
     type=click.Path(dir_okay=False),
     help="The HTML file to write (replaced if it exists).",
 )
+@click.option(
+    "--look-at",
+    "look_at",
+    type=click.IntRange(min=0),
+    default=5,
+    show_default=True,
+    metavar="N",
+    help="Calls to look at per reason (failed, shortest, guardrail, missed objectives, slowest "
+    "answers, criteria failed), each with its page embedded; 0 leaves them out.",
+)
+@click.option(
+    "--criteria",
+    "criteria_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="Success criteria (TOML): chart their success rate and list the calls that fail them.",
+)
 @_user_errors
-def report(db, since, until, replicas, out):
+def report(db, since, until, replicas, out, look_at, criteria_file):
     """Write a shareable report: one self-contained HTML file with every chart.
 
     Key figures in a table at the top, the period and the database it came from, the time it
-    was made, then every chart (embedded as PNG). The file needs no server and no network: open
-    it in any browser or send it as it is.
+    was made, then every chart (embedded as PNG), and the calls to look at: the failed, the
+    shortest, those with a guardrail triggered, missed objectives or the slowest answers (and
+    those that failed --criteria), each with its page folded in. The file needs no server and
+    no network: open it in any browser or send it as it is.
 
     Example:
 
-        tavus-analytics report --since 2025-07-01 --db data/tavus.db --out report.html
+    \b
+        tavus-analytics report --since 2025-07-01 --db data/tavus.db --out report.html \\
+            --look-at 10 --criteria criteria.toml
     """
     from .report import write
 
     path = _existing_db(db)
-    written = write(path, out, since=since, until=until, replicas=replicas, progress=True)
+    written = write(
+        path,
+        out,
+        since=since,
+        until=until,
+        replicas=replicas,
+        progress=True,
+        look_at=look_at,
+        criteria=criteria_file,
+    )
     click.echo(f"Wrote {written}")
 
 
@@ -964,6 +995,114 @@ def _print_setup(plan, cu, stopped=None) -> None:
     for warning in plan.warnings:
         click.echo(f"Warning: {warning}.")
     click.echo(f"Warning: {cu.LOST_IF_MISSED}.")
+
+
+class _NotFound(click.ClickException):
+    """A user error that exits 2 (an id that does not exist, like a wrong option value)."""
+
+    exit_code = 2
+
+
+@cli.command()
+@db_option
+@click.argument("conversation_id", metavar="ID")
+@click.option(
+    "--html",
+    "html_out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="Write the page as one self-contained HTML file (replaced if it exists) instead of "
+    "printing it.",
+)
+@click.option(
+    "--width",
+    type=click.IntRange(min=60),
+    default=None,
+    help="Columns of the text page [default: 100, or the terminal's width when narrower].",
+)
+@_user_errors
+def show(db, conversation_id, html_out, width):
+    """Show one call: its facts and everything that happened, in order.
+
+    A header (replica, join and end in UTC, duration, shutdown reason and outcome, turns and
+    answer delays, what arrived), then the timeline: the turns with their time from the join and
+    the answer delays, tool calls and results, knowledge-base retrievals, objective completions
+    with their variables, guardrail triggers, the shutdown, the recording, the perception
+    analysis by section, post-call actions, and the problems the loader found for this call.
+    Text from callbacks is shown escaped. With --html, the same page as an HTML file that opens
+    in any browser with no server and no network. An unknown ID exits with status 2.
+
+    Example:
+
+        tavus-analytics show c0123456789ab --db data/tavus.db --html call.html
+    """
+    import shutil
+
+    from .conversation import write
+    from .dataset import load
+    from .errors import ConversationNotFound
+
+    path = _existing_db(db)
+    try:
+        if html_out:
+            click.echo(f"Wrote {write(path, conversation_id, html_out)}")
+            return
+        page = load(path).conversation(conversation_id)
+    except ConversationNotFound as e:
+        raise _NotFound(str(e)) from None
+    if width is None:
+        width = 100
+        if sys.stdout.isatty():
+            width = max(60, min(100, shutil.get_terminal_size((100, 24)).columns))
+    click.echo(page.to_text(width=width), nl=False)
+
+
+@cli.command("evaluate")
+@db_option
+@click.option(
+    "--criteria",
+    "criteria_file",
+    required=True,
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="The success criteria, a TOML file of [[rule]] tables (see docs/analytics.md).",
+)
+@load_since_option
+@load_until_option
+@replica_option
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the figures and every call's result as JSON."
+)
+@_user_errors
+def evaluate_(db, criteria_file, since, until, replicas, as_json):
+    """Judge every call by success criteria: success, failure or unknown.
+
+    Each rule of the TOML file (shutdown category or outcome, user turns, duration, objectives,
+    output variables, phrases, guardrails, post-call actions) passes, fails, or is unknown when
+    the data it needs is missing; unknown is never a failure. Prints how many calls met the
+    criteria, the success rate of the decided calls per replica and per week, and which rules
+    decided the failures. A criteria file that cannot be read is one line naming its line and
+    rule.
+
+    Example:
+
+        tavus-analytics evaluate --criteria criteria.toml --since 2025-07-01 --db data/tavus.db
+    """
+    import json
+
+    from . import evaluate as evaluation
+    from .dataset import load
+
+    criteria = evaluation.load_criteria(criteria_file)
+    path = _existing_db(db)
+    ds = load(path, since=since, until=until, replicas=list(replicas) or None)
+    figures = evaluation.summary(ds.evaluate(criteria), criteria)
+    if as_json:
+        click.echo(json.dumps({"database": display_url(path), **figures}, indent=2))
+        return
+    figures.pop("results")
+    click.echo(evaluation.render(figures, title=display_url(path)), nl=False)
 
 
 if __name__ == "__main__":

@@ -704,6 +704,91 @@ class Dataset:
         )
         return f"<table><caption>tavus-analytics Dataset</caption>{rows}</table>"
 
+    # -- one call's page, success criteria (see tavus_analytics.conversation, .evaluate) -------
+    def conversation(
+        self,
+        conversation_id: str,
+        *,
+        labels: pd.DataFrame | None = None,
+        redact: Any = None,
+    ):
+        """One call on one page: its facts, its timeline, and its rows of every table.
+
+        The result displays in a notebook as a readable page (``_repr_html_``) and as text with
+        ``print``; its tables are attributes (``page.turns``, ``page.objectives``, ...) and
+        ``page.timeline`` lists what happened in order. The first call loads the dataset's
+        tables (kept for the next ones). See :class:`tavus_analytics.conversation.Conversation`.
+
+        Parameters
+        ----------
+        conversation_id : str
+        labels : DataFrame, optional
+            Review labels (a table with a ``conversation_id`` column) to show on the page.
+        redact : callable, optional
+            ``str -> str``, applied to every free text from a callback before it is shown.
+
+        Raises
+        ------
+        ConversationNotFound
+            When no callback of this dataset names ``conversation_id`` (the message names it,
+            and says when the call is only outside the dataset's filter).
+
+        Examples
+        --------
+        >>> page = ds.conversation("c0123456789ab")  # doctest: +SKIP
+        >>> page.timeline[["kind", "offset_s", "text"]]  # doctest: +SKIP
+        """
+        from .conversation import Conversation
+        from .errors import ConversationNotFound
+
+        try:
+            return Conversation.from_dataset(self, conversation_id, labels=labels, redact=redact)
+        except ConversationNotFound:
+            cid = str(conversation_id)
+            if self.filtered and (self._root.conversations["conversation_id"] == cid).any():
+                raise ConversationNotFound(
+                    f"conversation {cid!r} is in {self.name} but outside this selection "
+                    "(since, until, replicas): widen it",
+                    cid,
+                ) from None
+            raise
+
+    def evaluate(self, criteria: Any) -> pd.DataFrame:
+        """Judge every call of this dataset by success criteria: success, failure or unknown.
+
+        ``criteria`` is a dict, the path of a TOML file, or parsed
+        :class:`~tavus_analytics.evaluate.Criteria`; only the tables its rules need are loaded.
+        Returns one row per call with its ``result``, the ``rule`` that decided and a
+        ``score``; see :func:`tavus_analytics.evaluate.evaluate` for the rules and every column.
+
+        Raises
+        ------
+        InvalidCriteria
+            When the criteria cannot be read (the message names the line and the rule).
+        """
+        from . import evaluate as evaluation
+
+        crit = evaluation.parse(criteria)
+        tables = {name: getattr(self, name) for name in crit.tables if name != "conversations"}
+        return evaluation.evaluate(crit, self.conversations, **tables)
+
+    def success_rate(self, criteria: Any, by: str | None = None) -> pd.DataFrame:
+        """The share of decided calls that met the criteria, overall or per ``"replica"`` or
+        ``"week"``; see :func:`tavus_analytics.evaluate.success_rate`."""
+        from . import evaluate as evaluation
+
+        return evaluation.success_rate(self.evaluate(criteria), by=by)
+
+    def calls_to_look_at(self, n: int = 5, criteria: Any = None) -> pd.DataFrame:
+        """The calls worth reading, at most ``n`` per reason (failed, shortest, a guardrail
+        triggered, missed objectives, slowest answers, and the criteria's failures when
+        ``criteria`` are given); see :func:`tavus_analytics.metrics.calls_to_look_at`. Read one
+        with ``ds.conversation(conversation_id)``."""
+        evaluation = None if criteria is None else self.evaluate(criteria)
+        return metrics.calls_to_look_at(
+            self.conversations, self.objectives, evaluation=evaluation, n=n
+        )
+
 
 def load(
     db: str | Path | None = None,

@@ -8,6 +8,9 @@ non-zero. The collector maps ``InvalidCallback`` to 400, ``PayloadTooLarge`` to 
 a database, another program's database: never written to) and ``MissingExtra`` (an optional
 package is not installed: the message says which extra). Each message says what is wrong and
 what to do, in one line.
+``ConversationNotFound`` (no such call in the dataset: ``tavus-analytics show`` exits 2) and
+``InvalidCriteria`` (success criteria that cannot be read: the message names the line and the
+rule) come from one call's page and from ``Dataset.evaluate``.
 """
 
 from __future__ import annotations
@@ -75,3 +78,22 @@ class DatabaseNotFound(TavusAnalyticsError):
             f"data (tavus-analytics demo --db {path})"
         )
         self.path = path
+
+
+class ConversationNotFound(TavusAnalyticsError):
+    """No callback of the dataset names this conversation id (``conversation_id`` says which)."""
+
+    def __init__(self, message: str, conversation_id: str) -> None:
+        super().__init__(message)
+        self.conversation_id = conversation_id
+
+
+class InvalidCriteria(TavusAnalyticsError):
+    """Success criteria that cannot be read: not TOML, an unknown rule, a value of the wrong
+    type. ``line`` (1-based, in the file; ``None`` for criteria given as a dict) and ``rule``
+    (the rule's number and name, ``None`` for the file as a whole) say where."""
+
+    def __init__(self, message: str, line: int | None = None, rule: str | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+        self.rule = rule

@@ -21,11 +21,13 @@ __all__ = [
     "STOP_WORDS",
     "analyses",
     "answer_delays",
+    "calls_to_look_at",
     "canvas_outcomes",
     "durations",
     "funnel",
     "guardrail_summary",
     "objective_completion",
+    "objectives_missed",
     "output_fill",
     "output_values",
     "recording_failures",
@@ -1015,3 +1017,196 @@ def recording_failures(recording_failures: pd.DataFrame) -> pd.DataFrame:
     """
     codes = recording_failures["error_code"]
     return _ranked(codes.astype(object), "error_code", codes.dtype)
+
+
+# -- calls to look at ----------------------------------------------------------------------------
+def objectives_missed(conversations: pd.DataFrame, objectives: pd.DataFrame) -> pd.DataFrame:
+    """The objectives each call missed *within the set it was working through*.
+
+    Callbacks do not say which objectives a call had, only which it completed. So a call is
+    said to have missed objective B when it completed an objective A and, in another call of
+    the same replica, A and B were both completed (they belong to one set, such as identify an
+    issue, then resolve it), and no completion of B arrived for this call. Calls without any
+    completion are not listed: their set is unknown. (:func:`objective_completion` counts more
+    widely, every objective the replica completes anywhere.)
+
+    Returns
+    -------
+    pandas.DataFrame
+        conversation_id, replica_id, objective_name : str, one row per objective missed.
+    """
+    columns = ["conversation_id", "replica_id", "objective_name"]
+    replica_of = conversations.set_index(conversations["conversation_id"].astype(object))[
+        "replica_id"
+    ].astype(object)
+    done = objectives[["conversation_id", "objective_name"]].astype(object).drop_duplicates()
+    done = done[done["conversation_id"].isin(replica_of.index).to_numpy(dtype=bool)]
+    if done.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    done["replica_id"] = done["conversation_id"].map(replica_of)
+    pairs = done.merge(done, on=["conversation_id", "replica_id"], suffixes=("", "_with"))
+    together = pairs[["replica_id", "objective_name", "objective_name_with"]].drop_duplicates()
+    expected = done.merge(together, on=["replica_id", "objective_name"])
+    expected = expected[["conversation_id", "replica_id", "objective_name_with"]].rename(
+        columns={"objective_name_with": "objective_name"}
+    )
+    missed = expected.merge(done, on=columns, how="left", indicator=True)
+    missed = missed[(missed["_merge"] == "left_only").to_numpy(dtype=bool)][columns]
+    return missed.drop_duplicates().sort_values(columns, kind="stable").reset_index(drop=True)
+
+
+#: The reasons of :func:`calls_to_look_at`, in the order they are listed.
+LOOK_AT_REASONS = (
+    "failed",
+    "shortest",
+    "guardrail triggered",
+    "missed objectives",
+    "slowest answers",
+    "criteria failed",
+)
+
+
+def calls_to_look_at(
+    conversations: pd.DataFrame,
+    objectives: pd.DataFrame,
+    *,
+    evaluation: pd.DataFrame | None = None,
+    n: int = 5,
+) -> pd.DataFrame:
+    """The calls worth reading, at most ``n`` per reason.
+
+    Reasons, each ranked (ties by the latest call first, then the id):
+
+    - ``failed``: outcome ``failed``, the latest first;
+    - ``shortest``: completed calls by duration, the shortest first;
+    - ``guardrail triggered``: calls with a guardrail trigger, the most triggers first;
+    - ``missed objectives``: calls that completed some objectives of a set but not the others
+      (:func:`objectives_missed`), the most missed first;
+    - ``slowest answers``: by the 90th percentile of the call's answer delays, the slowest
+      first;
+    - ``criteria failed`` (with ``evaluation``, from ``ds.evaluate``): calls judged
+      ``failure``, the lowest score first.
+
+    A call may be listed for several reasons.
+
+    Parameters
+    ----------
+    conversations, objectives : DataFrame
+        ``ds.conversations`` and ``ds.objectives`` (or subsets).
+    evaluation : DataFrame, optional
+        ``ds.evaluate(criteria)``, for the criteria's failures.
+    n : int
+        Calls per reason, at most.
+
+    Returns
+    -------
+    pandas.DataFrame
+        reason : str, one of :data:`LOOK_AT_REASONS`.
+        rank : int64, 1 for the first call of the reason.
+        conversation_id, replica_id : str.
+        joined_at : datetime64[ns, UTC], the join (else the first callback).
+        value : float64, what ranks the calls: seconds for ``shortest`` and ``slowest
+        answers``, triggers, objectives missed, the criteria's score; NaN for ``failed``.
+        detail : str, why, in words.
+    """
+    columns = ["reason", "rank", "conversation_id", "replica_id", "joined_at", "value", "detail"]
+    conv = conversations
+    when = _when(conv).rename("joined_at")
+    base = pd.DataFrame(
+        {
+            "conversation_id": conv["conversation_id"].astype(object),
+            "replica_id": conv["replica_id"].astype(object),
+            "joined_at": when,
+            "order": when.fillna(pd.Timestamp(0, tz="UTC")),
+        }
+    )
+    outcome = conv["outcome"].astype(object)
+    picks: list[pd.DataFrame] = []
+
+    def pick(reason: str, mask: Any, value: Any, ascending: bool | None, detail: list) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        rows = base[mask].copy()
+        rows["value"] = np.asarray(value, dtype="float64")[mask]
+        rows["detail"] = [d for d, m in zip(detail, mask, strict=True) if m]
+        keys, order = ["order", "conversation_id"], [False, True]
+        if ascending is not None:
+            keys, order = ["value", *keys], [ascending, *order]
+        rows = rows.sort_values(keys, ascending=order, kind="stable").head(max(n, 0))
+        rows["reason"] = reason
+        rows["rank"] = np.arange(1, len(rows) + 1, dtype="int64")
+        picks.append(rows)
+
+    total = len(conv)
+    nan = np.full(total, np.nan)
+    reason_text = conv["shutdown_reason"].astype(object)
+    pick(
+        "failed",
+        (outcome == "failed").to_numpy(dtype=bool),
+        nan,
+        None,
+        [str(r) if isinstance(r, str) else "no readable reason" for r in reason_text],
+    )
+    duration = conv["duration_s"].to_numpy(dtype="float64")
+    pick(
+        "shortest",
+        (outcome == "completed").to_numpy(dtype=bool) & ~np.isnan(duration),
+        duration,
+        True,
+        [f"lasted {d:.0f} s" if d == d else "" for d in duration],
+    )
+    triggers = conv["guardrail_triggers"].fillna(0).to_numpy(dtype="float64")
+    pick(
+        "guardrail triggered",
+        triggers > 0,
+        triggers,
+        False,
+        [f"{t:.0f} trigger{'s' if t != 1 else ''}" for t in triggers],
+    )
+    missed = objectives_missed(conv, objectives)
+    names = missed.groupby("conversation_id")["objective_name"].agg(lambda s: ", ".join(s))
+    count = conv["conversation_id"].astype(object).map(missed["conversation_id"].value_counts())
+    count = count.fillna(0).to_numpy(dtype="float64")
+    listed = conv["conversation_id"].astype(object).map(names)
+    pick(
+        "missed objectives",
+        count > 0,
+        count,
+        False,
+        [f"missed {x}" if isinstance(x, str) else "" for x in listed],
+    )
+    p90 = conv["answer_delay_p90_s"].to_numpy(dtype="float64")
+    median = conv["answer_delay_median_s"].to_numpy(dtype="float64")
+    pick(
+        "slowest answers",
+        ~np.isnan(p90),
+        p90,
+        False,
+        [f"answer delay p90 {a:.2f} s, median {b:.2f} s" for a, b in zip(p90, median, strict=True)],
+    )
+    if evaluation is not None:
+        judged = evaluation.set_index(evaluation["conversation_id"].astype(object))
+        judged = judged.reindex(conv["conversation_id"].astype(object))
+        failed = (judged["result"].astype(object) == "failure").to_numpy(dtype=bool)
+        score = judged["score"].to_numpy(dtype="float64")
+        pick(
+            "criteria failed",
+            failed,
+            score,
+            True,
+            [
+                f"{r}; score {s:.2f}" if s == s else str(r)
+                for r, s in zip(judged["rule"].astype(object), score, strict=True)
+            ],
+        )
+    out = pd.concat(picks, ignore_index=True) if picks else pd.DataFrame(columns=columns)
+    return out[columns].astype(
+        {
+            "reason": conv["conversation_id"].dtype,
+            "conversation_id": conv["conversation_id"].dtype,
+            "replica_id": conv["replica_id"].dtype,
+            "detail": conv["conversation_id"].dtype,
+            "joined_at": "datetime64[ns, UTC]",
+            "rank": "int64",
+            "value": "float64",
+        }
+    )

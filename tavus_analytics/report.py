@@ -1,6 +1,7 @@
 """A shareable report: one self-contained HTML file with the key figures and every chart.
 
-:func:`build` renders a :class:`~tavus_analytics.dataset.Dataset` as HTML text; :func:`write`
+:func:`build` renders a :class:`~tavus_analytics.dataset.Dataset` as HTML text (ending with the
+calls to look at, each with its page folded in); :func:`write`
 loads a database and writes the file; :func:`write_charts` writes every chart of
 :data:`tavus_analytics.charts.CHARTS` as a PNG file. The HTML has no external resource at all
 (charts are embedded as base64 PNG, the style sheet is inline, no script, no web font), so it
@@ -13,7 +14,7 @@ import base64
 import html
 import io
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,10 @@ from .progress import progress as progress_bar
 from .stats import duration_text, summary
 from .store import describe
 
-__all__ = ["SECTIONS", "build", "write", "write_charts"]
+__all__ = ["LOOK_AT", "SECTIONS", "build", "write", "write_charts"]
+
+#: The heading of the section that lists calls to read and embeds their pages.
+LOOK_AT = "Calls to look at"
 
 #: The report's sections: heading, a sentence of explanation, and the charts in it (by name).
 SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -79,6 +83,11 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "Replica training callbacks and video generation callbacks.",
         ("replica_training", "video_generation"),
     ),
+    (
+        LOOK_AT,
+        "Calls worth reading, each with its page (folded: click to open).",
+        (),  # the success rate charts, when criteria are given, are drawn for this section
+    ),
 )
 
 _DPI = 120  # PNG resolution: sharp at 100 % zoom, small enough to mail
@@ -107,6 +116,16 @@ figure { margin: 16px 0 22px; background: #fff; padding: 10px;
   box-shadow: 0 1px 2px rgba(0,0,0,.08); }
 figure img { display: block; width: 100%; max-width: 1080px; height: auto; margin: 0 auto; }
 footer { margin-top: 40px; color: #6b6b6b; font-size: 13px; }
+table.look-at { border-collapse: collapse; background: #fff; width: 100%; font-size: 14px;
+  box-shadow: 0 1px 2px rgba(0,0,0,.08); }
+table.look-at th, table.look-at td { text-align: left; padding: 5px 10px;
+  border-bottom: 1px solid #ececec; vertical-align: top; }
+table.look-at th { font-weight: 600; color: #333; white-space: nowrap; }
+table.look-at td.none { color: #8a8a8a; }
+details.call { background: #fff; margin: 8px 0; box-shadow: 0 1px 2px rgba(0,0,0,.08); }
+details.call > summary { cursor: pointer; padding: 8px 12px; font-size: 14px; }
+details.call > summary code { background: #ebebe8; padding: 1px 5px; border-radius: 3px; }
+details.call .tac { max-width: none; }
 @media print { body { background: #fff; } figure, table.figures { box-shadow: none; }
   figure { break-inside: avoid; } }
 """
@@ -204,12 +223,96 @@ def _figures(ds: Dataset) -> list[tuple[str, str]]:
     ]
 
 
+def _image(fig: Any, name: str) -> tuple[str, str]:
+    """(alt text, base64 PNG) of a chart, which is then cleared."""
+    alt = fig.axes[0].get_title(loc="left") if fig.axes else name
+    data = base64.b64encode(_png(fig)).decode("ascii")
+    fig.clear()
+    return alt, data
+
+
+def _look_at(ds: Dataset, n: int, criteria: Any, redact: Any) -> str:
+    """The body of "Calls to look at": the success criteria's figures and charts when given,
+    the calls per reason, then each call's page, folded. Nothing in it refers outside the file:
+    the pages have no style of their own (the report's has theirs) and no video."""
+    from . import evaluate as evaluation
+    from .conversation import CSS
+    from .metrics import LOOK_AT_REASONS, calls_to_look_at
+
+    e = html.escape
+    parts = [f"<style>{CSS}</style>"]
+    judged = None
+    if criteria is not None:
+        crit = evaluation.parse(criteria)
+        judged = ds.evaluate(crit)
+        total = evaluation.success_rate(judged).iloc[0]
+        decided = int(total["success"] + total["failure"])
+        rate = "-" if decided == 0 else f"{total['success_rate']:.1%}"
+        parts.append(
+            f'<p class="meta">Success criteria <code>{e(crit.describe())}</code>: {e(rate)} of '
+            f"{decided:,} decided calls met them; {int(total['unknown']):,} of "
+            f"{int(total['calls']):,} unknown (a rule's data missing), left out.</p>"
+        )
+        from .charts import success_rate
+
+        for by in ("week", "replica"):
+            alt, data = _image(success_rate(judged, by=by, name=crit.name), f"success_{by}")
+            parts.append(
+                f'<figure id="chart-success-rate-{by}" data-chart="success_rate">'
+                f'<img alt="{e(alt)}" src="data:image/png;base64,{data}"></figure>'
+            )
+    if n <= 0:
+        parts.append('<p class="lead">Left out (--look-at 0).</p>')
+        return "\n".join(parts)
+    table = calls_to_look_at(ds.conversations, ds.objectives, evaluation=judged, n=n)
+    ids = list(dict.fromkeys(table["conversation_id"]))  # each call once, first listed first
+    anchors = {cid: f"call-{i + 1}" for i, cid in enumerate(ids)}
+    reasons = [r for r in LOOK_AT_REASONS if judged is not None or r != "criteria failed"]
+    rows = ["<tr><th>why</th><th>call</th><th>replica</th><th>when</th><th>detail</th></tr>"]
+    for reason in reasons:
+        mine = table[(table["reason"] == reason).to_numpy(dtype=bool)]
+        if mine.empty:
+            rows.append(f'<tr><th>{e(reason)}</th><td class="none" colspan="4">none</td></tr>')
+            continue
+        for i, r in enumerate(mine.itertuples(index=False)):
+            head = f'<th rowspan="{len(mine)}">{e(reason)}</th>' if i == 0 else ""
+            detail = r.detail if redact is None or reason != "failed" else redact(r.detail)
+            rows.append(
+                f'<tr>{head}<td><a href="#{anchors[r.conversation_id]}">'
+                f"<code>{e(r.conversation_id)}</code></a></td><td>{e(_text(r.replica_id))}</td>"
+                f"<td>{e(_when(r.joined_at))}</td><td>{e(_text(detail))}</td></tr>"
+            )
+    parts.append(f'<table class="look-at">{"".join(rows)}</table>')
+    by_call = table.groupby("conversation_id", sort=False)
+    why, when, replica = (
+        by_call["reason"].agg(", ".join),
+        by_call["joined_at"].first(),
+        by_call["replica_id"].first(),
+    )
+    for cid in ids:
+        page = ds.conversation(cid, redact=redact)
+        facts = [why[cid], f"replica {_text(replica[cid])}", _when(when[cid])]
+        summary = f"<code>{e(cid)}</code> " + e(" · ".join(facts))
+        parts.append(
+            f'<details class="call" id="{anchors[cid]}"><summary>{summary}</summary>'
+            f"{page.to_html(style=False, video=False)}</details>"
+        )
+    return "\n".join(parts)
+
+
+def _text(value: Any) -> str:
+    return "-" if value is None or pd.isna(value) else str(value)
+
+
 def build(
     ds: Dataset,
     *,
     title: str = "Tavus conversations report",
     progress: bool = False,
     generated_at: datetime | None = None,
+    look_at: int = 5,
+    criteria: Any = None,
+    redact: Callable[[str], str] | None = None,
 ) -> str:
     """The report of a dataset as one self-contained HTML document.
 
@@ -223,28 +326,38 @@ def build(
         Show a progress bar on standard error (on a terminal).
     generated_at : datetime, optional
         The generation time printed in the report; default now (UTC).
+    look_at : int
+        Calls per reason in "Calls to look at" (:meth:`Dataset.calls_to_look_at`), each with
+        its page embedded (folded); 0 leaves them out.
+    criteria : dict or path of a TOML file, optional
+        Success criteria (:meth:`Dataset.evaluate`): their success rate per week and per
+        replica is charted, and the calls that failed them are listed to look at.
+    redact : callable, optional
+        ``str -> str``, applied to every free text from a callback in the embedded pages.
 
     Returns
     -------
     str
         The HTML text: key figures in a table at the top, the period and the database it came
-        from, the generation time, then every chart of :data:`SECTIONS` as a base64 PNG.
+        from, the generation time, then every chart of :data:`SECTIONS` as a base64 PNG, and
+        the calls to look at with their pages.
     """
     names = [n for _, _, charts in SECTIONS for n in charts]
     missing = set(_chart_functions()) - set(names)
     if missing:  # a chart added to CHARTS must be given a section here
         raise RuntimeError(f"charts without a report section: {sorted(missing)}")
     generated = (generated_at or datetime.now(UTC)).astimezone(UTC)
-    with progress_bar("report", total=len(names) + 1, unit="step", enabled=progress) as bar:
+    with progress_bar("report", total=len(names) + 2, unit="step", enabled=progress) as bar:
         bar.set_postfix_str("tables", refresh=False)
         asked, found = _period(ds)
         rows = _figures(ds)
         bar.update(1)
         images: dict[str, tuple[str, str]] = {}
         for name, fig in _render(ds, names, bar):
-            alt = fig.axes[0].get_title(loc="left") if fig.axes else name
-            images[name] = (alt, base64.b64encode(_png(fig)).decode("ascii"))
-            fig.clear()
+            images[name] = _image(fig, name)
+        bar.set_postfix_str("calls to look at", refresh=False)
+        calls = _look_at(ds, look_at, criteria, redact)
+        bar.update(1)
     e = html.escape
     parts = [
         "<!DOCTYPE html>",
@@ -269,6 +382,8 @@ def build(
     for heading, lead, charts in SECTIONS:
         parts.append(f'<section id="{_anchor(heading)}"><h2>{e(heading)}</h2>')
         parts.append(f'<p class="lead">{e(lead)}</p>')
+        if heading == LOOK_AT:
+            parts.append(calls)
         for name in charts:
             alt, data = images[name]
             parts.append(
@@ -316,6 +431,8 @@ def write(
     until: Any = None,
     replicas: Iterable[str] | None = None,
     progress: bool = False,
+    look_at: int = 5,
+    criteria: Any = None,
 ) -> Path:
     """Load a database and write its report to ``out`` (replaced if it exists).
 
@@ -329,6 +446,8 @@ def write(
         Filters (see :meth:`tavus_analytics.dataset.Dataset.filter`).
     progress : bool
         Show a progress bar on standard error (on a terminal).
+    look_at, criteria
+        Calls per reason to look at, and success criteria (see :func:`build`).
 
     Returns
     -------
@@ -340,8 +459,12 @@ def write(
         raise TavusAnalyticsError(f"{out} is a folder: give a file name, e.g. --out report.html")
     if not out.parent.is_dir():
         raise TavusAnalyticsError(f"cannot write {out}: the folder {out.parent} does not exist")
+    if criteria is not None:
+        from .evaluate import parse
+
+        criteria = parse(criteria)  # a bad file fails before the work starts
     ds = _open(db, since, until, replicas)
-    text = build(ds, progress=progress)
+    text = build(ds, progress=progress, look_at=look_at, criteria=criteria)
     _replace(out, text.encode("utf-8"))
     return out
 

@@ -205,3 +205,18 @@ def test_the_postgres_benchmark_measures_both_stores_and_checks_every_database(t
         assert row and "!=" not in row.group(0), out
         assert int(row.group(4).replace(",", "")) > 0  # the same rows from both stores
     assert re.search(r"^all three +[\d.]+ +[\d.]+ +[\d.]+x$", out, re.M)
+
+
+def test_the_pages_benchmark_measures_and_prints(tmp_path, capsys):
+    import bench_pages
+
+    from tavus_analytics import demo
+
+    db = tmp_path / "demo.db"
+    demo.write(db, conversations=30, seed=1)
+    assert bench_pages.main(["--db", str(db), "--pages", "3"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{db}: 3 pages of the longest transcripts"
+    names = [line.split("  ")[0] for line in out[2:]]
+    assert [n.split(" (")[0] for n in names] == ["tables", "select", "html", "text"]
+    assert re.search(r"^html \(\d+ KiB a page\)\s+3\s+\d+\.\d\d\s+\d+\.\d\s+\d+\.\dx$", out[4])

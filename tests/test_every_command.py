@@ -24,7 +24,9 @@ from tavus_analytics import demo
 from tavus_analytics.cli import cli
 
 #: Commands that only read the database given with --db (or --from).
-READS = {"stats", "report", "charts", "export", "search", "replay", "migrate"}
+READS = {
+    "stats", "report", "charts", "export", "search", "replay", "migrate", "show", "evaluate"
+}  # fmt: skip
 #: Commands that write it (and may create it).
 WRITES = {"serve", "demo", "import", "backfill"}
 #: Commands without a database.
@@ -37,6 +39,8 @@ def fill(name: str, tmp: Path) -> list[str] | None:
     """A valid value for a required parameter, by its name; None when unknown."""
     body = tmp / "callback.json"
     body.write_text('{"conversation_id": "c1", "event_type": "system.shutdown"}')
+    criteria = tmp / "criteria.toml"
+    criteria.write_text('[[rule]]\noutcome = "completed"\n')
     values = {
         "files": [str(body)],
         "phrase": ["hello"],
@@ -46,6 +50,8 @@ def fill(name: str, tmp: Path) -> list[str] | None:
         "out": ["--out", str(tmp / "result")],
         "source": [],  # --from: the database under test
         "target": ["--to", str(tmp / "target.db")],
+        "conversation_id": ["c1"],
+        "criteria_file": ["--criteria", str(criteria)],
     }
     return values.get(name)
 

@@ -397,3 +397,74 @@ def test_the_dataset_methods_call_the_new_metrics(tmp_path):
     pd.testing.assert_frame_equal(ds.replica_training(), metrics.replica_training(ds.replicas))
     pd.testing.assert_frame_equal(ds.video_generation(), metrics.video_generation(ds.videos))
     assert len(ds.perception_coverage("W")) > 0
+
+
+# -- calls to look at ----------------------------------------------------------------------------
+def test_objectives_missed_are_those_of_the_set_a_call_started():
+    conv = pd.DataFrame(
+        {"conversation_id": list("abcde"), "replica_id": ["r1", "r1", "r1", "r2", "r1"]}
+    )
+    objectives = pd.DataFrame(
+        {
+            "conversation_id": ["a", "a", "b", "d", "d", "e"],
+            "objective_name": ["identify", "resolve", "identify", "identify", "book", "other"],
+        }
+    )
+    # b started the identify/resolve set of r1 (a did both) and stopped; c completed nothing
+    # (its set is unknown); on r2, identify goes with book, which d did
+    assert metrics.objectives_missed(conv, objectives).values.tolist() == [["b", "r1", "resolve"]]
+    assert metrics.objectives_missed(conv, objectives.iloc[:0]).empty
+
+
+def test_calls_to_look_at_ranks_each_reason_by_hand():
+    day = pd.Timestamp("2026-06-01", tz="UTC")
+    nat = pd.NaT
+    conv = pd.DataFrame(
+        {
+            "conversation_id": ["c1", "c2", "c3", "c4", "c5", "c6"],
+            "replica_id": ["r1"] * 6,
+            "joined_at": [
+                day + pd.Timedelta(days=d) if d is not None else nat for d in (1, None, 0, 2, 3, 4)
+            ],  # fmt: skip
+            "first_seen": [day + pd.Timedelta(days=d) for d in (1, 4, 0, 2, 3, 4)],
+            "outcome": ["failed", "failed", "completed", "completed", "completed", "no_show"],
+            "shutdown_reason": ["internal error occurred at step 3", None, "x", "x", "x", "y"],
+            "duration_s": [5.0, np.nan, 30.0, 12.0, 12.0, 300.0],
+            "guardrail_triggers": pd.array([0, 0, 0, 2, 1, 0], dtype="Int64"),
+            "answer_delay_p90_s": [np.nan, np.nan, 1.0, 3.0, np.nan, np.nan],
+            "answer_delay_median_s": [np.nan, np.nan, 0.5, 1.0, np.nan, np.nan],
+        }
+    )
+    objectives = pd.DataFrame(
+        {
+            "conversation_id": ["c3", "c3", "c4"],
+            "objective_name": ["identify", "resolve", "identify"],
+        }
+    )
+    evaluation = pd.DataFrame(
+        {
+            "conversation_id": ["c1", "c3", "c6"],
+            "result": ["success", "failure", "failure"],
+            "rule": ["r", "min_user_turns = 3", "outcome = completed"],
+            "score": [1.0, 0.5, 0.0],
+        }
+    )
+    out = metrics.calls_to_look_at(conv, objectives, evaluation=evaluation, n=2)
+    got = [(r.reason, r.rank, r.conversation_id, r.detail) for r in out.itertuples()]
+    assert got == [
+        ("failed", 1, "c2", "no readable reason"),  # the latest: first seen on day 4
+        ("failed", 2, "c1", "internal error occurred at step 3"),
+        ("shortest", 1, "c5", "lasted 12 s"),  # a tie: the latest first
+        ("shortest", 2, "c4", "lasted 12 s"),
+        ("guardrail triggered", 1, "c4", "2 triggers"),
+        ("guardrail triggered", 2, "c5", "1 trigger"),
+        ("missed objectives", 1, "c4", "missed resolve"),
+        ("slowest answers", 1, "c4", "answer delay p90 3.00 s, median 1.00 s"),
+        ("slowest answers", 2, "c3", "answer delay p90 1.00 s, median 0.50 s"),
+        ("criteria failed", 1, "c6", "outcome = completed; score 0.00"),
+        ("criteria failed", 2, "c3", "min_user_turns = 3; score 0.50"),
+    ]
+    assert out["value"].tolist()[2:5] == [12.0, 12.0, 2.0]
+    assert out["joined_at"].iloc[0] == day + pd.Timedelta(days=4)
+    assert list(metrics.calls_to_look_at(conv, objectives, n=0)["reason"]) == []
+    assert "criteria failed" not in set(metrics.calls_to_look_at(conv, objectives)["reason"])

@@ -103,6 +103,11 @@ def test_notebook_runs_on_the_demo_database(name, demo_db, tmp_path, monkeypatch
         assert re.search(rf"Conversations\s+{n:,} \(\d+ ended", text), text
     if name == "02_transcripts.ipynb":
         assert "messages found" in text and "Longest: c" in text
+        longest = re.search(r"Longest: (c[0-9a-f]+)", text).group(1)
+        pages = [h for h in outputs(nb, "html") if h.startswith('<div class="tac">')]
+        assert len(pages) >= 2  # the longest call's page and the shortest's (ds.conversation)
+        assert f"Conversation <code>{longest}</code>" in pages[0]
+        assert "slowest answers" in text  # ds.calls_to_look_at(3)
     if name == "03_perception.ipynb":
         assert "analyses" in text and "week of" in text
     if name == "04_replicas_and_videos.ipynb":

@@ -74,16 +74,28 @@ def test_report_contains_every_chart_as_an_embedded_png(demo_report):
         assert len(img["alt"]) > 10  # the chart's title
 
 
+URL_ATTRIBUTES = ("src", "href", "poster", "srcset", "action", "formaction", "data", "cite")
+LOADING_TAGS = ("script", "link", "iframe", "object", "embed", "video", "audio", "source", "base")
+
+
 def test_report_has_no_external_reference(demo_report):
     page = parse(demo_report)
     for tag, attrs in page.tags:
-        assert tag not in ("script", "link", "iframe", "object", "embed"), tag
-        for name in ("src", "href"):
-            if name in attrs:
-                value = attrs[name]
+        assert tag not in LOADING_TAGS, tag
+        for name, value in attrs.items():
+            assert not name.startswith("on"), (tag, name)
+            if name in URL_ATTRIBUTES:
                 assert value.startswith("data:") or value.startswith("#"), (tag, value[:60])
-    without_images = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", demo_report)
-    assert not re.search(r"https?:|//[a-z0-9]|url\(|@import", without_images, re.I)
+            if name == "style":
+                assert not re.search(r"url\(|@import|expression\(", value, re.I), value
+    # The markup names nothing outside the file. Text is left out: an embedded call may quote a
+    # URL in what was said or in a post-call request, escaped, which no browser fetches.
+    markup = re.sub(r">[^<]*<", "><", demo_report)
+    markup = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", markup)
+    assert not re.search(r"https?:|//[a-z0-9]|url\(|@import", markup, re.I)
+    styles = re.findall(r"<style>(.*?)</style>", demo_report, re.S)
+    assert len(styles) == 2  # the report's, and the pages' (once for every page)
+    assert not any(re.search(r"https?:|//[a-z0-9]|url\(|@import", s, re.I) for s in styles)
 
 
 def test_report_key_figures_period_database_and_time(demo_db, demo_report):
@@ -164,3 +176,103 @@ def test_charts_command_refuses_a_file_as_folder(demo_db, tmp_path):
     f.write_text("x")
     with pytest.raises(ta.TavusAnalyticsError, match="is a file"):
         report.write_charts(demo_db, f)
+
+
+# -- calls to look at ----------------------------------------------------------------------------
+def look_at_rows(text: str) -> list[tuple[str, str]]:
+    """(reason, conversation id) of each call listed in "Calls to look at", in order."""
+    section = text.split('<section id="calls-to-look-at">', 1)[1]
+    table = section.split('<table class="look-at">', 1)[1].split("</table>", 1)[0]
+    rows, reason = [], None
+    for row in table.split("<tr>")[2:]:
+        head = re.match(r'<th(?: rowspan="\d+")?>([^<]+)</th>', row)
+        reason = head.group(1) if head else reason
+        call = re.search(r'<a href="#call-\d+"><code>([^<]+)</code></a>', row)
+        if call:
+            rows.append((reason, call.group(1)))
+    return rows
+
+
+def test_report_lists_calls_to_look_at_each_with_its_page(demo_db, demo_report):
+    ds = ta.load(demo_db)
+    expected = ds.calls_to_look_at(5)
+    assert look_at_rows(demo_report) == list(
+        zip(expected["reason"], expected["conversation_id"], strict=True)
+    )
+    assert set(expected["reason"]) == {
+        "failed",
+        "shortest",
+        "guardrail triggered",
+        "missed objectives",
+        "slowest answers",
+    }
+    assert (expected.groupby("reason").size() == 5).all()
+    section = demo_report.split('<section id="calls-to-look-at">', 1)[1]
+    pages = re.findall(
+        r'<details class="call" id="(call-\d+)"><summary><code>([^<]+)</code> ([^<]+)</summary>'
+        r'<div class="tac"><h2>Conversation <code>([^<]+)</code>',
+        section,
+    )
+    ids = list(dict.fromkeys(expected["conversation_id"]))
+    assert [cid for _, cid, _, _ in pages] == ids  # each call once, in the order listed
+    assert all(cid == inner for _, cid, _, inner in pages)
+    links = set(re.findall(r'<a href="#(call-\d+)">', section))
+    assert links == {anchor for anchor, _, _, _ in pages}
+    first = expected.iloc[0]
+    assert pages[0][2].startswith(f"failed · replica {first['replica_id']} · ")
+    assert "<video" not in section and 'class="tac-turn' in section
+    assert '<a href="#calls-to-look-at">Calls to look at</a>' in demo_report  # in the nav
+
+
+def test_look_at_n_bounds_the_pages(demo_db):
+    ds = ta.load(demo_db)
+    text = report.build(ds, look_at=1, generated_at=datetime(2025, 7, 1, tzinfo=UTC))
+    rows = look_at_rows(text)
+    assert [r for r, _ in rows] == [
+        "failed",
+        "shortest",
+        "guardrail triggered",
+        "missed objectives",
+        "slowest answers",
+    ]
+    assert text.count('<details class="call"') == len({cid for _, cid in rows})
+    none = report.build(ds, look_at=0)
+    assert '<details class="call"' not in none and "Left out (--look-at 0)." in none
+
+
+def test_report_with_criteria_charts_the_success_rate_and_lists_failures(demo_db, tmp_path):
+    criteria = tmp_path / "criteria.toml"
+    criteria.write_text(
+        'name = "support calls"\n[[rule]]\noutcome = "completed"\n[[rule]]\nmin_user_turns = 3\n'
+    )
+    out = tmp_path / "r.html"
+    args = ["report", "--db", str(demo_db), "--out", str(out), "--criteria", str(criteria)]
+    r = CliRunner().invoke(cli, [*args, "--look-at", "3"])
+    assert r.exit_code == 0, r.output
+    text = out.read_text(encoding="utf-8")
+    page = parse(text)
+    charted = [a["data-chart"] for tag, a in page.tags if tag == "figure"]
+    assert charted.count("success_rate") == 2 and len(charted) == len(charts.CHARTS) + 2
+    ds = ta.load(demo_db)
+    judged = ds.evaluate(criteria)
+    rate = (judged["result"] == "success").sum() / (judged["result"] != "unknown").sum()
+    assert (
+        f"Success criteria <code>support calls: 2 rules, all must pass</code>: {rate:.1%}" in text
+    )
+    expected = ds.calls_to_look_at(3, criteria=criteria)
+    failed = expected[expected["reason"] == "criteria failed"]
+    assert len(failed) == 3
+    assert [c for r, c in look_at_rows(text) if r == "criteria failed"] == list(
+        failed["conversation_id"]
+    )
+
+
+def test_a_bad_criteria_file_stops_the_report_before_any_work(demo_db, tmp_path):
+    criteria = tmp_path / "criteria.toml"
+    criteria.write_text("[[rule]]\noutcome = completed\n")
+    out = tmp_path / "r.html"
+    args = ["report", "--db", str(demo_db), "--out", str(out), "--criteria", str(criteria)]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 1 and not out.exists()
+    assert r.output.startswith(f"Error: {criteria}, line 2: not valid TOML (invalid value)")
+    assert r.output.count("\n") == 1
