@@ -4,7 +4,8 @@
 non-zero. The collector maps ``InvalidCallback`` to 400, ``PayloadTooLarge`` to 413 and
 ``StoreUnavailable`` to 503. The command line's own errors (``ImportFileError``,
 ``TavusApiError``, ``ReplayError``, ``InvalidQuery``, ``ExportError``) are listed here too, and
-``MissingExtra`` (an optional package is not installed: the message says which extra).
+``MissingExtra`` (an optional package is not installed: the message says which extra), and
+``NotEnoughText`` (content analysis asked for more than the transcripts hold).
 """
 
 from __future__ import annotations
@@ -67,3 +68,8 @@ class DatabaseNotFound(TavusAnalyticsError):
             f"data (tavus-analytics demo --db {path})"
         )
         self.path = path
+
+
+class NotEnoughText(TavusAnalyticsError, ValueError):
+    """Content analysis was asked for more than the transcripts can give (for example more
+    topics than there are calls with words); the message says what to change."""

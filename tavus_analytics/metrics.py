@@ -21,10 +21,12 @@ __all__ = [
     "STOP_WORDS",
     "analyses",
     "durations",
+    "every_period",
     "funnel",
     "perception_coverage",
     "perception_summary",
     "perception_terms",
+    "period_of",
     "replica_training",
     "shutdown_breakdown",
     "talk_ratio",
@@ -736,3 +738,15 @@ def video_generation(videos: pd.DataFrame) -> pd.DataFrame:
     out["generation_median_s"] = np.where(is_ready, ready.median(), np.nan).astype("float64")
     out["generation_p90_s"] = np.where(is_ready, ready.quantile(0.9), np.nan).astype("float64")
     return out
+
+
+# -- periods, for other modules ------------------------------------------------------------------
+def period_of(conversations: pd.DataFrame, freq: Literal["D", "W"] = "W") -> pd.Series:
+    """The UTC day or Monday-starting week each conversation is placed in (by ``joined_at``, else
+    ``first_seen``), as every metric here places it: datetime64[ns, UTC] at midnight."""
+    return _period(_when(conversations), freq)
+
+
+def every_period(periods: pd.Series, freq: Literal["D", "W"] = "W") -> pd.DatetimeIndex:
+    """Every day or week from the first to the last of ``periods`` (from :func:`period_of`)."""
+    return _every_period(periods, freq)
