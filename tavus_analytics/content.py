@@ -91,7 +91,7 @@ LANGUAGE_MIN_CHARS = 20
 #: A language identified with a lower probability is NA (py3langid's normalised probability).
 LANGUAGE_MIN_CONFIDENCE = 0.5
 #: Characters of a call read to identify its language (more adds time, not accuracy).
-_LANGUAGE_MAX_CHARS = 1000
+_LANGUAGE_MAX_CHARS = 400
 #: Part of every cache key: raise it when an analysis changes its results.
 CODE_VERSION = "1"
 
@@ -552,7 +552,7 @@ _CONVERSATION_STOP_WORDS_TEXT = """
     okay ok yes yeah yep no nope um uh umm hmm mm mhm right sorry thanks thank hi hello hey
     please sure got just like know think really oh well let need want would could actually maybe
     bit lot don didn doesn isn wasn aren weren won wouldn couldn shouldn ll ve re im ive id
-    going get one also still great good perfect fine alright wait second say said tell us
+    going get one also still great good perfect fine alright wait second say said tell us does
     things thing way much many make sense go"""
 CONVERSATION_STOP_WORDS = frozenset(_CONVERSATION_STOP_WORDS_TEXT.split())
 
@@ -780,7 +780,7 @@ def topics(
     conversations: pd.DataFrame | None = None,
     langs: pd.DataFrame | None = None,
     *,
-    k: int = 6,
+    k: int = 8,
     keep_languages: Iterable[str] | None = ("en",),
     seed: int = 0,
     top_terms: int = 10,
@@ -1367,7 +1367,7 @@ class ContentAnalysis:
 
     def topics(
         self,
-        k: int = 6,
+        k: int = 8,
         *,
         keep_languages: Iterable[str] | None = ("en",),
         seed: int = 0,

@@ -544,7 +544,7 @@ class Dataset:
 
         return sentiment_rates(self._content.sentiment("call"), self.conversations, by=by)
 
-    def topics(self, k: int = 6, **options: Any):
+    def topics(self, k: int = 8, **options: Any):
         """Topics across calls: top terms, share of calls, dominant topic per call, shares per
         week and per replica; see :func:`tavus_analytics.content.topics`."""
         return self._content.topics(k, **options)

@@ -475,6 +475,7 @@ def test_every_analysis_runs_with_the_network_blocked(tmp_path):
                 raise SystemExit("the network is not blocked")
 
             import tavus_analytics as ta
+            from tavus_analytics import charts
 
             ds = ta.load({str(db)!r})
             assert len(ds.languages()) > 50
@@ -488,6 +489,8 @@ def test_every_analysis_runs_with_the_network_blocked(tmp_path):
             busiest = calls.loc[calls["user_turns"].idxmax(), "conversation_id"]
             assert len(ds.keywords(busiest)) == 5
             assert ds.keywords()["conversation_id"].nunique() > 50
+            for name, chart in charts.CONTENT_CHARTS.items():
+                assert chart(ds).axes, name
             print("offline ok")
             """
         )
