@@ -701,12 +701,19 @@ def stats(db, since, until, replicas, as_json):
     type=click.Path(dir_okay=False),
     help="The HTML file to write (replaced if it exists).",
 )
+@click.option(
+    "--no-content",
+    is_flag=True,
+    help='Leave out the "What callers say" section (content analysis of the users\' words, '
+    "which takes a few minutes for 100,000 calls the first time, then comes from its cache).",
+)
 @_user_errors
-def report(db, since, until, replicas, out):
+def report(db, since, until, replicas, out, no_content):
     """Write a shareable report: one self-contained HTML file with every chart.
 
     Key figures in a table at the top, the period and the database it came from, the time it
-    was made, then every chart (embedded as PNG). The file needs no server and no network: open
+    was made, then every chart (embedded as PNG), and what callers say (sentiment, topics,
+    questions) when the nlp extra is installed. The file needs no server and no network: open
     it in any browser or send it as it is.
 
     Example:
@@ -716,7 +723,15 @@ def report(db, since, until, replicas, out):
     from .report import write
 
     path = _existing_db(db)
-    written = write(path, out, since=since, until=until, replicas=replicas, progress=True)
+    written = write(
+        path,
+        out,
+        since=since,
+        until=until,
+        replicas=replicas,
+        progress=True,
+        content=not no_content,
+    )
     click.echo(f"Wrote {written}")
 
 
@@ -732,11 +747,17 @@ def report(db, since, until, replicas, out):
     metavar="DIR",
     help="The folder to write the PNG files into (made if needed; files are replaced).",
 )
+@click.option(
+    "--no-content",
+    is_flag=True,
+    help="Leave out the charts of what callers say (sentiment, topics, questions).",
+)
 @_user_errors
-def charts_(db, since, until, replicas, out):
+def charts_(db, since, until, replicas, out, no_content):
     """Write every chart as a PNG file, one per chart (volume.png, durations.png, ...).
 
-    The same charts as the report and as tavus_analytics.charts in a notebook.
+    The same charts as the report and as tavus_analytics.charts in a notebook; the charts of
+    what callers say when the nlp extra is installed and there are transcripts.
 
     Example:
 
@@ -745,7 +766,15 @@ def charts_(db, since, until, replicas, out):
     from .report import write_charts
 
     path = _existing_db(db)
-    written = write_charts(path, out, since=since, until=until, replicas=replicas, progress=True)
+    written = write_charts(
+        path,
+        out,
+        since=since,
+        until=until,
+        replicas=replicas,
+        progress=True,
+        content=not no_content,
+    )
     click.echo(f"Wrote {_plural(len(written), 'chart')} to {out}")
 
 
