@@ -778,5 +778,71 @@ def charts_(db, since, until, replicas, out, no_content):
     click.echo(f"Wrote {_plural(len(written), 'chart')} to {out}")
 
 
+@cli.command("content")
+@db_option
+@load_since_option
+@load_until_option
+@replica_option
+@click.option(
+    "--topics",
+    "k",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Topics to find in the users' words.",
+)
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Question groups to list.",
+)
+@click.option(
+    "--conversation",
+    metavar="ID",
+    default=None,
+    help="One call instead: its language, sentiment turn by turn, topic, keywords, questions.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON, for machines.")
+@_user_errors
+def content_(db, since, until, replicas, k, top, conversation, as_json):
+    """What callers talk about and how they feel: languages, sentiment, topics, top questions.
+
+    Analyses the users' words offline (the nlp extra: pip install 'tavus-analytics[nlp]'):
+    the language of each call, VADER sentiment of the calls in English (negative rates per
+    replica and per week), topics across calls, and the questions callers ask most, similar
+    wordings grouped. Results are cached outside the database (TAVUS_ANALYTICS_CACHE_DIR), so a
+    second run is quick.
+
+    Example:
+
+        tavus-analytics content --since 2025-07-01 --topics 6 --db data/tavus.db
+    """
+    import json
+
+    from .content import call_summary, render, render_call, summary
+    from .dataset import load
+
+    path = _existing_db(db)
+    ds = load(path, since=since, until=until, replicas=list(replicas) or None)
+    if conversation is not None:
+        figures = call_summary(ds, conversation, k=k)
+        click.echo(json.dumps(figures, indent=2) if as_json else render_call(figures))
+        return
+    figures = summary(ds, k=k, top=top)
+    if as_json:
+        filters = {
+            "since": since.isoformat() if since else None,
+            "until": until.isoformat() if until else None,
+            "replicas": list(replicas) or None,
+        }
+        payload = {"database": display_url(path), "filters": filters, **figures}
+        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        return
+    title = f"What callers say: {display_url(path)} ({figures['transcripts']:,} transcripts)"
+    click.echo(render(figures, title=title))
+
+
 if __name__ == "__main__":
     cli()

@@ -69,13 +69,17 @@ __all__ = [
     "Questions",
     "Topics",
     "call_sentiment",
+    "call_summary",
     "is_question",
     "keywords",
     "language_breakdown",
     "languages",
     "questions",
+    "render",
+    "render_call",
     "sentiment_label",
     "sentiment_rates",
+    "summary",
     "topics",
     "turn_sentiment",
 ]
@@ -1443,3 +1447,278 @@ class ContentAnalysis:
             {"top": top},
             lambda: {"keywords": keywords(self._ds.turns, self.languages(), top=top)},
         )["keywords"]
+
+
+# -- summaries (what `tavus-analytics content` prints) ---------------------------------------------
+def _value(value: Any) -> Any:
+    """A JSON-ready value: None for NA, floats and ints as Python numbers, times as ISO text."""
+    if value is None or (np.ndim(value) == 0 and pd.isna(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.tz_convert("UTC").strftime("%Y-%m-%d")
+    if isinstance(value, (np.integer, int)) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return float(value)
+    return value if isinstance(value, (str, bool)) else str(value)
+
+
+def _records(table: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]:
+    return [
+        {c: _value(v) for c, v in zip(columns, row, strict=True)}
+        for row in table[list(columns)].itertuples(index=False)
+    ]
+
+
+def summary(ds: Any, *, k: int = 8, top: int = 10) -> dict[str, Any]:
+    """What callers say in a dataset, as plain Python values (JSON-ready).
+
+    Parameters
+    ----------
+    ds : Dataset
+        From :func:`tavus_analytics.load`, filtered as wanted.
+    k : int
+        Topics.
+    top : int
+        Question groups listed.
+
+    Returns
+    -------
+    dict
+        - ``transcripts`` : int, conversations with a user or assistant turn that has words.
+        - ``languages`` : list of ``{"language", "calls", "share"}``, most frequent first.
+        - ``sentiment`` : ``{"scored", "negative", "neutral", "positive", "not_scored",
+          "not_english": {language: calls}, "language_unknown", "no_user_words", "by_replica":
+          [...], "by_week": [...]}``: calls by label, calls not scored and why, and the rows of
+          :func:`sentiment_rates` (``period`` as ``YYYY-MM-DD``, the Monday).
+        - ``topics`` : list of ``{"topic", "label", "terms", "calls", "share"}``, or ``None``
+          when there are too few calls (then ``topics_error`` says why).
+        - ``questions`` : list of ``{"group", "example", "calls", "share", "questions",
+          "wordings", "trend"}``, the ``top`` most asked; ``question_calls`` : int, calls with a
+          user turn.
+    """
+    langs = ds.languages()
+    calls = ds.sentiment()
+    labels = calls["label"].astype(object).value_counts()
+    skipped = calls.loc[calls["mean"].isna(), "skipped"].astype(object).fillna("")
+    foreign = skipped.str.extract(r"^language (\w+): the sentiment lexicon", expand=False)
+    unknown = skipped.str.startswith("language not identified")
+    by_replica = ds.sentiment_rates("replica")
+    by_week = ds.sentiment_rates("week")
+    rate_columns = [
+        "calls",
+        "scored",
+        "negative",
+        "neutral",
+        "positive",
+        "negative_rate",
+        "positive_rate",
+        "mean",
+    ]
+    figures: dict[str, Any] = {
+        "transcripts": len(langs),
+        "languages": _records(language_breakdown(langs), ["language", "calls", "share"]),
+        "sentiment": {
+            "scored": int(labels.sum()),
+            **{name: int(labels.get(name, 0)) for name in LABELS},
+            "not_scored": int(calls["mean"].isna().sum()),
+            "not_english": {str(c): int(n) for c, n in foreign.value_counts().items()},
+            "language_unknown": int(unknown.sum()),
+            "no_user_words": int((foreign.isna() & ~unknown).sum()),
+            "by_replica": _records(by_replica, ["replica_id", *rate_columns]),
+            "by_week": _records(by_week, ["period", *rate_columns]),
+        },
+        "topics": None,
+        "topics_error": None,
+    }
+    try:
+        found = ds.topics(k=k)
+        figures["topics"] = _records(found.topics, ["topic", "label", "terms", "calls", "share"])
+        figures["topics_documents"] = found.documents
+    except NotEnoughText as e:
+        figures["topics_error"] = str(e)
+    asked = ds.questions()
+    figures["questions"] = _records(
+        asked.groups.head(top),
+        ["group", "example", "calls", "share", "questions", "wordings", "trend"],
+    )
+    figures["question_calls"] = asked.documents
+    return figures
+
+
+def call_summary(ds: Any, conversation: str, *, k: int = 8, top: int = 5) -> dict[str, Any]:
+    """What was said in one call: its language, sentiment, dominant topic, keywords and
+    questions, as plain Python values (JSON-ready).
+
+    Returns
+    -------
+    dict
+        ``conversation_id``; ``language`` (``{"language", "confidence", "basis", "reason"}`` or
+        None); ``sentiment`` (``{"user_turns", "mean", "min", "first_third", "last_third",
+        "drift", "assistant_mean", "label", "skipped"}`` or None); ``turns``: each scored turn
+        ``{"turn", "role", "compound", "label", "skipped"}``; ``topic`` (``{"topic", "label",
+        "weight"}`` or None: the call's dominant topic among ``k``); ``keywords`` (``{"keyword",
+        "score"}``, ``top`` of them); ``questions`` (``{"turn", "question", "group"}``).
+
+    Raises
+    ------
+    NotEnoughText
+        When the dataset has no such conversation with a transcript.
+    """
+    langs = ds.languages()
+    if not (langs["conversation_id"] == conversation).any():
+        raise NotEnoughText(
+            f"no transcript with words for conversation {conversation} in this selection: check "
+            "the id (tavus-analytics search finds calls by their words)"
+        )
+
+    def one(table: pd.DataFrame) -> pd.DataFrame:
+        return table[(table["conversation_id"] == conversation).to_numpy(dtype=bool)]
+
+    language = _records(one(langs), ["language", "confidence", "basis", "reason"])
+    calls = _records(
+        one(ds.sentiment()),
+        [
+            "user_turns",
+            "mean",
+            "min",
+            "first_third",
+            "last_third",
+            "drift",
+            "assistant_mean",
+            "label",
+            "skipped",
+        ],
+    )
+    turns = _records(one(ds.sentiment("turn")), ["turn", "role", "compound", "label", "skipped"])
+    topic = None
+    try:
+        found = ds.topics(k=k)
+        mine = one(found.calls)
+        if len(mine) and pd.notna(mine["topic"].iloc[0]):
+            number = int(mine["topic"].iloc[0])
+            label = found.topics.set_index("topic").loc[number, "label"]
+            topic = {"topic": number, "label": label, "weight": _value(mine["weight"].iloc[0])}
+    except NotEnoughText:
+        pass
+    asked = one(ds.questions().asked)
+    return {
+        "conversation_id": conversation,
+        "language": language[0] if language else None,
+        "sentiment": calls[0] if calls else None,
+        "turns": turns,
+        "topic": topic,
+        "keywords": _records(ds.keywords(conversation, top=top), ["keyword", "score"]),
+        "questions": _records(asked, ["turn", "question", "group"]),
+    }
+
+
+def _pct(x: Any) -> str:
+    return "-" if x is None else f"{x:.0%}"
+
+
+def render(figures: dict[str, Any], *, title: str = "") -> str:
+    """The figures of :func:`summary` as lines for a terminal."""
+    lines = [title, ""] if title else []
+    langs = figures["languages"]
+    lines.append(
+        "Languages      "
+        + (
+            ", ".join(f"{r['language']} {_pct(r['share'])} ({r['calls']:,})" for r in langs[:6])
+            or "-"
+        )
+    )
+    s = figures["sentiment"]
+    if s["scored"]:
+        shares = ", ".join(f"{_pct(s[n] / s['scored'])} {n}" for n in LABELS)
+        lines.append(f"Sentiment      {shares} of {s['scored']:,} calls scored")
+    else:
+        lines.append("Sentiment      no call scored")
+    if s["not_scored"]:
+        why = []
+        if s["not_english"]:
+            codes = ", ".join(f"{code} {n:,}" for code, n in s["not_english"].items())
+            why.append(f"{sum(s['not_english'].values()):,} not in English ({codes})")
+        if s["language_unknown"]:
+            why.append(f"{s['language_unknown']:,} of unknown language")
+        if s["no_user_words"]:
+            why.append(f"{s['no_user_words']:,} without words from the user")
+        lines.append("               not scored: " + ", ".join(why))
+    rated = [r for r in s["by_replica"] if r["scored"]]
+    if rated:
+        worst = sorted(rated, key=lambda r: -(r["negative_rate"] or 0))[:4]
+        lines.append(
+            "Negative rate  by replica: "
+            + ", ".join(
+                f"{r['replica_id']} {_pct(r['negative_rate'])} of {r['scored']:,}" for r in worst
+            )
+        )
+        weeks = [r for r in s["by_week"] if r["scored"]]
+        lines.append(
+            "               by week: "
+            + ", ".join(f"{r['period']} {_pct(r['negative_rate'])}" for r in weeks[-6:])
+        )
+    lines.append("")
+    if figures["topics"] is None:
+        lines.append(f"Topics: {figures['topics_error']}")
+    else:
+        lines.append(
+            f"Topics ({len(figures['topics'])}, of {figures['topics_documents']:,} calls in "
+            "English, by dominant topic)"
+        )
+        for t in figures["topics"]:
+            lines.append(f"  {t['topic']:>2}  {_pct(t['share']):>4}  {t['terms']}")
+    lines.append("")
+    lines.append(f"Most asked questions (of {figures['question_calls']:,} calls with a user turn)")
+    if not figures["questions"]:
+        lines.append("  none asked in two calls or more")
+    for q in figures["questions"]:
+        trend = "" if q["trend"] is None else f"{100 * q['trend']:+.1f} pts/wk"
+        wordings = f"{q['wordings']} wording{'s' if q['wordings'] > 1 else ''}"
+        lines.append(
+            f"  {q['calls']:>6,} calls {_pct(q['share']):>4}  {trend:>13}  {q['example']}  "
+            f"({wordings})"
+        )
+    return "\n".join(lines)
+
+
+def render_call(figures: dict[str, Any]) -> str:
+    """The figures of :func:`call_summary` as lines for a terminal."""
+    lines = [f"Conversation {figures['conversation_id']}", ""]
+    lang = figures["language"]
+    if lang is None or lang["language"] is None:
+        lines.append(f"Language       unknown ({lang['reason'] if lang else 'no text'})")
+    else:
+        lines.append(
+            f"Language       {lang['language']} (probability {lang['confidence']:.2f}, from "
+            f"the {lang['basis']}'s words)"
+        )
+    s = figures["sentiment"]
+    if s is None or s["mean"] is None:
+        lines.append(f"Sentiment      not scored: {s['skipped'] if s else 'no turn with words'}")
+    else:
+        drift = (
+            ""
+            if s["drift"] is None
+            else f", drift {s['drift']:+.2f} (last third {s['last_third']:+.2f} against first "
+            f"{s['first_third']:+.2f})"
+        )
+        lines.append(
+            f"Sentiment      {s['label']}: the user's mean {s['mean']:+.2f} over "
+            f"{s['user_turns']} turns, lowest {s['min']:+.2f}{drift}"
+        )
+    topic = figures["topic"]
+    lines.append(
+        "Topic          "
+        + (
+            "-"
+            if topic is None
+            else f"{topic['topic']}: {topic['label']} ({_pct(topic['weight'])} of its topic mix)"
+        )
+    )
+    lines.append("Keywords       " + (", ".join(k["keyword"] for k in figures["keywords"]) or "-"))
+    if figures["questions"]:
+        lines.append("Questions")
+        for q in figures["questions"]:
+            lines.append(f"  turn {q['turn']:>3}  {q['question']}")
+    return "\n".join(lines)

@@ -575,3 +575,77 @@ def test_the_demo_has_themes_that_topics_find_and_questions_reworded(demo_ds):
     questions = demo_ds.questions().groups
     assert len(questions) >= 20 and (questions["wordings"] >= 2).sum() >= 10
     assert questions["example"].str.endswith("?").all()
+
+
+# -- the command line ------------------------------------------------------------------------------
+def test_the_content_command(demo_ds):
+    from conftest import run
+
+    db = str(demo_ds.path)
+    text = run("content", "--db", db, "--topics", "5", "--top", "4")
+    assert text.exit_code == 0, text.output
+    lines = text.output.splitlines()
+    assert lines[0] == f"What callers say: {db} ({len(demo_ds.languages()):,} transcripts)"
+    top = demo_ds.language_breakdown().iloc[0]
+    assert any(line.startswith(f"Languages      {top.language} {top.share:.0%}") for line in lines)
+    assert "Topics (5, of " in text.output
+    asked = demo_ds.questions().groups.head(4)
+    assert all(example in text.output for example in asked["example"])
+
+    as_json = run("content", "--db", db, "--topics", "5", "--top", "4", "--json")
+    figures = json.loads(as_json.output)
+    assert figures["database"] == db and figures["filters"]["replicas"] is None
+    assert sum(r["calls"] for r in figures["languages"]) == figures["transcripts"]
+    s = figures["sentiment"]
+    assert s["scored"] == demo_ds.sentiment()["label"].notna().sum()
+    assert s["scored"] == s["negative"] + s["neutral"] + s["positive"]
+    not_scored = sum(s["not_english"].values()) + s["language_unknown"] + s["no_user_words"]
+    assert s["not_scored"] == not_scored
+    assert [t["topic"] for t in figures["topics"]] == [0, 1, 2, 3, 4]
+    assert [q["example"] for q in figures["questions"]] == list(asked["example"])
+    assert all(w["period"] >= "2026-09-14" for w in s["by_week"])
+
+    few = run("content", "--db", db, "--topics", "100000")
+    assert few.exit_code == 0
+    assert "Topics: topics(k=100000) needs at least 100000 calls" in few.output
+
+
+def test_the_content_command_on_one_call(demo_ds):
+    from conftest import run
+
+    calls = demo_ds.sentiment()
+    sour = calls.loc[calls["drift"].idxmin()]
+    db = str(demo_ds.path)
+    text = run("content", "--db", db, "--conversation", sour["conversation_id"])
+    assert text.exit_code == 0, text.output
+    assert text.output.startswith(f"Conversation {sour['conversation_id']}\n")
+    assert f"drift {sour['drift']:+.2f}" in text.output
+    figures = json.loads(
+        run("content", "--db", db, "--conversation", sour.conversation_id, "--json").output
+    )
+    assert figures["sentiment"]["label"] == sour["label"]
+    assert len(figures["keywords"]) == 5 and figures["language"]["language"] == "en"
+    assert figures["turns"] and all(t["role"] in ("user", "assistant") for t in figures["turns"])
+    missing = run("content", "--db", db, "--conversation", "c-nope")
+    assert missing.exit_code == 1
+    assert missing.output == (
+        "Error: no transcript with words for conversation c-nope in this selection: check the id "
+        "(tavus-analytics search finds calls by their words)\n"
+    )
+
+
+def test_the_content_command_without_the_extra_is_one_line(mixed_db, monkeypatch):
+    from conftest import run
+
+    for name in [m for m in sys.modules if m.split(".")[0] == "vaderSentiment"]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "vaderSentiment", None)
+    content._vader.cache_clear()
+    monkeypatch.setattr(content_cache, "get", lambda *a, **k: None)
+    result = run("content", "--db", mixed_db)
+    content._vader.cache_clear()
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: sentiment analysis needs the optional package vaderSentiment: "
+        "pip install 'tavus-analytics[nlp]'\n"
+    )
