@@ -1,4 +1,4 @@
-"""The four notebooks, executed from a clean kernel against a small demo database.
+"""The notebooks, executed from a clean kernel against a small demo database.
 
 The notebooks are committed as ``.ipynb`` with outputs cleared (not paired with jupytext): they
 open as they are in JupyterLab, and nbclient runs the very files analysts use.
@@ -23,6 +23,7 @@ NAMES = [
     "02_transcripts.ipynb",
     "03_perception.ipynb",
     "04_replicas_and_videos.ipynb",
+    "06_what_callers_say.ipynb",
 ]
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -106,6 +107,15 @@ def test_notebook_runs_on_the_demo_database(name, demo_db, tmp_path, monkeypatch
         assert "analyses" in text and "week of" in text
     if name == "04_replicas_and_videos.ipynb":
         assert "generation time, minutes" in text
+    if name == "06_what_callers_say.ipynb":
+        import tavus_analytics as ta
+
+        ds = ta.load(demo_db)
+        calls = ds.sentiment()
+        sourest = calls[calls["user_turns"] >= 6].nsmallest(1, "drift")
+        assert f"Sourest call: {sourest['conversation_id'].iloc[0]} - keywords: " in text
+        top = ds.questions().groups.iloc[0]
+        assert f"Most asked: {top['example']} ({top['calls']:,} calls" in text
 
 
 @pytest.mark.parametrize("name", NAMES)
