@@ -204,3 +204,27 @@ def test_the_postgres_benchmark_measures_both_stores_and_checks_every_database(t
         assert row and "!=" not in row.group(0), out
         assert int(row.group(4).replace(",", "")) > 0  # the same rows from both stores
     assert re.search(r"^all three +[\d.]+ +[\d.]+ +[\d.]+x$", out, re.M)
+
+
+def test_the_content_benchmark_measures_every_analysis_and_its_quality(tmp_path):
+    """A tiny run of ``bench_content.py`` on a small demo database (no timing asserted)."""
+    from tavus_analytics import demo
+
+    db = tmp_path / "demo.db"
+    demo.write(db, conversations=400, seed=0)
+    cmd = [sys.executable, str(BENCH / "bench_content.py"), "--db", str(db)]
+    cmd += ["--keyword-sample", "20", "--topics", "7"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert re.search(r"content analysis of 400 conversations \([\d,]+ transcripts", out), out
+    for step in ("load", "languages", "sentiment", "topics", "questions", "all four analyses"):
+        assert re.search(rf"^{step} +[\d.]+ +[\d.]+ +[\d.]+$", out, re.M), step
+    assert re.search(r"^keywords \(YAKE, projected\) .*\(20 calls measured\)$", out, re.M)
+    assert re.search(r"^reopen \(from the cache\) +[\d.]+ +[\d.]+$", out, re.M)
+    assert re.search(r"^tavus-analytics content: [\d.]+ s cold, [\d.]+ s warm", out, re.M)
+    purity = float(re.search(r"topics: purity ([\d.]+) against 7 planted themes", out).group(1))
+    assert 0 < purity <= 1
+    for mood in ("neutral", "sour", "delighted"):
+        assert re.search(rf"^sentiment, {mood} +calls \([\d,]+\): \d+% negative", out, re.M)
+    assert re.search(r"\(precision\) [\d.]+, right pairs grouped \(recall\) [\d.]+$", out, re.M)
