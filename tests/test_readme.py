@@ -21,7 +21,8 @@ def test_readme_opens_with_the_two_commands():
     first = _blocks("bash")[0]
     lines = [line for line in first.splitlines() if line and not line.startswith("#")]
     assert len(lines) == 2
-    assert "pip install -e ." in lines[0] and "tavus-analytics demo" in lines[0]
+    # The first command installs the nlp extra: content analysis is part of the report.
+    assert "pip install -e '.[nlp]'" in lines[0] and "tavus-analytics demo" in lines[0]
     assert lines[1] == "pip install -e '.[test]' && python -m pytest"
     ci = (ROOT / ".ci" / "run").read_text()
     assert "pip install --quiet -e '.[test]'" in ci and "python -m pytest" in ci
@@ -61,4 +62,18 @@ def test_the_python_example_runs(tmp_path, monkeypatch):
     exec(compile(example, "README.md", "exec"), namespace)
     ds = namespace["ds"]
     assert len(ds.conversations) == ds.conversations.conversation_id.nunique() > 100
+    assert namespace["fig"].axes
+
+
+def test_the_what_callers_say_example_runs(tmp_path, monkeypatch):
+    from tavus_analytics import demo
+
+    db = tmp_path / "data" / "tavus.db"
+    demo.write(db, conversations=150, seed=1)
+    monkeypatch.chdir(tmp_path)
+    example = next(b for b in _blocks("python") if "ds.topics(" in b)
+    namespace: dict = {}
+    exec(compile(example, "README.md", "exec"), namespace)
+    assert namespace["topics"].k == 8 and len(namespace["topics"].topics) == 8
+    assert len(namespace["questions"].groups) > 0
     assert namespace["fig"].axes
