@@ -15,7 +15,10 @@ from one colour-blind-safe palette (Okabe and Ito's), with a fixed colour per sh
 (:data:`STATUS_COLORS`), the same in every chart. A chart with nothing to show says so ("no
 conversations in this range") instead of failing or drawing blank axes.
 
-:data:`CHARTS` lists every chart by name, in the order of the report.
+:data:`CHARTS` lists every chart by name, in the order of the report. :data:`CONTENT_CHARTS` lists
+the charts of what callers say (sentiment, topics, questions), which need the ``nlp`` extra and
+draw the results of :mod:`tavus_analytics.content`; the report shows them in a section of their
+own.
 
 Examples
 --------
