@@ -28,6 +28,7 @@ __all__ = [
     "StoreUnavailable",
     "TavusAnalyticsError",
     "charts",
+    "content",
     "create_app",
     "display_url",
     "load",
@@ -36,9 +37,10 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # ``ta.charts`` imports matplotlib: only when first used, not in the collector.
-    if name == "charts":
+    # ``ta.charts`` imports matplotlib, ``ta.content`` the nlp extra's packages when used: only
+    # when first used, not in the collector.
+    if name in ("charts", "content"):
         import importlib
 
-        return importlib.import_module(".charts", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

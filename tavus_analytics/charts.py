@@ -15,7 +15,10 @@ from one colour-blind-safe palette (Okabe and Ito's), with a fixed colour per sh
 (:data:`STATUS_COLORS`), the same in every chart. A chart with nothing to show says so ("no
 conversations in this range") instead of failing or drawing blank axes.
 
-:data:`CHARTS` lists every chart by name, in the order of the report.
+:data:`CHARTS` lists every chart by name, in the order of the report. :data:`CONTENT_CHARTS` lists
+the charts of what callers say (sentiment, topics, questions), which need the ``nlp`` extra and
+draw the results of :mod:`tavus_analytics.content`; the report shows them in a section of their
+own.
 
 Examples
 --------
@@ -48,6 +51,13 @@ from .stats import duration_text
 __all__ = [
     "CATEGORY_COLORS",
     "CHARTS",
+    "CONTENT_CHARTS",
+    "SENTIMENT_COLORS",
+    "TOPIC_COLORS",
+    "sentiment_distribution",
+    "sentiment_trend",
+    "top_questions",
+    "topic_shares",
     "answer_delay_trend",
     "answer_delays",
     "canvas_outcomes",
@@ -1562,3 +1572,344 @@ def success_rate(
         f"(dashed); {int(overall['unknown']):,} of {int(overall['calls']):,} unknown, left out",
     )
     return ax.figure
+
+
+# -- what callers say (content analysis; needs the nlp extra) -------------------------------------
+#: The colour of each sentiment label.
+SENTIMENT_COLORS = {
+    "negative": OKABE_ITO["vermillion"],
+    "neutral": _GREY,
+    "positive": OKABE_ITO["bluish_green"],
+}
+#: Topic colours, in topic order (topic 0 is the largest); topics past these are grey.
+TOPIC_COLORS = [
+    OKABE_ITO["blue"],
+    OKABE_ITO["orange"],
+    OKABE_ITO["bluish_green"],
+    OKABE_ITO["vermillion"],
+    OKABE_ITO["sky_blue"],
+    OKABE_ITO["reddish_purple"],
+    OKABE_ITO["yellow"],
+    "#6E6E6E",
+]
+#: Weeks with fewer calls than this are drawn lighter in the topic chart: their shares are noisy.
+FEW_CALLS = 20
+
+
+def _call_sentiment(data: Any) -> tuple[pd.DataFrame, str]:
+    if isinstance(data, pd.DataFrame):
+        return data, ""
+    return _dataset(data).sentiment(), _scope(data)
+
+
+def _not_scored(calls: pd.DataFrame) -> str:
+    """Why calls have no score, in words: ``; 15 not: 12 not English, 3 no user words``."""
+    skipped = calls.loc[calls["mean"].isna(), "skipped"].astype(object).fillna("")
+    foreign = int(skipped.str.startswith("language ").sum())
+    rest = len(skipped) - foreign
+    parts = []
+    if foreign:
+        parts.append(f"{foreign:,} not English")
+    if rest:
+        parts.append(f"{rest:,} no user words")
+    return f"; {len(skipped):,} not: " + ", ".join(parts) if parts else ""
+
+
+@_styled
+def sentiment_distribution(
+    data: Dataset | pd.DataFrame,
+    *,
+    ax: Axes | None = None,
+) -> Figure:
+    """How calls felt: the distribution of each call's mean sentiment (the user's turns, VADER's
+    compound score), coloured by label, with the thresholds.
+
+    Numbers from :func:`tavus_analytics.content.call_sentiment` (``ds.sentiment()``); a call is
+    negative at or below -0.05, positive at or above +0.05.
+
+    Parameters
+    ----------
+    data : Dataset or DataFrame
+        A Dataset, or its ``ds.sentiment()`` table.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from .content import NEGATIVE, POSITIVE
+
+    calls, scope = _call_sentiment(data)
+    ax = _axes(ax)
+    title = "How calls felt: the user's mean sentiment per call"
+    scored = calls["mean"].dropna().to_numpy(dtype=float)
+    if scored.size == 0:
+        message = (
+            "no transcripts in this range" if calls.empty else "no call in English in this range"
+        )
+        return _empty(ax, title, message, scope)
+    bins = np.linspace(-1, 1, 41)
+    counts, edges = np.histogram(scored, bins=bins)
+    centers = (edges[:-1] + edges[1:]) / 2
+    label = np.where(
+        centers >= POSITIVE, "positive", np.where(centers <= NEGATIVE, "negative", "neutral")
+    )
+    for name in ("negative", "neutral", "positive"):
+        keep = label == name
+        ax.bar(
+            centers[keep],
+            counts[keep],
+            width=np.diff(edges)[keep],
+            color=SENTIMENT_COLORS[name],
+            edgecolor="white",
+            linewidth=0.4,
+            label=name,
+        )
+    for x in (NEGATIVE, POSITIVE):
+        ax.axvline(x, color="#333333", linestyle=":", linewidth=1)
+    ax.set_xlim(-1, 1)
+    ax.set_xlabel("mean compound score of the user's turns (-1 most negative, +1 most positive)")
+    ax.set_ylabel("calls")
+    _counts(ax, "y")
+    shares = calls["label"].astype(object).value_counts()
+    n = int(shares.sum())
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(
+        handles,
+        [f"{name}: {_pct(shares.get(name, 0) / n)} ({shares.get(name, 0):,})" for name in labels],
+        title="label",
+        loc="upper left",
+    )
+    sub = f"{n:,} calls scored (thresholds ±{POSITIVE:g} dotted)" + _not_scored(calls)
+    _titles(ax, title, sub)
+    return ax.figure
+
+
+@_styled
+def sentiment_trend(
+    data: Dataset,
+    *,
+    freq: Freq = "auto",
+    ax: Axes | None = None,
+) -> Figure:
+    """Negative and positive calls over time: per day or week, the share of the scored calls
+    labelled negative and positive (:func:`tavus_analytics.content.sentiment_rates`).
+
+    Parameters
+    ----------
+    data : Dataset
+        The rates need both ``conversations`` (when each call happened) and the sentiment.
+    freq : {"auto", "D", "W"}
+        Days or Monday-starting weeks (UTC); ``auto``: days up to 70 days, else weeks.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    ds = _dataset(data)
+    conv = ds.conversations
+    ax = _axes(ax)
+    freq_ = _resolve_freq(freq, conv["joined_at"].fillna(conv["first_seen"]))
+    if freq == "auto":
+        freq_ = "W"  # a daily share of a few calls is noise: weeks unless asked
+    unit = "day" if freq_ == "D" else "week"
+    title = f"Negative and positive calls per {unit}"
+    if conv.empty:
+        return _empty(ax, title, "no conversations in this range", _scope(ds))
+    calls = ds.sentiment()
+    if calls["mean"].notna().sum() == 0:
+        return _empty(ax, title, "no call in English in this range", _scope(ds))
+    from .content import sentiment_rates
+
+    rates = sentiment_rates(calls, conv, by=unit)
+    x = _naive_utc(rates["period"])
+    for name, column, marker in (
+        ("negative", "negative_rate", "o"),
+        ("positive", "positive_rate", "s"),
+    ):
+        ax.plot(
+            x,
+            rates[column],
+            marker=marker,
+            markersize=4,
+            linewidth=1.8,
+            color=SENTIMENT_COLORS[name],
+            label=f"{name} (overall {_pct(rates[name].sum() / rates['scored'].sum())})",
+        )
+    ax.set_ylim(0, 1.02)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_ylabel(f"share of the {unit}'s scored calls (%)")
+    _date_axis(ax)
+    ax.set_xlabel("day (UTC)" if freq_ == "D" else "week starting Monday (UTC)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
+    worst = rates.loc[rates["negative_rate"].idxmax()]
+    when = f"{worst['period']:%Y-%m-%d}"
+    sub = (
+        f"{int(rates['scored'].sum()):,} calls scored; most negative {unit}: {when}, "
+        f"{_pct(worst['negative_rate'])} of {int(worst['scored']):,}"
+    )
+    _titles(ax, title, sub)
+    return ax.figure
+
+
+@_styled
+def topic_shares(
+    data: Any,
+    *,
+    k: int = 8,
+    ax: Axes | None = None,
+) -> Figure:
+    """What calls are about, week by week: each week's calls by dominant topic (NMF topics of
+    the users' words, :func:`tavus_analytics.content.topics`), as shares that sum to 100 %.
+
+    Parameters
+    ----------
+    data : Dataset or Topics
+        A Dataset (topics are made with ``k``), or the result of ``ds.topics(...)``.
+    k : int
+        Topics, when ``data`` is a Dataset.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from .content import Topics
+    from .errors import NotEnoughText
+
+    ax = _axes(ax, (10.0, 5.2))
+    title = "What calls are about: topics per week"
+    scope = ""
+    if isinstance(data, Topics):
+        found = data
+    else:
+        ds = _dataset(data)
+        scope = _scope(ds)
+        try:
+            found = ds.topics(k=k)
+        except NotEnoughText as e:
+            return _empty(
+                ax, title, "no topics in this range:\n" + textwrap.fill(str(e), 70), scope
+            )
+    weeks = found.by_week
+    if weeks.empty:
+        return _empty(ax, title, "no weeks with topics in this range", scope)
+    table = weeks.pivot(index="period", columns="topic", values="share").fillna(0.0)
+    calls = weeks.groupby("period")["calls"].sum().reindex(table.index)
+    x = _naive_utc(pd.Series(table.index))
+    bottom = np.zeros(len(table))
+    light = (calls < FEW_CALLS).to_numpy()
+    labels = found.topics.set_index("topic")["label"]
+    for topic in table.columns:
+        heights = table[topic].to_numpy(dtype=float)
+        color = TOPIC_COLORS[topic] if topic < len(TOPIC_COLORS) else _LIGHT_GREY
+        share = found.topics.set_index("topic").loc[topic, "share"]
+        bars = ax.bar(
+            x,
+            heights,
+            width=5.6,
+            bottom=bottom,
+            align="edge",
+            color=color,
+            edgecolor="white",
+            linewidth=0.5,
+            label=f"{topic}: {_short(labels[topic], 34)} ({_pct(share)})",
+        )
+        for bar, faint in zip(bars, light, strict=True):
+            if faint:
+                bar.set_alpha(0.35)
+        bottom += heights
+    ax.set_ylim(0, 1)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_ylabel("share of the week's calls (%)")
+    _date_axis(ax)
+    ax.set_xlabel("week starting Monday (UTC)")
+    ax.grid(axis="x", visible=False)
+    handles, names = ax.get_legend_handles_labels()
+    ax.legend(
+        handles[::-1],
+        names[::-1],
+        title="topic: top terms (share of calls)",
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1),
+        title_fontsize=9,
+    )
+    sub = f"{found.documents:,} calls in {found.k} topics by their dominant topic" + (
+        f"; weeks of fewer than {FEW_CALLS} calls drawn lighter" if light.any() else ""
+    )
+    _titles(ax, title, sub)
+    return ax.figure
+
+
+@_styled
+def top_questions(
+    data: Any,
+    *,
+    top: int = 12,
+    ax: Axes | None = None,
+) -> Figure:
+    """The questions callers ask most: groups of similar questions (rewordings together), by the
+    share of calls that ask them, with their weekly trend
+    (:func:`tavus_analytics.content.questions`).
+
+    Parameters
+    ----------
+    data : Dataset or Questions
+        A Dataset, or the result of ``ds.questions(...)``.
+    top : int
+        Questions shown.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from .content import Questions
+
+    ax = _axes(ax, (10.0, max(4.0, 0.36 * top + 1.6)))
+    title = "What callers ask most: similar questions grouped"
+    scope = ""
+    if isinstance(data, Questions):
+        found = data
+    else:
+        ds = _dataset(data)
+        scope = _scope(ds)
+        found = ds.questions()
+    groups = found.groups.head(top)
+    if groups.empty:
+        return _empty(ax, title, "no question asked in two calls or more in this range", scope)
+    y = np.arange(len(groups))
+    bars = ax.barh(y, groups["share"], color=_MAIN, height=0.68)
+    ax.set_yticks(y, [_short(q, 48) for q in groups["example"]])
+    ax.invert_yaxis()
+    ax.set_xlim(0, min(1.0, groups["share"].max() * 1.6))
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xlabel("share of calls with a user turn that ask it (%)")
+    ax.grid(axis="y", visible=False)
+
+    def label(calls: int, wordings: int, trend: float) -> str:
+        text = f"{calls:,} calls, {wordings} wording{'s' if wordings > 1 else ''}"
+        return text if pd.isna(trend) else f"{text}, {100 * trend:+.1f} pts/wk"
+
+    _bar_labels(
+        ax,
+        bars,
+        [
+            label(c, w, t)
+            for c, w, t in zip(groups["calls"], groups["wordings"], groups["trend"], strict=True)
+        ],
+    )
+    sub = f"{found.documents:,} calls with a user turn; pts/wk: change of the weekly share"
+    _titles(ax, title, sub)
+    return ax.figure
+
+
+#: The content analysis charts (they need the nlp extra), in the order of the report's "What
+#: callers say" section: ``name -> function``.
+CONTENT_CHARTS: dict[str, Callable[..., Figure]] = {
+    "sentiment_distribution": sentiment_distribution,
+    "sentiment_trend": sentiment_trend,
+    "topic_shares": topic_shares,
+    "top_questions": top_questions,
+}

@@ -756,15 +756,22 @@ def stats(db, since, until, replicas, as_json):
     metavar="FILE",
     help="Success criteria (TOML): chart their success rate and list the calls that fail them.",
 )
+@click.option(
+    "--no-content",
+    is_flag=True,
+    help='Leave out the "What callers say" section (content analysis of the users\' words, '
+    "which takes a few minutes for 100,000 calls the first time, then comes from its cache).",
+)
 @_user_errors
-def report(db, since, until, replicas, out, look_at, criteria_file):
+def report(db, since, until, replicas, out, look_at, criteria_file, no_content):
     """Write a shareable report: one self-contained HTML file with every chart.
 
     Key figures in a table at the top, the period and the database it came from, the time it
     was made, then every chart (embedded as PNG), and the calls to look at: the failed, the
     shortest, those with a guardrail triggered, missed objectives or the slowest answers (and
-    those that failed --criteria), each with its page folded in. The file needs no server and
-    no network: open it in any browser or send it as it is.
+    those that failed --criteria), each with its page folded in, and what callers say
+    (sentiment, topics, questions) when the nlp extra is installed. The file needs no server
+    and no network: open it in any browser or send it as it is.
 
     Example:
 
@@ -784,6 +791,7 @@ def report(db, since, until, replicas, out, look_at, criteria_file):
         progress=True,
         look_at=look_at,
         criteria=criteria_file,
+        content=not no_content,
     )
     click.echo(f"Wrote {written}")
 
@@ -800,11 +808,17 @@ def report(db, since, until, replicas, out, look_at, criteria_file):
     metavar="DIR",
     help="The folder to write the PNG files into (made if needed; files are replaced).",
 )
+@click.option(
+    "--no-content",
+    is_flag=True,
+    help="Leave out the charts of what callers say (sentiment, topics, questions).",
+)
 @_user_errors
-def charts_(db, since, until, replicas, out):
+def charts_(db, since, until, replicas, out, no_content):
     """Write every chart as a PNG file, one per chart (volume.png, durations.png, ...).
 
-    The same charts as the report and as tavus_analytics.charts in a notebook.
+    The same charts as the report and as tavus_analytics.charts in a notebook; the charts of
+    what callers say when the nlp extra is installed and there are transcripts.
 
     Example:
 
@@ -813,7 +827,15 @@ def charts_(db, since, until, replicas, out):
     from .report import write_charts
 
     path = _existing_db(db)
-    written = write_charts(path, out, since=since, until=until, replicas=replicas, progress=True)
+    written = write_charts(
+        path,
+        out,
+        since=since,
+        until=until,
+        replicas=replicas,
+        progress=True,
+        content=not no_content,
+    )
     click.echo(f"Wrote {_plural(len(written), 'chart')} to {out}")
 
 
@@ -1103,6 +1125,72 @@ def evaluate_(db, criteria_file, since, until, replicas, as_json):
         return
     figures.pop("results")
     click.echo(evaluation.render(figures, title=display_url(path)), nl=False)
+
+
+@cli.command("content")
+@db_option
+@load_since_option
+@load_until_option
+@replica_option
+@click.option(
+    "--topics",
+    "k",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Topics to find in the users' words.",
+)
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Question groups to list.",
+)
+@click.option(
+    "--conversation",
+    metavar="ID",
+    default=None,
+    help="One call instead: its language, sentiment turn by turn, topic, keywords, questions.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON, for machines.")
+@_user_errors
+def content_(db, since, until, replicas, k, top, conversation, as_json):
+    """What callers talk about and how they feel: languages, sentiment, topics, top questions.
+
+    Analyses the users' words offline (the nlp extra: pip install 'tavus-analytics[nlp]'):
+    the language of each call, VADER sentiment of the calls in English (negative rates per
+    replica and per week), topics across calls, and the questions callers ask most, similar
+    wordings grouped. Results are cached outside the database (TAVUS_ANALYTICS_CACHE_DIR), so a
+    second run is quick.
+
+    Example:
+
+        tavus-analytics content --since 2025-07-01 --topics 6 --db data/tavus.db
+    """
+    import json
+
+    from .content import call_summary, render, render_call, summary
+    from .dataset import load
+
+    path = _existing_db(db)
+    ds = load(path, since=since, until=until, replicas=list(replicas) or None)
+    if conversation is not None:
+        figures = call_summary(ds, conversation, k=k)
+        click.echo(json.dumps(figures, indent=2) if as_json else render_call(figures))
+        return
+    figures = summary(ds, k=k, top=top)
+    if as_json:
+        filters = {
+            "since": since.isoformat() if since else None,
+            "until": until.isoformat() if until else None,
+            "replicas": list(replicas) or None,
+        }
+        payload = {"database": display_url(path), "filters": filters, **figures}
+        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        return
+    title = f"What callers say: {display_url(path)} ({figures['transcripts']:,} transcripts)"
+    click.echo(render(figures, title=title))
 
 
 if __name__ == "__main__":

@@ -668,6 +668,60 @@ class Dataset:
         :func:`tavus_analytics.metrics.video_generation`."""
         return metrics.video_generation(self.videos)
 
+    # -- what callers say (see tavus_analytics.content; needs the nlp extra) -------------------
+    def _transcript_sources(self) -> list[tuple]:
+        """(callback id, conversation id, sha256) of every transcript callback of the snapshot:
+        what content analysis read, for its cache key."""
+        return self._reader.query(
+            q.TRANSCRIPT_SOURCES,
+            (ev.TRANSCRIPTION_READY, ev.KIND_CONVERSATION, self._reader.max_id),
+        )
+
+    @functools.cached_property
+    def _content(self):
+        from .content import ContentAnalysis
+
+        return ContentAnalysis(self, sources=self._transcript_sources)
+
+    def languages(self) -> pd.DataFrame:
+        """The language of each call, from what the user said; see
+        :func:`tavus_analytics.content.languages`."""
+        return self._content.languages()
+
+    def language_breakdown(self) -> pd.DataFrame:
+        """Calls per language; see :func:`tavus_analytics.content.language_breakdown`."""
+        from .content import language_breakdown
+
+        return language_breakdown(self._content.languages())
+
+    def sentiment(self, level: str = "call") -> pd.DataFrame:
+        """How each call felt (``level="call"``: the user's mean, minimum, drift and a label) or
+        each turn's score (``"turn"``); see :func:`tavus_analytics.content.call_sentiment` and
+        :func:`tavus_analytics.content.turn_sentiment`."""
+        return self._content.sentiment(level)
+
+    def sentiment_rates(self, by: str = "week") -> pd.DataFrame:
+        """Negative, neutral and positive calls per week, day or replica; see
+        :func:`tavus_analytics.content.sentiment_rates`."""
+        from .content import sentiment_rates
+
+        return sentiment_rates(self._content.sentiment("call"), self.conversations, by=by)
+
+    def topics(self, k: int = 8, **options: Any):
+        """Topics across calls: top terms, share of calls, dominant topic per call, shares per
+        week and per replica; see :func:`tavus_analytics.content.topics`."""
+        return self._content.topics(k, **options)
+
+    def questions(self, **options: Any):
+        """The users' questions grouped by similarity, with counts, an example and the trend;
+        see :func:`tavus_analytics.content.questions`."""
+        return self._content.questions(**options)
+
+    def keywords(self, conversation: str | None = None, *, top: int = 5) -> pd.DataFrame:
+        """The keywords of one call (or of every call: about 3 ms each); see
+        :func:`tavus_analytics.content.keywords`."""
+        return self._content.keywords(conversation, top=top)
+
     # -- display ------------------------------------------------------------------------------
     def _counts(self) -> dict[str, int]:
         if self.filtered or "conversations" in self.__dict__:

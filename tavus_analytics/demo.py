@@ -25,6 +25,15 @@ What is made
   ``application.perception_analysis`` (Markdown with bold sections) about 3 minutes after the
   call or ``application.perception_unavailable``, ``application.post_call_action_executed`` 2 to
   3 minutes after, and ``application.memory_consolidation``.
+* What the users say (:mod:`tavus_analytics.demo_callers`): each call has a theme (technical
+  trouble, billing, cancellation, scheduling, or the persona's own: a product demo, interview
+  practice, travel, a language lesson), asks two or three of the theme's questions, each in one
+  of several wordings, and has a mood (neutral, sour, delighted, relieved); language lessons
+  and a few support and sales calls are in Spanish or French. Billing calls come after the
+  invoice run (the 1st to the 3rd), cancellations grow over the period, technical trouble and
+  sour calls surge during an outage, and one replica's support calls go sour more often. The
+  text is drawn from a random stream of each call's own, so it never changes the callbacks'
+  number, order or timing.
 * Durations follow the reason: about the persona's ``max_call_duration`` for
   ``max_call_duration``, a few seconds to half an hour with a long tail when the participant
   left, the persona's ``participant_absent_timeout`` (or nothing at all) for no-shows, which
@@ -67,6 +76,7 @@ from pathlib import Path
 import orjson
 
 from . import events as ev
+from .demo_callers import Voice, voice
 from .errors import TavusAnalyticsError
 from .masking import mask_url
 from .progress import progress as progress_bar
@@ -1142,7 +1152,7 @@ def _content(rng: random.Random, pool: list[str], long: bool) -> str:
         k = 1 if r < 0.2 else 2 if r < 0.5 else 3 if r < 0.8 else 4 if r < 0.93 else 6
     else:
         k = 1 if r < 0.55 else 2 if r < 0.85 else 3
-    return " ".join(rng.choices(pool, k=k))
+    return " ".join(dict.fromkeys(rng.choices(pool, k=k)))  # a sentence is said once per turn
 
 
 def _transcript(
@@ -1153,33 +1163,38 @@ def _transcript(
     duration: float,
     no_show: bool,
     new_shape: bool,
+    voice: Voice,
     *,
     trng: random.Random | None = None,
     answer_delay: float = 1.1,
 ) -> list[dict]:
-    """A transcript: the system prompt, then turns spread over the call. Newer payloads time
-    each turn (``trng`` draws the timing: the replica answers after about ``answer_delay``
-    seconds)."""
+    """A transcript: the system prompt, then turns spread over the call.
+
+    The shape (turns, roles, sentences per turn) is drawn from ``rng``; what the sentences say
+    comes from the call's ``voice`` (:mod:`tavus_analytics.demo_callers`), whose pools have the
+    sizes the draws expect, so that the text never changes the random stream. Newer payloads
+    time each turn (``trng`` draws the timing: the replica answers after about
+    ``answer_delay`` seconds).
+    """
     msgs: list[dict] = [{"role": "system", "content": prompt}]
     if no_show:
-        turns = [("assistant", rng.choice(persona["greetings"]))]
+        turns = [("assistant", rng.choice(voice.greetings))]
     else:
         n = max(2, min(60, round(duration / rng.uniform(9.0, 22.0))))
-        turns = [("assistant", rng.choice(persona["greetings"]))]
+        turns = [("assistant", rng.choice(voice.greetings))]
         role = "user"
-        user_pool, assistant_pool = persona["user"], persona["assistant"]
         while len(turns) < n - 2:
             if role == "user":
-                turns.append(("user", _content(rng, user_pool, False)))
+                turns.append(("user", _content(rng, voice.user_pool(len(turns), n), False)))
                 # Loosely alternating: now and then the user speaks twice in a row.
                 role = "user" if rng.random() < 0.06 else "assistant"
             else:
-                turns.append(("assistant", _content(rng, assistant_pool, True)))
+                turns.append(("assistant", _content(rng, voice.assistant_pool, True)))
                 role = "user"
         if turns[-1][0] == "assistant":
-            turns.append(("user", rng.choice(user_pool[-6:])))
+            turns.append(("user", rng.choice(voice.last_words)))
         if n > 2:
-            turns.append(("assistant", rng.choice(persona["closers"])))
+            turns.append(("assistant", rng.choice(voice.closers)))
     if not new_shape:
         msgs.extend({"role": r, "content": c} for r, c in turns)
         return msgs
@@ -1391,6 +1406,13 @@ def _conversation(w: _World, start: int, in_progress: bool) -> list[tuple[int, b
             + f"{local:%A, %d %B %Y}; the call started at {local:%H:%M} UTC."
         )
         new_shape = rng.random() < 0.15 + 0.6 * newness
+        caller = voice(
+            cid,
+            persona,
+            newness=newness,
+            day_of_month=local.day,
+            struggling=persona["key"] == "support" and replica == persona["replicas"][-1],
+        )
         transcript = _transcript(
             rng,
             persona,
@@ -1399,6 +1421,7 @@ def _conversation(w: _World, start: int, in_progress: bool) -> list[tuple[int, b
             duration,
             no_show,
             new_shape,
+            caller,
             trng=trng,
             answer_delay=_answer_delay(replica, newness),
         )

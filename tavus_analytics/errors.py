@@ -11,6 +11,7 @@ what to do, in one line.
 ``ConversationNotFound`` (no such call in the dataset: ``tavus-analytics show`` exits 2) and
 ``InvalidCriteria`` (success criteria that cannot be read: the message names the line and the
 rule) come from one call's page and from ``Dataset.evaluate``.
+``NotEnoughText`` (content analysis asked for more than the transcripts hold).
 """
 
 from __future__ import annotations
@@ -97,3 +98,8 @@ class InvalidCriteria(TavusAnalyticsError):
         super().__init__(message)
         self.line = line
         self.rule = rule
+
+
+class NotEnoughText(TavusAnalyticsError, ValueError):
+    """Content analysis was asked for more than the transcripts can give (for example more
+    topics than there are calls with words); the message says what to change."""

@@ -24,6 +24,7 @@ __all__ = [
     "calls_to_look_at",
     "canvas_outcomes",
     "durations",
+    "every_period",
     "funnel",
     "guardrail_summary",
     "objective_completion",
@@ -34,6 +35,7 @@ __all__ = [
     "perception_coverage",
     "perception_summary",
     "perception_terms",
+    "period_of",
     "replica_training",
     "shutdown_breakdown",
     "talk_ratio",
@@ -1210,3 +1212,15 @@ def calls_to_look_at(
             "value": "float64",
         }
     )
+
+
+# -- periods, for other modules ------------------------------------------------------------------
+def period_of(conversations: pd.DataFrame, freq: Literal["D", "W"] = "W") -> pd.Series:
+    """The UTC day or Monday-starting week each conversation is placed in (by ``joined_at``, else
+    ``first_seen``), as every metric here places it: datetime64[ns, UTC] at midnight."""
+    return _period(_when(conversations), freq)
+
+
+def every_period(periods: pd.Series, freq: Literal["D", "W"] = "W") -> pd.DatetimeIndex:
+    """Every day or week from the first to the last of ``periods`` (from :func:`period_of`)."""
+    return _every_period(periods, freq)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
@@ -22,12 +23,12 @@ from typing import Any
 import pandas as pd
 
 from .dataset import Dataset, load
-from .errors import TavusAnalyticsError
+from .errors import MissingExtra, NotEnoughText, TavusAnalyticsError
 from .progress import progress as progress_bar
 from .stats import duration_text, summary
 from .store import describe
 
-__all__ = ["LOOK_AT", "SECTIONS", "build", "write", "write_charts"]
+__all__ = ["CONTENT_SECTION", "LOOK_AT", "SECTIONS", "build", "write", "write_charts"]
 
 #: The heading of the section that lists calls to read and embeds their pages.
 LOOK_AT = "Calls to look at"
@@ -90,6 +91,19 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ),
 )
 
+#: The section made from the users' words (content analysis, the ``nlp`` extra): heading, lead
+#: and its charts (:data:`tavus_analytics.charts.CONTENT_CHARTS`). Its charts are drawn when the
+#: extra is installed and the selection has transcripts; otherwise the section says why.
+CONTENT_SECTION: tuple[str, str, tuple[str, ...]] = (
+    "What callers say",
+    "From the users' words: how calls felt (VADER sentiment of the calls in English), what they "
+    "are about (topics of their words) and what callers ask most (similar questions grouped).",
+    ("sentiment_distribution", "sentiment_trend", "topic_shares", "top_questions"),
+)
+
+#: Topics in the report's "What callers say" section.
+REPORT_TOPICS = 8
+
 _DPI = 120  # PNG resolution: sharp at 100 % zoom, small enough to mail
 
 _CSS = """
@@ -144,9 +158,11 @@ def _png(fig: Any, dpi: int = _DPI) -> bytes:
     return buf.getvalue()
 
 
-def _render(ds: Dataset, names: Iterable[str], bar: Any) -> Iterator[tuple[str, Any]]:
+def _render(
+    ds: Dataset, names: Iterable[str], bar: Any, functions: dict[str, Any] | None = None
+) -> Iterator[tuple[str, Any]]:
     """Each chart of ``names`` drawn on ``ds``, then closed after use by the caller."""
-    functions = _chart_functions()
+    functions = _chart_functions() if functions is None else functions
     for name in names:
         bar.set_postfix_str(name, refresh=False)
         fig = functions[name](ds)
@@ -304,6 +320,84 @@ def _text(value: Any) -> str:
     return "-" if value is None or pd.isna(value) else str(value)
 
 
+def _content_charts() -> dict[str, Any]:
+    from .charts import CONTENT_CHARTS
+
+    return CONTENT_CHARTS
+
+
+def _content(ds: Dataset) -> tuple[str | None, list[tuple[str, str]]]:
+    """The "What callers say" figures, or why there are none: (sentence or None, rows)."""
+    if not ds.conversations["has_transcript"].fillna(False).astype(bool).any():
+        return "No transcript in this selection: there is nothing to analyse.", []
+    try:
+        langs = ds.language_breakdown()
+        calls = ds.sentiment()
+        rates = ds.sentiment_rates("replica")
+        questions = ds.questions().groups
+        try:
+            topics = ds.topics(k=REPORT_TOPICS).topics
+        except NotEnoughText as e:
+            topics = str(e)
+    except MissingExtra as e:
+        return f"Content analysis is not installed: {e}.", []
+    rows = [
+        (
+            "Languages",
+            ", ".join(
+                f"{r.language} {_share(r.share)} ({r.calls:,})" for r in langs.head(4).itertuples()
+            ),
+        )
+    ]
+    labels = calls["label"].astype(object).value_counts()
+    scored = int(labels.sum())
+    if scored:
+        feel = ", ".join(
+            f"{_share(labels.get(n, 0) / scored)} {n}" for n in ("negative", "neutral", "positive")
+        )
+        rows.append(
+            (
+                "Sentiment",
+                f"{feel} of {scored:,} calls scored (English); {len(calls) - scored:,} not scored",
+            )
+        )
+        rated = rates[rates["scored"] >= 20]
+        if len(rated) > 1:
+            worst = rated.loc[rated["negative_rate"].idxmax()]
+            rows.append(
+                (
+                    "Most negative replica",
+                    f"{worst['replica_id']}: {_share(worst['negative_rate'])} of "
+                    f"{int(worst['scored']):,} calls",
+                )
+            )
+    else:
+        rows.append(("Sentiment", "no call in English: not scored"))
+    if isinstance(topics, str):
+        rows.append(("Topics", topics))
+    else:
+        rows.append(
+            (
+                "Largest topics",
+                "; ".join(f"{t.label} ({_share(t.share)})" for t in topics.head(3).itertuples()),
+            )
+        )
+    if len(questions):
+        rows.append(
+            (
+                "Most asked",
+                "; ".join(
+                    f"{q.example} ({_share(q.share)})" for q in questions.head(3).itertuples()
+                ),
+            )
+        )
+    return None, rows
+
+
+def _share(x: float) -> str:
+    return "-" if pd.isna(x) else f"{x:.0%}"
+
+
 def build(
     ds: Dataset,
     *,
@@ -313,6 +407,7 @@ def build(
     look_at: int = 5,
     criteria: Any = None,
     redact: Callable[[str], str] | None = None,
+    content: bool = True,
 ) -> str:
     """The report of a dataset as one self-contained HTML document.
 
@@ -334,20 +429,27 @@ def build(
         replica is charted, and the calls that failed them are listed to look at.
     redact : callable, optional
         ``str -> str``, applied to every free text from a callback in the embedded pages.
+    content : bool
+        Add the "What callers say" section (:data:`CONTENT_SECTION`): content analysis of the
+        users' words, cached after its first run (see :mod:`tavus_analytics.content`). Without
+        the ``nlp`` extra, or without transcripts, the section says so instead.
 
     Returns
     -------
     str
         The HTML text: key figures in a table at the top, the period and the database it came
-        from, the generation time, then every chart of :data:`SECTIONS` as a base64 PNG, and
-        the calls to look at with their pages.
+        from, the generation time, then every chart of :data:`SECTIONS` as a base64 PNG, the
+        "What callers say" section, and the calls to look at with their pages.
     """
     names = [n for _, _, charts in SECTIONS for n in charts]
     missing = set(_chart_functions()) - set(names)
     if missing:  # a chart added to CHARTS must be given a section here
         raise RuntimeError(f"charts without a report section: {sorted(missing)}")
     generated = (generated_at or datetime.now(UTC)).astimezone(UTC)
-    with progress_bar("report", total=len(names) + 2, unit="step", enabled=progress) as bar:
+    content_names = CONTENT_SECTION[2] if content else ()
+    with progress_bar(
+        "report", total=len(names) + len(content_names) + 2, unit="step", enabled=progress
+    ) as bar:
         bar.set_postfix_str("tables", refresh=False)
         asked, found = _period(ds)
         rows = _figures(ds)
@@ -358,6 +460,15 @@ def build(
         bar.set_postfix_str("calls to look at", refresh=False)
         calls = _look_at(ds, look_at, criteria, redact)
         bar.update(1)
+        why, content_rows = None, []
+        if content:
+            bar.set_postfix_str("content analysis", refresh=False)
+            why, content_rows = _content(ds)
+            bar.update(1)
+            drawn = content_names if why is None else ()
+            for name, fig in _render(ds, drawn, bar, _content_charts()):
+                images[name] = _image(fig, name)
+    sections = [*SECTIONS, CONTENT_SECTION] if content else list(SECTIONS)
     e = html.escape
     parts = [
         "<!DOCTYPE html>",
@@ -376,7 +487,7 @@ def build(
         '<table class="figures">',
         *(f'<tr><th>{e(k)}</th><td class="num">{e(v)}</td></tr>' for k, v in rows),
         "</table>",
-        "<nav>" + "".join(f'<a href="#{_anchor(h)}">{e(h)}</a>' for h, _, _ in SECTIONS) + "</nav>",
+        "<nav>" + "".join(f'<a href="#{_anchor(h)}">{e(h)}</a>' for h, _, _ in sections) + "</nav>",
         "</section>",
     ]
     for heading, lead, charts in SECTIONS:
@@ -390,6 +501,23 @@ def build(
                 f'<figure id="chart-{name}" data-chart="{name}">'
                 f'<img alt="{e(alt)}" src="data:image/png;base64,{data}"></figure>'
             )
+        parts.append("</section>")
+    if content:
+        heading, lead, charts = CONTENT_SECTION
+        parts.append(f'<section id="{_anchor(heading)}"><h2>{e(heading)}</h2>')
+        parts.append(f'<p class="lead">{e(lead)}</p>')
+        if why is not None:
+            parts.append(f'<p class="lead">{e(why)}</p>')
+        else:
+            parts.append('<table class="figures">')
+            parts += [f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in content_rows]
+            parts.append("</table>")
+            for name in charts:
+                alt, data = images[name]
+                parts.append(
+                    f'<figure id="chart-{name}" data-chart="{name}">'
+                    f'<img alt="{e(alt)}" src="data:image/png;base64,{data}"></figure>'
+                )
         parts.append("</section>")
     parts.append(
         "<footer>Numbers from the tables and metrics of tavus_analytics "
@@ -433,6 +561,7 @@ def write(
     progress: bool = False,
     look_at: int = 5,
     criteria: Any = None,
+    content: bool = True,
 ) -> Path:
     """Load a database and write its report to ``out`` (replaced if it exists).
 
@@ -448,6 +577,8 @@ def write(
         Show a progress bar on standard error (on a terminal).
     look_at, criteria
         Calls per reason to look at, and success criteria (see :func:`build`).
+    content : bool
+        Add the "What callers say" section (see :func:`build`).
 
     Returns
     -------
@@ -464,7 +595,7 @@ def write(
 
         criteria = parse(criteria)  # a bad file fails before the work starts
     ds = _open(db, since, until, replicas)
-    text = build(ds, progress=progress, look_at=look_at, criteria=criteria)
+    text = build(ds, progress=progress, look_at=look_at, criteria=criteria, content=content)
     _replace(out, text.encode("utf-8"))
     return out
 
@@ -478,13 +609,19 @@ def write_charts(
     replicas: Iterable[str] | None = None,
     dpi: int = _DPI,
     progress: bool = False,
+    content: bool = True,
 ) -> list[Path]:
     """Write every chart as ``<name>.png`` into ``out_dir`` (made if needed).
+
+    With ``content``, the charts of the report's "What callers say" section too
+    (:data:`tavus_analytics.charts.CONTENT_CHARTS`), when the ``nlp`` extra is installed and
+    there are transcripts.
 
     Returns
     -------
     list of Path
-        The files written, in the order of :data:`tavus_analytics.charts.CHARTS`.
+        The files written, in the order of :data:`tavus_analytics.charts.CHARTS`, then of
+        ``CONTENT_CHARTS``.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -493,8 +630,14 @@ def write_charts(
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     names = list(_chart_functions())
-    with progress_bar("charts", total=len(names), unit="step", enabled=progress) as bar:
-        for name, fig in _render(ds, names, bar):
+    extra = list(CONTENT_SECTION[2]) if content else []
+    with progress_bar(
+        "charts", total=len(names) + len(extra), unit="step", enabled=progress
+    ) as bar:
+        drawn = _render(ds, names, bar)
+        if extra and _content(ds)[0] is None:
+            drawn = itertools.chain(drawn, _render(ds, extra, bar, _content_charts()))
+        for name, fig in drawn:
             path = out_dir / f"{name}.png"
             _replace(path, _png(fig, dpi))
             fig.clear()

@@ -201,3 +201,11 @@ def readonly_fs(tmp_path):
         yield _ReadOnlyFS(path, mounted=True)
     finally:
         subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+@pytest.fixture(autouse=True)
+def _content_cache_in_the_test_run(tmp_path_factory, monkeypatch):
+    """Content analysis keeps results in a cache folder: the test run's own, never the user's."""
+    folder = tmp_path_factory.getbasetemp() / "content-cache"
+    monkeypatch.setenv("TAVUS_ANALYTICS_CACHE_DIR", str(folder))
+    return folder

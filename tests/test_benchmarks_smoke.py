@@ -220,3 +220,27 @@ def test_the_pages_benchmark_measures_and_prints(tmp_path, capsys):
     names = [line.split("  ")[0] for line in out[2:]]
     assert [n.split(" (")[0] for n in names] == ["tables", "select", "html", "text"]
     assert re.search(r"^html \(\d+ KiB a page\)\s+3\s+\d+\.\d\d\s+\d+\.\d\s+\d+\.\dx$", out[4])
+
+
+def test_the_content_benchmark_measures_every_analysis_and_its_quality(tmp_path):
+    """A tiny run of ``bench_content.py`` on a small demo database (no timing asserted)."""
+    from tavus_analytics import demo
+
+    db = tmp_path / "demo.db"
+    demo.write(db, conversations=400, seed=0)
+    cmd = [sys.executable, str(BENCH / "bench_content.py"), "--db", str(db)]
+    cmd += ["--keyword-sample", "20", "--topics", "7"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert re.search(r"content analysis of 400 conversations \([\d,]+ transcripts", out), out
+    for step in ("load", "languages", "sentiment", "topics", "questions", "all four analyses"):
+        assert re.search(rf"^{step} +[\d.]+ +[\d.]+ +[\d.]+$", out, re.M), step
+    assert re.search(r"^keywords \(YAKE, projected\) .*\(20 calls measured\)$", out, re.M)
+    assert re.search(r"^reopen \(from the cache\) +[\d.]+ +[\d.]+$", out, re.M)
+    assert re.search(r"^tavus-analytics content: [\d.]+ s cold, [\d.]+ s warm", out, re.M)
+    purity = float(re.search(r"topics: purity ([\d.]+) against 7 planted themes", out).group(1))
+    assert 0 < purity <= 1
+    for mood in ("neutral", "sour", "delighted"):
+        assert re.search(rf"^sentiment, {mood} +calls \([\d,]+\): \d+% negative", out, re.M)
+    assert re.search(r"\(precision\) [\d.]+, right pairs grouped \(recall\) [\d.]+$", out, re.M)

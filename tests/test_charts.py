@@ -326,3 +326,86 @@ def test_chart_saves_to_png(ds, tmp_path):
     out = tmp_path / "volume.png"
     charts.volume(ds).savefig(out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# -- what callers say ------------------------------------------------------------------------------
+CONTENT = list(charts.CONTENT_CHARTS)
+
+
+def test_the_content_charts_are_apart_from_the_base_charts():
+    assert CONTENT == ["sentiment_distribution", "sentiment_trend", "topic_shares", "top_questions"]
+    assert not set(CONTENT) & set(charts.CHARTS)  # the base report and charts need no extra
+    for name, f in charts.CONTENT_CHARTS.items():
+        assert f is getattr(charts, name)
+
+
+@pytest.mark.parametrize("name", CONTENT)
+def test_content_chart_on_demo_data(name, ds):
+    fig = charts.CONTENT_CHARTS[name](ds)
+    (ax,) = fig.axes
+    assert len(ax.get_title(loc="left")) > 10 and ax.get_xlabel()
+    assert not any("in this range" in t for t in texts(fig)), texts(fig)
+    assert len(ax.patches) + len(ax.lines) >= 2
+    assert plt.get_fignums() == []
+
+
+@pytest.mark.parametrize("name", CONTENT)
+def test_content_chart_on_an_empty_database_says_so(name, empty_ds):
+    fig = charts.CONTENT_CHARTS[name](empty_ds)
+    (ax,) = fig.axes
+    (message,) = [t.get_text() for t in ax.texts]
+    assert message.startswith("no ") and "in this range" in message
+    assert not bars(ax) and not ax.lines
+
+
+def test_sentiment_distribution_counts_every_scored_call_in_its_labels_colour(ds):
+    calls = ds.sentiment()
+    fig = charts.sentiment_distribution(ds)
+    ax = fig.axes[0]
+    assert sum(b.get_height() for b in bars(ax)) == calls["mean"].notna().sum()
+    for bar in bars(ax):
+        center = bar.get_x() + bar.get_width() / 2
+        label = "positive" if center >= 0.05 else "negative" if center <= -0.05 else "neutral"
+        assert to_hex(bar.get_facecolor()) == charts.SENTIMENT_COLORS[label].lower()
+    assert sorted(line.get_xdata()[0] for line in ax.lines) == [-0.05, 0.05]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    negative = int((calls["label"] == "negative").sum())
+    assert any(t.startswith("negative: ") and f"({negative:,})" in t for t in legend)
+    same = charts.sentiment_distribution(calls)  # the table instead of the Dataset
+    assert [b.get_height() for b in bars(same.axes[0])] == [b.get_height() for b in bars(ax)]
+
+
+def test_sentiment_trend_draws_the_weekly_rates(ds):
+    from tavus_analytics.content import sentiment_rates
+
+    ax = charts.sentiment_trend(ds).axes[0]
+    rates = sentiment_rates(ds.sentiment(), ds.conversations, by="week")
+    negative, positive = ax.lines
+    assert np.allclose(negative.get_ydata(), rates["negative_rate"], equal_nan=True)
+    assert np.allclose(positive.get_ydata(), rates["positive_rate"], equal_nan=True)
+    assert to_hex(negative.get_color()) == charts.SENTIMENT_COLORS["negative"].lower()
+
+
+def test_topic_shares_stack_each_week_to_one(ds):
+    found = ds.topics(k=4)
+    ax = charts.topic_shares(found).axes[0]
+    tops = {}
+    for bar in ax.patches:
+        x = round(bar.get_x(), 6)
+        tops[x] = max(tops.get(x, 0), bar.get_y() + bar.get_height())
+    assert len(tops) == found.by_week["period"].nunique()
+    assert all(top == pytest.approx(1.0) for top in tops.values())
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(legend) == 4 and legend[-1].startswith("0: ")
+    message = texts(charts.topic_shares(ds, k=len(ds.conversations) + 1))
+    assert any(t.startswith("no topics in this range:") for t in message)
+
+
+def test_top_questions_draws_the_most_asked_groups(ds):
+    found = ds.questions()
+    ax = charts.top_questions(found, top=5).axes[0]
+    assert len(bars(ax)) == min(5, len(found.groups))
+    shown = [t.get_text() for t in ax.get_yticklabels()]
+    assert shown[0].startswith(found.groups["example"].iloc[0][:30])
+    labels = [t.get_text() for t in ax.texts]
+    assert labels[0].startswith(f"{found.groups['calls'].iloc[0]:,} calls")

@@ -508,3 +508,56 @@ def test_cli_demo_writes_the_database(tmp_path):
 
 def test_demo_module_documents_its_reproducibility():
     assert "DEFAULT_END" in demo_mod.__doc__ and "random.Random(seed)" in demo_mod.__doc__
+
+
+def test_what_callers_say_comes_from_a_stream_of_its_own():
+    """Each call's text is drawn from a stream seeded with its id, from pools as long as the
+    lists the demo's own stream draws from: the callbacks' number, order and timing do not
+    depend on the text."""
+    from tavus_analytics.demo import _PERSONAS
+    from tavus_analytics.demo_callers import THEMES, voice
+
+    seen = Counter()
+    for persona in _PERSONAS:
+        for i in range(200):
+            args = {"newness": i / 200, "day_of_month": 1 + i % 28, "struggling": i % 5 == 0}
+            v = voice(f"c{i:012x}", persona, **args)
+            assert v == voice(f"c{i:012x}", persona, **args)  # the same id, the same voice
+            assert len(v.greetings) == len(persona["greetings"])
+            assert len(v.closers) == len(persona["closers"])
+            assert len(v.last_words) == 6
+            assert all(v.user_pools) and v.assistant_pool
+            assert v.language in THEMES[v.theme]
+            seen[persona["key"], v.theme] += 1
+            seen["mood", v.mood] += 1
+            seen["language", v.language] += 1
+    for mood in ("neutral", "sour", "delighted", "relieved"):
+        assert seen["mood", mood] > 20, mood
+    for language in ("en", "es", "fr"):
+        assert seen["language", language] > 20, language
+    support = [theme for key, theme in seen if key == "support"]
+    assert sorted(support) == ["billing", "cancellation", "scheduling", "technical"]
+
+
+def test_the_transcripts_carry_themes_questions_and_languages(conversations):
+    from tavus_analytics.demo_callers import THEMES
+
+    lines = {
+        line: theme
+        for theme, languages in THEMES.items()
+        for text in languages.values()
+        for line in text["statements"] + [w for q in text["questions"] for w in q]
+    }
+    themes, questions = Counter(), Counter()
+    for events in conversations.values():
+        for ready in events.get("application.transcription_ready", []):
+            for m in ready["properties"]["transcript"]:
+                if m["role"] != "user" or not m.get("content"):
+                    continue
+                for sentence in re.split(r"(?<=[.!?…])\s+", m["content"]):
+                    if sentence in lines:
+                        themes[lines[sentence]] += 1
+                    if sentence.endswith("?"):
+                        questions[sentence] += 1
+    assert set(themes) == set(THEMES)
+    assert len([q for q, n in questions.items() if n >= 3]) >= 30

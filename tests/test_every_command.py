@@ -25,7 +25,8 @@ from tavus_analytics.cli import cli
 
 #: Commands that only read the database given with --db (or --from).
 READS = {
-    "stats", "report", "charts", "export", "search", "replay", "migrate", "show", "evaluate"
+    "stats", "report", "charts", "export", "search", "replay", "migrate", "show", "evaluate",
+    "content",
 }  # fmt: skip
 #: Commands that write it (and may create it).
 WRITES = {"serve", "demo", "import", "backfill"}

@@ -1,4 +1,4 @@
-"""The four notebooks, executed from a clean kernel against a small demo database.
+"""The notebooks, executed from a clean kernel against a small demo database.
 
 The notebooks are committed as ``.ipynb`` with outputs cleared (not paired with jupytext): they
 open as they are in JupyterLab, and nbclient runs the very files analysts use.
@@ -24,6 +24,7 @@ NAMES = [
     "03_perception.ipynb",
     "04_replicas_and_videos.ipynb",
     "05_objectives_guardrails_timing.ipynb",
+    "06_what_callers_say.ipynb",
 ]
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -116,6 +117,15 @@ def test_notebook_runs_on_the_demo_database(name, demo_db, tmp_path, monkeypatch
         assert "completion_rate" in text and "triggers_per_100_calls" in text
         assert "calls with a guardrail triggered more than once" in text
         assert "median_s" in text and "error_code" in text
+    if name == "06_what_callers_say.ipynb":
+        import tavus_analytics as ta
+
+        ds = ta.load(demo_db)
+        calls = ds.sentiment()
+        sourest = calls[calls["user_turns"] >= 6].nsmallest(1, "drift")
+        assert f"Sourest call: {sourest['conversation_id'].iloc[0]} - keywords: " in text
+        top = ds.questions().groups.iloc[0]
+        assert f"Most asked: {top['example']} ({top['calls']:,} calls" in text
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -62,3 +62,17 @@ def test_the_python_example_runs(tmp_path, monkeypatch):
     ds = namespace["ds"]
     assert len(ds.conversations) == ds.conversations.conversation_id.nunique() > 100
     assert namespace["fig"].axes
+
+
+def test_the_what_callers_say_example_runs(tmp_path, monkeypatch):
+    from tavus_analytics import demo
+
+    db = tmp_path / "data" / "tavus.db"
+    demo.write(db, conversations=150, seed=1)
+    monkeypatch.chdir(tmp_path)
+    example = next(b for b in _blocks("python") if "ds.topics(" in b)
+    namespace: dict = {}
+    exec(compile(example, "README.md", "exec"), namespace)
+    assert namespace["topics"].k == 8 and len(namespace["topics"].topics) == 8
+    assert len(namespace["questions"].groups) > 0
+    assert namespace["fig"].axes

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import functools
 import re
+import sys
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 
@@ -11,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 import tavus_analytics as ta
-from tavus_analytics import charts, demo, report
+from tavus_analytics import charts, content, content_cache, demo, report
 from tavus_analytics.cli import cli
 from tavus_analytics.store import Store
 
@@ -65,9 +67,9 @@ def demo_report(demo_db, tmp_path_factory):
 def test_report_contains_every_chart_as_an_embedded_png(demo_report):
     page = parse(demo_report)
     figures = [a["data-chart"] for tag, a in page.tags if tag == "figure"]
-    assert sorted(figures) == sorted(charts.CHARTS)
+    assert sorted(figures) == sorted([*charts.CHARTS, *charts.CONTENT_CHARTS])
     images = [a for tag, a in page.tags if tag == "img"]
-    assert len(images) == len(charts.CHARTS)
+    assert len(images) == len(charts.CHARTS) + len(charts.CONTENT_CHARTS)
     for img in images:
         assert img["src"].startswith("data:image/png;base64,")
         assert base64.b64decode(img["src"].split(",", 1)[1]).startswith(PNG)
@@ -135,6 +137,7 @@ def test_report_of_an_empty_database_shows_every_chart_empty(tmp_path):
     html = report.build(ta.load(db), generated_at=datetime(2025, 7, 1, tzinfo=UTC))
     page = parse(html)
     assert len([t for t, _ in page.tags if t == "img"]) == len(charts.CHARTS)
+    assert "No transcript in this selection: there is nothing to analyse." in html
     assert "Conversations found: no conversations." in html
     assert "Generated 2025-07-01 00:00:00 UTC" in html
     cells = page.cells
@@ -145,6 +148,45 @@ def test_report_of_an_empty_database_shows_every_chart_empty(tmp_path):
 def test_every_chart_is_in_one_report_section():
     names = [n for _, _, group in report.SECTIONS for n in group]
     assert sorted(names) == sorted(charts.CHARTS)
+    assert list(report.CONTENT_SECTION[2]) == list(charts.CONTENT_CHARTS)
+
+
+def test_what_callers_say_has_its_figures_and_its_charts(demo_db, demo_report):
+    ds = ta.load(demo_db)
+    section = demo_report.split('<section id="what-callers-say">', 1)[1].split("</section>")[0]
+    cells = parse(section).cells
+    for label in ("Languages", "Sentiment", "Largest topics", "Most asked"):
+        assert label in cells, label
+    top = ds.language_breakdown().iloc[0]
+    assert cells[cells.index("Languages") + 1].startswith(f"{top.language} {top.share:.0%}")
+    scored = int(ds.sentiment()["label"].notna().sum())
+    assert f"of {scored:,} calls scored (English)" in cells[cells.index("Sentiment") + 1]
+    asked = ds.questions().groups["example"].iloc[0]
+    assert cells[cells.index("Most asked") + 1].startswith(asked)
+    assert section.count("<img") == len(charts.CONTENT_CHARTS)
+
+
+def test_without_the_extra_or_on_request_the_section_says_so(demo_db, tmp_path, monkeypatch):
+    ds = ta.load(demo_db)
+    assert 'id="what-callers-say"' not in report.build(ds, content=False)
+    out = tmp_path / "r.html"
+    result = CliRunner().invoke(
+        cli, ["report", "--db", str(demo_db), "--out", str(out), "--no-content"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "What callers say" not in out.read_text(encoding="utf-8")
+    for name in [m for m in sys.modules if m.split(".")[0] == "vaderSentiment"]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "vaderSentiment", None)
+    monkeypatch.setattr(content, "_vader", functools.cache(content._vader.__wrapped__))
+    monkeypatch.setattr(content_cache, "get", lambda *a, **k: None)
+    text = report.build(ta.load(demo_db))
+    section = text.split('<section id="what-callers-say">', 1)[1].split("</section>")[0]
+    assert (
+        "Content analysis is not installed: sentiment analysis needs the optional package "
+        "vaderSentiment: pip install &#x27;tavus-analytics[nlp]&#x27;." in section
+    )
+    assert "<img" not in section and text.count("<img") == len(charts.CHARTS)
 
 
 def test_report_errors_are_one_line(tmp_path, demo_db):
@@ -164,9 +206,10 @@ def test_charts_command_writes_every_chart(demo_db, tmp_path):
     out = tmp_path / "charts"
     r = CliRunner().invoke(cli, ["charts", "--db", str(demo_db), "--out", str(out)])
     assert r.exit_code == 0, r.output
-    assert r.output == f"Wrote {len(charts.CHARTS)} charts to {out}\n"
+    every = [*charts.CHARTS, *charts.CONTENT_CHARTS]
+    assert r.output == f"Wrote {len(every)} charts to {out}\n"
     files = sorted(p.name for p in out.iterdir())
-    assert files == sorted(f"{name}.png" for name in charts.CHARTS)
+    assert files == sorted(f"{name}.png" for name in every)
     for p in out.iterdir():
         assert p.read_bytes().startswith(PNG)
 
@@ -252,7 +295,8 @@ def test_report_with_criteria_charts_the_success_rate_and_lists_failures(demo_db
     text = out.read_text(encoding="utf-8")
     page = parse(text)
     charted = [a["data-chart"] for tag, a in page.tags if tag == "figure"]
-    assert charted.count("success_rate") == 2 and len(charted) == len(charts.CHARTS) + 2
+    assert charted.count("success_rate") == 2
+    assert len(charted) == len(charts.CHARTS) + 2 + len(charts.CONTENT_CHARTS)
     ds = ta.load(demo_db)
     judged = ds.evaluate(criteria)
     rate = (judged["result"] == "success").sum() / (judged["result"] != "unknown").sum()

@@ -144,6 +144,14 @@ TRANSCRIPTS = (
 )
 
 
+#: (id, conversation, sha256) of every transcript callback: what content analysis read, for its
+#: cache key. Parameters: the event type, the kind, ``max_id``.
+TRANSCRIPT_SOURCES = (
+    "SELECT id, conversation_id, sha256 FROM callbacks "
+    "WHERE event_type = ? AND kind = ? AND id <= ? ORDER BY id"
+)
+
+
 def bodies(where: str) -> str:
     """(id, conversation, event type, time, arrival, body as bytes) of the callbacks matching
     ``where`` (with ``?`` placeholders, then one more for ``max_id``), in arrival order."""
