@@ -32,18 +32,28 @@ def _is_nested(value: Any) -> bool:
 
 
 def _json_text(value: Any) -> Any:
-    if _is_nested(value):
-        return json.dumps(value, ensure_ascii=False, default=str)
-    return value
+    if value is None or isinstance(value, str) or (isinstance(value, float) and value != value):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _mixed(column: pd.Series) -> bool:
+    """Whether an object column holds nested values, or text beside other values (an output
+    variable sent as ``"50k"`` in one call and ``50000`` in another)."""
+    kinds = {type(v) for v in column if v is not None and not (isinstance(v, float) and v != v)}
+    return any(issubclass(k, dict | list | tuple) for k in kinds) or (
+        str in kinds and len(kinds) > 1
+    )
 
 
 def flatten(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with every object column that holds dicts or lists turned into JSON text, so
-    that CSV and Parquet get one plain type per column."""
+    """``frame`` with every object column that holds dicts or lists, or text beside numbers,
+    turned into JSON text (text stays as it is), so that CSV and Parquet get one plain type per
+    column."""
     out = frame.copy()
     for name in out.columns:
         column = out[name]
-        if column.dtype == object and column.map(_is_nested).any():
+        if column.dtype == object and _mixed(column):
             out[name] = column.map(_json_text)
     return out
 
