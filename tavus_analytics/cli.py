@@ -65,6 +65,15 @@ db_option = click.option(
 )
 
 
+redact_option = click.option(
+    "--redact",
+    is_flag=True,
+    help="Show e-mail addresses, phone numbers, card numbers, IP addresses and URLs with "
+    "credentials as [EMAIL], [PHONE], [CARD], [IP], [URL_WITH_CREDENTIALS] (the stored "
+    "callbacks are not changed).",
+)
+
+
 @click.group(cls=_Group)
 @click.version_option(package_name="tavus-analytics")
 def cli():
@@ -531,8 +540,9 @@ def backfill(db, api_key, since, base_url, rate, max_retries, backoff, page_size
     "SQLite FTS5 (refund AND late, cancel*, NEAR(a b, 5)) or PostgreSQL to_tsquery "
     "(refund & !cancel, cancel:*).",
 )
+@redact_option
 @_user_errors
-def search(db, phrase, role, conversation, limit, fts):
+def search(db, phrase, role, conversation, limit, fts, redact):
     """Find transcript messages that contain PHRASE (full-text search, SQLite or PostgreSQL).
 
     Matches the words in this order, ignoring case, accents and English word endings
@@ -557,6 +567,7 @@ def search(db, phrase, role, conversation, limit, fts):
             fts=fts,
             before="\x1b[1m",
             after="\x1b[22m",
+            redact=redact,
         )
     finally:
         store.close()
@@ -623,8 +634,9 @@ def _existing_db(db: str | None) -> str | Path:
 @load_since_option
 @load_until_option
 @replica_option
+@redact_option
 @_user_errors
-def export(db, table, fmt, out, since, until, replicas):
+def export(db, table, fmt, out, since, until, replicas, redact):
     """Write a derived table to a file, for other tools.
 
     The tables are the analytics tables of tavus_analytics.load (one row per conversation, per
@@ -639,7 +651,7 @@ def export(db, table, fmt, out, since, until, replicas):
     from .export import export as run
 
     path = _existing_db(db)
-    rows = run(path, table, fmt, out, since=since, until=until, replicas=replicas)
+    rows = run(path, table, fmt, out, since=since, until=until, replicas=replicas, redact=redact)
     click.echo(f"Wrote {_plural(rows, 'row')} of {table} to {out}")
 
 
@@ -701,8 +713,9 @@ def stats(db, since, until, replicas, as_json):
     type=click.Path(dir_okay=False),
     help="The HTML file to write (replaced if it exists).",
 )
+@redact_option
 @_user_errors
-def report(db, since, until, replicas, out):
+def report(db, since, until, replicas, out, redact):
     """Write a shareable report: one self-contained HTML file with every chart.
 
     Key figures in a table at the top, the period and the database it came from, the time it
@@ -716,7 +729,9 @@ def report(db, since, until, replicas, out):
     from .report import write
 
     path = _existing_db(db)
-    written = write(path, out, since=since, until=until, replicas=replicas, progress=True)
+    written = write(
+        path, out, since=since, until=until, replicas=replicas, progress=True, redact=redact
+    )
     click.echo(f"Wrote {written}")
 
 
@@ -732,8 +747,9 @@ def report(db, since, until, replicas, out):
     metavar="DIR",
     help="The folder to write the PNG files into (made if needed; files are replaced).",
 )
+@redact_option
 @_user_errors
-def charts_(db, since, until, replicas, out):
+def charts_(db, since, until, replicas, out, redact):
     """Write every chart as a PNG file, one per chart (volume.png, durations.png, ...).
 
     The same charts as the report and as tavus_analytics.charts in a notebook.
@@ -745,7 +761,9 @@ def charts_(db, since, until, replicas, out):
     from .report import write_charts
 
     path = _existing_db(db)
-    written = write_charts(path, out, since=since, until=until, replicas=replicas, progress=True)
+    written = write_charts(
+        path, out, since=since, until=until, replicas=replicas, progress=True, redact=redact
+    )
     click.echo(f"Wrote {_plural(len(written), 'chart')} to {out}")
 
 

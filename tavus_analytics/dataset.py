@@ -37,6 +37,7 @@ from . import metrics
 from . import tables as tb
 from .config import find_database
 from .frames import frame
+from .redact import redact_frame
 from .store import open_reader
 from .store import queries as q
 
@@ -533,6 +534,7 @@ class Dataset:
         conversation: str | None = None,
         limit: int | None = 20,
         fts: bool = False,
+        redact: bool = False,
     ) -> pd.DataFrame:
         """Transcript messages that contain ``query``, best match first.
 
@@ -540,7 +542,8 @@ class Dataset:
         (``fts=True`` takes the engine's query syntax instead: FTS5's on SQLite, ``to_tsquery``'s
         on PostgreSQL). Searching first brings the database's full-text index up to date, so it
         needs write access to the database. On a filtered dataset, only its conversations are
-        searched. See :func:`tavus_analytics.store.search.search`.
+        searched. With ``redact``, personal data in ``snippet`` and ``content`` is replaced by
+        placeholders. See :func:`tavus_analytics.store.search.search`.
 
         Returns
         -------
@@ -557,11 +560,10 @@ class Dataset:
         """
         from .store.search import search
 
+        options = {"role": role, "conversation": conversation, "fts": fts, "redact": redact}
         if not self.filtered:
-            return search(
-                self.path, query, role=role, conversation=conversation, limit=limit, fts=fts
-            )
-        found = search(self.path, query, role=role, conversation=conversation, limit=None, fts=fts)
+            return search(self.path, query, limit=limit, **options)
+        found = search(self.path, query, limit=None, **options)
         found = found[found["conversation_id"].isin(self.conversations["conversation_id"])]
         return (found if limit is None else found.head(limit)).reset_index(drop=True)
 
@@ -703,6 +705,60 @@ class Dataset:
             for k, v in self._summary()
         )
         return f"<table><caption>tavus-analytics Dataset</caption>{rows}</table>"
+
+    # -- redaction (see tavus_analytics.redact) -------------------------------------------------
+    def redacted(self) -> Dataset:
+        """The same data with personal data replaced by placeholders, for what leaves your hands.
+
+        Every table of the returned dataset (and every metric, chart and search made from it)
+        has e-mail addresses, phone numbers, card numbers, IP addresses and URLs with
+        credentials in its text replaced by ``[EMAIL]``, ``[PHONE]``, ``[CARD]``, ``[IP]`` and
+        ``[URL_WITH_CREDENTIALS]`` (:func:`tavus_analytics.redact.redact_frame`; identifiers
+        such as ``conversation_id`` are kept). Its :meth:`filter` stays redacted. The database
+        is not changed.
+
+        Examples
+        --------
+        >>> ds.redacted().turns  # doctest: +SKIP
+        >>> ta.charts.replica_training(ds.redacted())  # doctest: +SKIP
+        """
+        return _Redacted(self)
+
+
+class _Redacted(Dataset):
+    """A dataset whose tables are those of another one, redacted (:meth:`Dataset.redacted`)."""
+
+    def __init__(self, source: Dataset) -> None:
+        self._source = source
+        for name in _STATE:
+            setattr(self, name, getattr(source, name))
+
+    def filter(self, **filters: Any) -> Dataset:
+        return _Redacted(self._source.filter(**filters))
+
+    def redacted(self) -> Dataset:
+        return self
+
+    def search(self, query: str, **options: Any) -> pd.DataFrame:
+        return self._source.search(query, **{**options, "redact": True})
+
+
+#: What a dataset is besides its cached tables: what a redacted copy shares with its source.
+_STATE = ("_root", "_reader", "path", "name", "_problem_rows", "_since", "_until", "_replica_ids")
+
+
+def _redacted_table(name: str) -> functools.cached_property:
+    def table(self: _Redacted) -> pd.DataFrame:
+        return redact_frame(getattr(self._source, name))
+
+    table.__doc__ = getattr(Dataset, name).__doc__
+    prop = functools.cached_property(table)
+    prop.__set_name__(_Redacted, name)
+    return prop
+
+
+for _name in tb.TABLES:
+    setattr(_Redacted, _name, _redacted_table(_name))
 
 
 def load(

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from .errors import ExportError
+from .redact import redact_frame
 from .tables import TABLES
 
 FORMATS = ("csv", "parquet", "jsonl")
@@ -85,13 +86,15 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
-def write_table(frame: pd.DataFrame, path: str | Path, fmt: str) -> int:
+def write_table(frame: pd.DataFrame, path: str | Path, fmt: str, *, redact: bool = False) -> int:
     """Write ``frame`` to ``path`` as ``fmt`` (``csv``, ``parquet`` or ``jsonl``); return the
     number of rows.
 
     The file is written beside its destination and moved into place at the end: a failed export
     never leaves a half-written file. Times are ISO 8601 UTC; in CSV and Parquet, nested values
     (perception ``sections``, post-call ``request``/``response``, ``properties``) are JSON text.
+    With ``redact``, personal data in text and nested values is replaced by placeholders first
+    (:func:`tavus_analytics.redact.redact_frame`; identifiers are kept).
 
     Raises
     ------
@@ -111,6 +114,8 @@ def write_table(frame: pd.DataFrame, path: str | Path, fmt: str) -> int:
             raise ExportError(
                 "Parquet needs pyarrow: pip install pyarrow (or use --format csv or jsonl)"
             ) from None
+    if redact:
+        frame = redact_frame(frame)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
         if fmt == "jsonl":
@@ -142,6 +147,7 @@ def export(
     since: Any = None,
     until: Any = None,
     replicas: Iterable[str] | None = None,
+    redact: bool = False,
 ) -> int:
     """Export one table of ``tavus_analytics.load(db, since=, until=, replicas=)``; return the
     number of rows written.
@@ -158,10 +164,12 @@ def export(
         The file to write (replaced when it exists).
     since, until, replicas
         The loader's filters: conversations joined in ``[since, until)``, of these replicas.
+    redact : bool
+        Replace personal data by placeholders (see :func:`write_table`).
     """
     from .dataset import load
 
     if table not in TABLE_NAMES:
         raise ExportError(f"unknown table {table!r}: choose one of {', '.join(TABLE_NAMES)}")
     ds = load(db, since=since, until=until, replicas=list(replicas) if replicas else None)
-    return write_table(getattr(ds, table), out, fmt)
+    return write_table(getattr(ds, table), out, fmt, redact=redact)

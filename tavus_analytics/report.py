@@ -218,6 +218,7 @@ def build(
     title: str = "Tavus conversations report",
     progress: bool = False,
     generated_at: datetime | None = None,
+    redact: bool = False,
 ) -> str:
     """The report of a dataset as one self-contained HTML document.
 
@@ -231,6 +232,11 @@ def build(
         Show a progress bar on standard error (on a terminal).
     generated_at : datetime, optional
         The generation time printed in the report; default now (UTC).
+    redact : bool
+        Draw everything from :meth:`~tavus_analytics.dataset.Dataset.redacted` data: personal
+        data (e-mail addresses, phone numbers, card numbers, IP addresses, URLs with
+        credentials) becomes placeholders in every text the report shows, and the report says
+        so.
 
     Returns
     -------
@@ -243,6 +249,8 @@ def build(
     if missing:  # a chart added to CHARTS must be given a section here
         raise RuntimeError(f"charts without a report section: {sorted(missing)}")
     generated = (generated_at or datetime.now(UTC)).astimezone(UTC)
+    if redact:
+        ds = ds.redacted()
     with _progress(progress, len(names) + 1, "report") as bar:
         bar.set_postfix_str("tables", refresh=False)
         asked, found = _period(ds)
@@ -266,6 +274,7 @@ def build(
         f'<p class="meta">Selection: {e(asked)}. Conversations found: {e(found)}.</p>',
         f'<p class="meta">Generated {e(f"{generated:%Y-%m-%d %H:%M:%S} UTC")} by '
         "tavus-analytics.</p>",
+        *([f'<p class="meta" id="redacted">{e(_REDACTED)}</p>'] if redact else []),
         "</header>",
         '<section id="key-figures"><h2>Key figures</h2>',
         '<table class="figures">',
@@ -290,6 +299,13 @@ def build(
     )
     parts.append("</main></body></html>")
     return "\n".join(parts) + "\n"
+
+
+_REDACTED = (
+    "Personal data redacted: e-mail addresses, phone numbers, card numbers, IP addresses and "
+    "URLs with credentials are shown as [EMAIL], [PHONE], [CARD], [IP] and "
+    "[URL_WITH_CREDENTIALS]."
+)
 
 
 def _where(db: str | Path) -> str:
@@ -324,6 +340,7 @@ def write(
     until: Any = None,
     replicas: Iterable[str] | None = None,
     progress: bool = False,
+    redact: bool = False,
 ) -> Path:
     """Load a database and write its report to ``out`` (replaced if it exists).
 
@@ -337,6 +354,8 @@ def write(
         Filters (see :meth:`tavus_analytics.dataset.Dataset.filter`).
     progress : bool
         Show a progress bar on standard error (on a terminal).
+    redact : bool
+        Personal data as placeholders (see :func:`build`).
 
     Returns
     -------
@@ -349,7 +368,7 @@ def write(
     if not out.parent.is_dir():
         raise TavusAnalyticsError(f"cannot write {out}: the folder {out.parent} does not exist")
     ds = _open(db, since, until, replicas)
-    text = build(ds, progress=progress)
+    text = build(ds, progress=progress, redact=redact)
     _replace(out, text.encode("utf-8"))
     return out
 
@@ -363,8 +382,10 @@ def write_charts(
     replicas: Iterable[str] | None = None,
     dpi: int = _DPI,
     progress: bool = False,
+    redact: bool = False,
 ) -> list[Path]:
-    """Write every chart as ``<name>.png`` into ``out_dir`` (made if needed).
+    """Write every chart as ``<name>.png`` into ``out_dir`` (made if needed); with ``redact``,
+    drawn from :meth:`~tavus_analytics.dataset.Dataset.redacted` data.
 
     Returns
     -------
@@ -375,6 +396,8 @@ def write_charts(
     if out_dir.exists() and not out_dir.is_dir():
         raise TavusAnalyticsError(f"{out_dir} is a file: --out takes a folder")
     ds = _open(db, since, until, replicas)
+    if redact:
+        ds = ds.redacted()
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     names = list(_chart_functions())
