@@ -4,7 +4,8 @@
 non-zero. The collector maps ``InvalidCallback`` to 400, ``PayloadTooLarge`` to 413 and
 ``StoreUnavailable`` to 503. The command line's own errors (``ImportFileError``,
 ``TavusApiError``, ``ReplayError``, ``InvalidQuery``, ``ExportError``) are listed here too, and
-``MissingExtra`` (an optional package is not installed: the message says which extra).
+``MissingExtra`` (an optional package is not installed: the message says which extra) and
+``InvalidAnnotation`` (a review label or note that cannot be stored as given).
 """
 
 from __future__ import annotations
@@ -67,3 +68,8 @@ class DatabaseNotFound(TavusAnalyticsError):
             f"data (tavus-analytics demo --db {path})"
         )
         self.path = path
+
+
+class InvalidAnnotation(TavusAnalyticsError):
+    """A review label or note that cannot be stored as given: empty, too long, for a
+    conversation the database holds no callback of, or an annotation id that does not exist."""

@@ -148,9 +148,10 @@ def export(
     until: Any = None,
     replicas: Iterable[str] | None = None,
     redact: bool = False,
+    labels: Iterable[str] | None = None,
 ) -> int:
-    """Export one table of ``tavus_analytics.load(db, since=, until=, replicas=)``; return the
-    number of rows written.
+    """Export one table of ``tavus_analytics.load(db, since=, until=, replicas=, labels=)``;
+    return the number of rows written.
 
     Parameters
     ----------
@@ -166,10 +167,18 @@ def export(
         The loader's filters: conversations joined in ``[since, until)``, of these replicas.
     redact : bool
         Replace personal data by placeholders (see :func:`write_table`).
+    labels : iterable of str, optional
+        Only conversations with one of these review labels (and what belongs to them).
     """
     from .dataset import load
 
     if table not in TABLE_NAMES:
         raise ExportError(f"unknown table {table!r}: choose one of {', '.join(TABLE_NAMES)}")
-    ds = load(db, since=since, until=until, replicas=list(replicas) if replicas else None)
+    ds = load(
+        db,
+        since=since,
+        until=until,
+        replicas=list(replicas) if replicas else None,
+        labels=list(labels) if labels else None,
+    )
     return write_table(getattr(ds, table), out, fmt, redact=redact)

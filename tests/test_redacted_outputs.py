@@ -160,6 +160,7 @@ def planted(tmp_path_factory):
     db = tmp_path_factory.mktemp("planted") / "tavus.db"
     with Store(db) as store:
         result = store.insert_batch([json.dumps(b).encode() for b in planted_callbacks()])
+        store.annotate("c1", label="callback", note=f"she asked to be called on {PHONE}")
     assert result.stored == len(planted_callbacks()) and result.rejected == 0
     return db
 
@@ -178,6 +179,7 @@ def test_the_planted_data_is_in_every_table_it_was_sent_to(planted):
         "other_events",
         "replicas",
         "videos",
+        "annotations",
     ):
         assert leaks(getattr(ds, name).to_string()) or leaks(
             json.dumps(getattr(ds, name).astype(object).to_dict("records"), default=str)

@@ -179,3 +179,16 @@ DELIVERED_BODIES = (
     "CAST(body AS BLOB) AS body FROM callbacks WHERE kind = ? AND id <= ?) AS x "
     "ON x.id = d.callback_id ORDER BY d.id"
 )
+
+#: Whether the database has ``annotations`` (one made before review labels has none until a
+#: store opens it, which the read-only loader never does).
+HAS_ANNOTATIONS = Query(
+    sqlite="SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'annotations'",
+    postgres="SELECT count(*) FROM (SELECT to_regclass('annotations') AS t) AS r "
+    "WHERE t IS NOT NULL",
+)
+#: The annotations not removed, oldest first: (id, conversation, label, note, author, created).
+ANNOTATIONS = (
+    "SELECT id, conversation_id, label, note, author, created_at FROM annotations "
+    "WHERE removed_at IS NULL ORDER BY id"
+)
