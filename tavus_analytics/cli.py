@@ -635,8 +635,16 @@ def _existing_db(db: str | None) -> str | Path:
 @load_until_option
 @replica_option
 @redact_option
+@click.option(
+    "--label",
+    "labels",
+    multiple=True,
+    metavar="LABEL",
+    help="Only conversations with this review label (repeat: any of them), and what belongs "
+    "to them.",
+)
 @_user_errors
-def export(db, table, fmt, out, since, until, replicas, redact):
+def export(db, table, fmt, out, since, until, replicas, redact, labels):
     """Write a derived table to a file, for other tools.
 
     The tables are the analytics tables of tavus_analytics.load (one row per conversation, per
@@ -651,7 +659,17 @@ def export(db, table, fmt, out, since, until, replicas, redact):
     from .export import export as run
 
     path = _existing_db(db)
-    rows = run(path, table, fmt, out, since=since, until=until, replicas=replicas, redact=redact)
+    rows = run(
+        path,
+        table,
+        fmt,
+        out,
+        since=since,
+        until=until,
+        replicas=replicas,
+        redact=redact,
+        labels=labels,
+    )
     click.echo(f"Wrote {_plural(rows, 'row')} of {table} to {out}")
 
 
@@ -765,6 +783,120 @@ def charts_(db, since, until, replicas, out, redact):
         path, out, since=since, until=until, replicas=replicas, progress=True, redact=redact
     )
     click.echo(f"Wrote {_plural(len(written), 'chart')} to {out}")
+
+
+@cli.command()
+@db_option
+@click.argument("conversation_id", metavar="CONVERSATION_ID")
+@click.option("--label", default=None, help="A short tag, e.g. escalated (at most 64 characters).")
+@click.option("--note", default=None, help="Free text: what a reviewer saw, what to do.")
+@click.option(
+    "--author",
+    default=None,
+    help="Who annotates [default: your user name on this machine].",
+)
+@_user_errors
+def annotate(db, conversation_id, label, note, author):
+    """Give a conversation a review label, a note or both.
+
+    Labels and notes go into their own table (annotations), with who and when; the stored
+    callbacks are never touched. Export filters by label (export --label), ds.annotations and
+    ds.filter(labels=...) read them in Python, tavus-analytics labels lists them.
+
+    Example:
+
+        tavus-analytics annotate c123456 --label escalated --note "asked twice for a manager"
+    """
+    store = _open_store(db)
+    try:
+        new = store.annotate(conversation_id, label=label, note=note, author=author)
+        rows = store.read_annotations(conversation_id=conversation_id.strip())
+        row = next(r for r in rows if r[0] == new)
+    finally:
+        store.close()
+    what = " and ".join(
+        part for part in (f"label {row[2]!r}" if row[2] else "", "a note" if row[3] else "") if part
+    )
+    click.echo(f"{store.name}: annotation {new} on {conversation_id} by {row[4]}: {what}")
+
+
+@cli.command()
+@db_option
+@click.argument("annotation_id", type=int, metavar="ANNOTATION_ID")
+@click.option(
+    "--author",
+    default=None,
+    help="Who removes it [default: your user name on this machine].",
+)
+@_user_errors
+def unannotate(db, annotation_id, author):
+    """Remove a review label or note (by its id, as tavus-analytics labels shows it).
+
+    The annotation leaves labels, exports and filters; the database keeps it, marked with who
+    removed it and when (labels --all shows it).
+
+    Example:
+
+        tavus-analytics unannotate 12
+    """
+    store = _open_store(db)
+    try:
+        removed = store.remove_annotation(annotation_id, author=author)
+    finally:
+        store.close()
+    if removed:
+        click.echo(f"{store.name}: annotation {annotation_id} removed")
+    else:
+        click.echo(f"{store.name}: annotation {annotation_id} was already removed")
+
+
+@cli.command()
+@db_option
+@click.option("--conversation", metavar="ID", default=None, help="Only this conversation.")
+@click.option("--label", default=None, help="Only this label.")
+@click.option("--all", "everything", is_flag=True, help="Removed annotations too.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, for machines.")
+@_user_errors
+def labels(db, conversation, label, everything, as_json):
+    """List the review labels and notes, oldest first.
+
+    One line each: its id (what unannotate takes), the conversation, the label, who and when,
+    and the note. --all adds the removed ones, with who removed them and when.
+
+    Example:
+
+        tavus-analytics labels --label escalated
+    """
+    import json
+
+    from .store.base import ANNOTATION_COLUMNS
+
+    names = ("annotation_id", *ANNOTATION_COLUMNS[1:])  # as in ds.annotations
+    store = _open_store(db)
+    try:
+        rows = store.read_annotations(conversation_id=conversation, include_removed=everything)
+    finally:
+        store.close()
+    rows = [r for r in rows if label is None or r[2] == " ".join(label.split())]
+    if as_json:
+        click.echo(json.dumps([dict(zip(names, r, strict=True)) for r in rows], indent=2))
+        return
+    if not rows:
+        click.echo("No annotation.")
+        return
+    width = max(len("conversation"), *(len(r[1]) for r in rows))
+    tag = max(len("label"), *(len(r[2] or "") for r in rows))
+    click.echo(
+        f"{'id':>4}  {'conversation':<{width}}  {'label':<{tag}}  {'by':<12}  {'at':<16}  note"
+    )
+    for r in rows:
+        when = (r[5] or "")[:16].replace("T", " ")
+        note = " ".join((r[3] or "").split())
+        line = f"{r[0]:>4}  {r[1]:<{width}}  {r[2] or '':<{tag}}  {r[4]:<12}  {when:<16}  {note}"
+        if r[6]:
+            line = line.rstrip() + f" (removed {r[6][:16].replace('T', ' ')} by {r[7]})"
+        click.echo(line.rstrip())
+    click.echo(_plural(len(rows), "annotation"))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import sqlite3
 import pandas as pd
 import pytest
 import sqlite_utils
-from conftest import pg_query, query
+from conftest import pg_query, query, run
 
 import tavus_analytics as ta
 from tavus_analytics import events as ev
@@ -224,3 +224,73 @@ def test_an_older_postgresql_database_gets_the_table(pg_url):
         assert store.annotate("c9", label="late") == 1
     assert pg_query(pg_url, "SELECT version FROM schema_version") == [(len(pgstore.MIGRATIONS),)]
     assert ta.load(pg_url).annotations["label"].tolist() == ["late"]
+
+
+# -- the command line ---------------------------------------------------------------------------
+def test_annotate_labels_unannotate_and_export_by_label(db, tmp_path, monkeypatch):
+    monkeypatch.setattr(getpass, "getuser", lambda: "reviewer-1")
+    before = callbacks_of(db)
+    name = ta.display_url(db)
+    r = run("annotate", "c1", "--label", "escalated", "--note", "asked for a manager", "--db", db)
+    assert r.exit_code == 0, r.output
+    assert r.output == f"{name}: annotation 1 on c1 by reviewer-1: label 'escalated' and a note\n"
+    r = run("annotate", "c3", "--label", "refund", "--author", "Ana", "--db", db)
+    assert r.output == f"{name}: annotation 2 on c3 by Ana: label 'refund'\n"
+    r = run("annotate", "c2", "--note", "fine", "--db", db)
+    assert r.output == f"{name}: annotation 3 on c2 by reviewer-1: a note\n"
+    r = run("annotate", "c1", "--db", db)
+    assert (r.exit_code, r.output) == (
+        1,
+        "Error: give a label, a note or both (neither can be empty)\n",
+    )
+    r = run("annotate", "zz", "--label", "x", "--db", db)
+    assert r.exit_code == 1 and r.output.startswith(f"Error: {name} holds no callback of ")
+
+    listed = run("labels", "--db", db)
+    assert listed.exit_code == 0, listed.output
+    lines = listed.output.splitlines()
+    assert lines[0].split() == ["id", "conversation", "label", "by", "at", "note"]
+    assert lines[1].split()[:4] == ["1", "c1", "escalated", "reviewer-1"]
+    assert lines[1].endswith("asked for a manager")
+    assert lines[-1] == "3 annotations"
+    shown = json.loads(run("labels", "--json", "--label", "refund", "--db", db).output)
+    assert [(a["annotation_id"], a["conversation_id"], a["author"]) for a in shown] == [
+        (2, "c3", "Ana")
+    ]
+    assert set(shown[0]) == {
+        "annotation_id", "conversation_id", "label", "note", "author", "created_at",
+        "removed_at", "removed_by",
+    }  # fmt: skip
+
+    out = tmp_path / "turns.csv"
+    r = run("export", "--table", "turns", "--format", "csv", "--out", out, "--db", db,
+            "--label", "escalated", "--label", "refund")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert set(pd.read_csv(out)["conversation_id"]) == {"c1", "c3"}
+    out = tmp_path / "annotations.jsonl"
+    r = run("export", "--table", "annotations", "--format", "jsonl", "--out", out, "--db", db)
+    assert r.output == f"Wrote 3 rows of annotations to {out}\n"
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [a["label"] for a in rows] == ["escalated", "refund", None]
+    assert rows[0]["created_at"].endswith("Z")
+
+    r = run("unannotate", "2", "--db", db)
+    assert r.output == f"{name}: annotation 2 removed\n"
+    assert (
+        run("unannotate", "2", "--db", db).output == f"{name}: annotation 2 was already removed\n"
+    )
+    r = run("unannotate", "99", "--db", db)
+    assert r.exit_code == 1 and "has no annotation 99" in r.output
+    assert run("labels", "--db", db).output.splitlines()[-1] == "2 annotations"
+    everything = run("labels", "--all", "--db", db).output
+    assert "(removed " in everything and "by reviewer-1)" in everything
+    assert run("labels", "--conversation", "c3", "--db", db).output == "No annotation.\n"
+    assert callbacks_of(db) == before
+
+
+def test_labels_on_a_missing_database_say_how_to_make_one(tmp_path):
+    missing = tmp_path / "none.db"
+    for args in (["labels"], ["annotate", "c1", "--label", "x"], ["unannotate", "1"]):
+        r = run(*args, "--db", missing)
+        assert r.exit_code == 1 and r.output.startswith(f"Error: no database at {missing}")
+    assert not missing.exists()
