@@ -279,7 +279,8 @@ def migrate(source, target, chunk):
         f"{display_url(source)} -> {display_url(target)}: "
         f"{_plural(result.callbacks, 'callback')} read, {result.stored} stored, "
         f"{_plural(result.duplicate, 'duplicate')} already there, "
-        f"{result.rejected} rejected bodies copied in {result.seconds:.1f} s{since}"
+        f"{result.rejected} rejected bodies copied, "
+        f"{_plural(result.annotations, 'annotation')} in {result.seconds:.1f} s{since}"
     )
 
 
