@@ -890,6 +890,9 @@ class _Redacted(Dataset):
     def search(self, query: str, **options: Any) -> pd.DataFrame:
         return self._source.search(query, **{**options, "redact": True})
 
+    def _summary(self) -> list[tuple[str, str]]:
+        return [*super()._summary(), ("redacted", "personal data shown as placeholders")]
+
 
 #: What a dataset is besides its cached tables: what a redacted copy shares with its source.
 _STATE = (

@@ -74,9 +74,6 @@ KEY_COLUMNS = frozenset(
     }
 )
 
-# Text that cannot hold any of them: no digit, no "@", no hex word between colons.
-_MAYBE = re.compile(r"[\d@]|:[0-9A-Fa-f]*:")
-
 
 def _start(after: str) -> str:
     """Where a match may start: not right after one of the characters ``after`` (inside a word
@@ -198,13 +195,19 @@ def _phone(m: re.Match) -> tuple[int, int] | None:
     return m.span() if digits in (10, 11) else None  # North America, with or without the 1
 
 
+def _digits(text: str) -> int:
+    return sum(map(text.count, "0123456789"))
+
+
+#: Each kind: what a text must hold for it to be worth looking for (given the text and its
+#: number of digits; most texts hold none of them), its pattern, and the check of a match.
 _FINDERS = (
-    ("url_with_credentials", _URL_WITH_CREDENTIALS, _url),
-    ("email", _EMAIL, lambda m: m.span()),
-    ("card", _CARD, _card),
-    ("ip", _IPV6, _ipv6),
-    ("ip", _IPV4, _ipv4),
-    ("phone", _PHONE, _phone),
+    ("url_with_credentials", lambda t, d: "@" in t and "://" in t, _URL_WITH_CREDENTIALS, _url),
+    ("email", lambda t, d: "@" in t, _EMAIL, lambda m: m.span()),
+    ("card", lambda t, d: d >= 13, _CARD, _card),
+    ("ip", lambda t, d: "::" in t or t.count(":") >= 6, _IPV6, _ipv6),
+    ("ip", lambda t, d: d >= 4 and t.count(".") >= 3, _IPV4, _ipv4),
+    ("phone", lambda t, d: d >= 8, _PHONE, _phone),
 )
 
 
@@ -212,11 +215,12 @@ def spans(text: str) -> list[tuple[int, int, str]]:
     """Where ``text`` holds personal data: ``(start, end, placeholder)``, in order, not
     overlapping. Each kind is looked for in the order of :data:`PLACEHOLDERS`, in what the
     kinds before it left (the e-mail address in a URL's credentials is the URL's)."""
-    if not _MAYBE.search(text):
-        return []
+    digits = _digits(text)
     found: list[tuple[int, int, str]] = []
     masked = text
-    for kind, pattern, check in _FINDERS:
+    for kind, worth, pattern, check in _FINDERS:
+        if not worth(text, digits):
+            continue
         new = []
         for m in pattern.finditer(masked):
             span = check(m)
@@ -272,9 +276,11 @@ def redact_value(value: Any) -> Any:
 def _redact_strings(column: pd.Series) -> pd.Series:
     values = column.to_numpy(dtype=object, na_value=None)
     out = values.copy()
+    done: dict[str, str] = {}  # a column repeats its values (reasons, prompts, statuses)
     for i, v in enumerate(values):
         if isinstance(v, str):
-            out[i] = redact_text(v)
+            got = done.get(v)
+            out[i] = got if got is not None else done.setdefault(v, redact_text(v))
     return pd.Series(pd.array(out, dtype=column.dtype), index=column.index, name=column.name)
 
 

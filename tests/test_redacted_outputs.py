@@ -311,6 +311,8 @@ def test_a_redacted_dataset_and_its_filters_hold_none_of_it(planted):
         assert len(table) == len(getattr(ds, name)), name
         dump = json.dumps(table.astype(object).to_dict("records"), default=str, ensure_ascii=False)
         assert leaks(dump) == [] and leaks(table.to_string()) == [], name
+    assert "redacted=personal data shown as placeholders" in repr(red)
+    assert "redacted" in red._repr_html_() and "redacted" not in repr(ds)
     narrowed = red.filter(replicas=["r1"])
     assert leaks(narrowed.turns.to_string()) == [] and len(narrowed.turns) == len(TRANSCRIPT)
     assert narrowed.redacted() is narrowed
