@@ -287,9 +287,9 @@ def test_redacted_charts_hold_none_of_it(planted, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("phrase", ["email", "card", "calling from", "looking up"])
 def test_redacted_search_shows_none_of_it(planted, phrase):
-    plain = run("search", phrase, "--db", planted)
+    plain = run("search", phrase, "--db", planted)  # brings the full-text index up to date
     assert plain.exit_code == 0, plain.output
-    bodies = stored(planted)
+    bodies, before = stored(planted), fingerprint(planted)
     r = run("search", phrase, "--db", planted, "--redact")
     assert r.exit_code == 0, r.output
     assert "1 message" in r.output
@@ -298,7 +298,7 @@ def test_redacted_search_shows_none_of_it(planted, phrase):
         assert leaks(plain.output)  # without --redact the words around the match show it
     found = search(planted, phrase, redact=True)
     assert leaks(found.to_string()) == [] and leaks("".join(found["content"])) == []
-    assert stored(planted) == bodies
+    assert stored(planted) == bodies and fingerprint(planted) == before
     assert all(hashlib.sha256(b.encode()).hexdigest() == sha for _, b, sha in bodies)
 
 
@@ -321,3 +321,33 @@ def test_a_redacted_dataset_and_its_filters_hold_none_of_it(planted):
     assert "jane.planted" not in " ".join(terms["term"])
     # The dataset it came from is as it was.
     assert EMAIL in ds.turns["content"][1]
+
+
+def test_replay_after_redacted_outputs_sends_the_planted_bytes_exactly(planted, tmp_path):
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from conftest import serving
+
+    from tavus_analytics.replay import replay
+
+    for args in (
+        ["export", "--table", "turns", "--format", "csv", "--out", tmp_path / "t.csv"],
+        ["report", "--out", tmp_path / "r.html"],
+        ["search", "email"],
+    ):
+        assert run(*args, "--db", planted, "--redact").exit_code == 0
+    received: list[bytes] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as server, Store(planted) as s:
+        result = replay(s, f"http://127.0.0.1:{server.server_address[1]}/", rate=0)
+    assert result.sent == len(planted_callbacks())
+    assert received == [json.dumps(b).encode() for b in planted_callbacks()]
