@@ -145,6 +145,15 @@ def _settings_options(f):
 db_option = _setting_option("db")
 
 
+redact_option = click.option(
+    "--redact",
+    is_flag=True,
+    help="Show e-mail addresses, phone numbers, card numbers, IP addresses and URLs with "
+    "credentials as [EMAIL], [PHONE], [CARD], [IP], [URL_WITH_CREDENTIALS] (the stored "
+    "callbacks are not changed).",
+)
+
+
 @click.group(cls=_Group)
 @click.version_option(package_name="tavus-analytics")
 def cli():
@@ -292,7 +301,8 @@ def migrate(source, target, chunk):
         f"{display_url(source)} -> {display_url(target)}: "
         f"{_plural(result.callbacks, 'callback')} read, {result.stored} stored, "
         f"{_plural(result.duplicate, 'duplicate')} already there, "
-        f"{result.rejected} rejected bodies copied in {result.seconds:.1f} s{since}"
+        f"{result.rejected} rejected bodies copied, "
+        f"{_plural(result.annotations, 'annotation')} in {result.seconds:.1f} s{since}"
     )
 
 
@@ -568,8 +578,9 @@ def backfill(db, api_key, since, base_url, rate, max_retries, backoff, page_size
     "SQLite FTS5 (refund AND late, cancel*, NEAR(a b, 5)) or PostgreSQL to_tsquery "
     "(refund & !cancel, cancel:*).",
 )
+@redact_option
 @_user_errors
-def search(db, phrase, role, conversation, limit, fts):
+def search(db, phrase, role, conversation, limit, fts, redact):
     """Find transcript messages that contain PHRASE (full-text search, SQLite or PostgreSQL).
 
     Matches the words in this order, ignoring case, accents and English word endings
@@ -594,6 +605,7 @@ def search(db, phrase, role, conversation, limit, fts):
             fts=fts,
             before="\x1b[1m",
             after="\x1b[22m",
+            redact=redact,
         )
     finally:
         store.close()
@@ -660,8 +672,17 @@ def _existing_db(db: str | None) -> str | Path:
 @load_since_option
 @load_until_option
 @replica_option
+@redact_option
+@click.option(
+    "--label",
+    "labels",
+    multiple=True,
+    metavar="LABEL",
+    help="Only conversations with this review label (repeat: any of them), and what belongs "
+    "to them.",
+)
 @_user_errors
-def export(db, table, fmt, out, since, until, replicas):
+def export(db, table, fmt, out, since, until, replicas, redact, labels):
     """Write a derived table to a file, for other tools.
 
     The tables are the analytics tables of tavus_analytics.load (one row per conversation, per
@@ -676,7 +697,17 @@ def export(db, table, fmt, out, since, until, replicas):
     from .export import export as run
 
     path = _existing_db(db)
-    rows = run(path, table, fmt, out, since=since, until=until, replicas=replicas)
+    rows = run(
+        path,
+        table,
+        fmt,
+        out,
+        since=since,
+        until=until,
+        replicas=replicas,
+        redact=redact,
+        labels=labels,
+    )
     click.echo(f"Wrote {_plural(rows, 'row')} of {table} to {out}")
 
 
@@ -762,8 +793,9 @@ def stats(db, since, until, replicas, as_json):
     help='Leave out the "What callers say" section (content analysis of the users\' words, '
     "which takes a few minutes for 100,000 calls the first time, then comes from its cache).",
 )
+@redact_option
 @_user_errors
-def report(db, since, until, replicas, out, look_at, criteria_file, no_content):
+def report(db, since, until, replicas, out, look_at, criteria_file, no_content, redact):
     """Write a shareable report: one self-contained HTML file with every chart.
 
     Key figures in a table at the top, the period and the database it came from, the time it
@@ -792,6 +824,7 @@ def report(db, since, until, replicas, out, look_at, criteria_file, no_content):
         look_at=look_at,
         criteria=criteria_file,
         content=not no_content,
+        redact=redact,
     )
     click.echo(f"Wrote {written}")
 
@@ -813,8 +846,9 @@ def report(db, since, until, replicas, out, look_at, criteria_file, no_content):
     is_flag=True,
     help="Leave out the charts of what callers say (sentiment, topics, questions).",
 )
+@redact_option
 @_user_errors
-def charts_(db, since, until, replicas, out, no_content):
+def charts_(db, since, until, replicas, out, no_content, redact):
     """Write every chart as a PNG file, one per chart (volume.png, durations.png, ...).
 
     The same charts as the report and as tavus_analytics.charts in a notebook; the charts of
@@ -835,6 +869,7 @@ def charts_(db, since, until, replicas, out, no_content):
         replicas=replicas,
         progress=True,
         content=not no_content,
+        redact=redact,
     )
     click.echo(f"Wrote {_plural(len(written), 'chart')} to {out}")
 
@@ -1191,6 +1226,120 @@ def content_(db, since, until, replicas, k, top, conversation, as_json):
         return
     title = f"What callers say: {display_url(path)} ({figures['transcripts']:,} transcripts)"
     click.echo(render(figures, title=title))
+
+
+@cli.command()
+@db_option
+@click.argument("conversation_id", metavar="CONVERSATION_ID")
+@click.option("--label", default=None, help="A short tag, e.g. escalated (at most 64 characters).")
+@click.option("--note", default=None, help="Free text: what a reviewer saw, what to do.")
+@click.option(
+    "--author",
+    default=None,
+    help="Who annotates [default: your user name on this machine].",
+)
+@_user_errors
+def annotate(db, conversation_id, label, note, author):
+    """Give a conversation a review label, a note or both.
+
+    Labels and notes go into their own table (annotations), with who and when; the stored
+    callbacks are never touched. Export filters by label (export --label), ds.annotations and
+    ds.filter(labels=...) read them in Python, tavus-analytics labels lists them.
+
+    Example:
+
+        tavus-analytics annotate c123456 --label escalated --note "asked twice for a manager"
+    """
+    store = _open_store(db)
+    try:
+        new = store.annotate(conversation_id, label=label, note=note, author=author)
+        rows = store.read_annotations(conversation_id=conversation_id.strip())
+        row = next(r for r in rows if r[0] == new)
+    finally:
+        store.close()
+    what = " and ".join(
+        part for part in (f"label {row[2]!r}" if row[2] else "", "a note" if row[3] else "") if part
+    )
+    click.echo(f"{store.name}: annotation {new} on {conversation_id} by {row[4]}: {what}")
+
+
+@cli.command()
+@db_option
+@click.argument("annotation_id", type=int, metavar="ANNOTATION_ID")
+@click.option(
+    "--author",
+    default=None,
+    help="Who removes it [default: your user name on this machine].",
+)
+@_user_errors
+def unannotate(db, annotation_id, author):
+    """Remove a review label or note (by its id, as tavus-analytics labels shows it).
+
+    The annotation leaves labels, exports and filters; the database keeps it, marked with who
+    removed it and when (labels --all shows it).
+
+    Example:
+
+        tavus-analytics unannotate 12
+    """
+    store = _open_store(db)
+    try:
+        removed = store.remove_annotation(annotation_id, author=author)
+    finally:
+        store.close()
+    if removed:
+        click.echo(f"{store.name}: annotation {annotation_id} removed")
+    else:
+        click.echo(f"{store.name}: annotation {annotation_id} was already removed")
+
+
+@cli.command()
+@db_option
+@click.option("--conversation", metavar="ID", default=None, help="Only this conversation.")
+@click.option("--label", default=None, help="Only this label.")
+@click.option("--all", "everything", is_flag=True, help="Removed annotations too.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, for machines.")
+@_user_errors
+def labels(db, conversation, label, everything, as_json):
+    """List the review labels and notes, oldest first.
+
+    One line each: its id (what unannotate takes), the conversation, the label, who and when,
+    and the note. --all adds the removed ones, with who removed them and when.
+
+    Example:
+
+        tavus-analytics labels --label escalated
+    """
+    import json
+
+    from .store.base import ANNOTATION_COLUMNS
+
+    names = ("annotation_id", *ANNOTATION_COLUMNS[1:])  # as in ds.annotations
+    store = _open_store(db)
+    try:
+        rows = store.read_annotations(conversation_id=conversation, include_removed=everything)
+    finally:
+        store.close()
+    rows = [r for r in rows if label is None or r[2] == " ".join(label.split())]
+    if as_json:
+        click.echo(json.dumps([dict(zip(names, r, strict=True)) for r in rows], indent=2))
+        return
+    if not rows:
+        click.echo("No annotation.")
+        return
+    width = max(len("conversation"), *(len(r[1]) for r in rows))
+    tag = max(len("label"), *(len(r[2] or "") for r in rows))
+    click.echo(
+        f"{'id':>4}  {'conversation':<{width}}  {'label':<{tag}}  {'by':<12}  {'at':<16}  note"
+    )
+    for r in rows:
+        when = (r[5] or "")[:16].replace("T", " ")
+        note = " ".join((r[3] or "").split())
+        line = f"{r[0]:>4}  {r[1]:<{width}}  {r[2] or '':<{tag}}  {r[4]:<12}  {when:<16}  {note}"
+        if r[6]:
+            line = line.rstrip() + f" (removed {r[6][:16].replace('T', ' ')} by {r[7]})"
+        click.echo(line.rstrip())
+    click.echo(_plural(len(rows), "annotation"))
 
 
 if __name__ == "__main__":

@@ -37,7 +37,8 @@ from . import metrics
 from . import tables as tb
 from .config import find_database
 from .frames import frame
-from .store import open_reader
+from .redact import redact_frame
+from .store import open_reader, open_store
 from .store import queries as q
 
 __all__ = ["Dataset", "load"]
@@ -64,7 +65,7 @@ class Dataset:
     path : str or Path
         The SQLite database written by the collector, or the URL of its PostgreSQL database
         (``postgresql://user:password@host:port/database``).
-    since, until, replicas : optional
+    since, until, replicas, labels : optional
         Filters, as :meth:`filter` takes them (keyword only: a misspelled one is a
         ``TypeError``).
 
@@ -84,9 +85,11 @@ class Dataset:
         since: Any = None,
         until: Any = None,
         replicas: Iterable[str] | str | None = None,
+        labels: Iterable[str] | str | None = None,
         _root: Dataset | None = None,
     ) -> None:
-        if _root is None and not (since is None and until is None and replicas is None):
+        unfiltered = since is None and until is None and replicas is None and labels is None
+        if _root is None and not unfiltered:
             _root = Dataset(path)  # a filtered dataset is a view on the whole one
         self._root = _root
         self._reader = open_reader(path) if _root is None else _root._reader
@@ -100,11 +103,20 @@ class Dataset:
             if replicas is None
             else frozenset([replicas] if isinstance(replicas, str) else replicas)
         )
+        # Each set: the conversation has at least one of these labels; all sets must hold.
+        self._labels: tuple[frozenset[str], ...] = () if labels is None else (_label_set(labels),)
 
     @property
     def filters(self) -> dict[str, Any]:
-        """The filters applied: ``since``, ``until`` (UTC timestamps) and ``replicas`` (ids)."""
-        return {"since": self._since, "until": self._until, "replicas": self._replica_ids}
+        """The filters applied: ``since``, ``until`` (UTC timestamps), ``replicas`` (ids) and
+        ``labels`` (``None``, or one set of labels per label filter: a conversation has one of
+        each set)."""
+        return {
+            "since": self._since,
+            "until": self._until,
+            "replicas": self._replica_ids,
+            "labels": self._labels or None,
+        }
 
     # -- filters ------------------------------------------------------------------------------
     @property
@@ -118,14 +130,17 @@ class Dataset:
         since: Any = None,
         until: Any = None,
         replicas: Iterable[str] | str | None = None,
+        labels: Iterable[str] | str | None = None,
     ) -> Dataset:
-        """The same data restricted to a time range and to some replicas.
+        """The same data restricted to a time range, to some replicas, to labeled conversations.
 
         Conversations are kept when their ``joined_at`` (or ``first_seen`` when no join arrived)
-        is within ``[since, until)`` and their ``replica_id`` is one of ``replicas``; turns,
-        perception, recordings, post-call actions and their events follow their conversation.
-        Replica training callbacks are placed by ``received_at``, videos by ``created_at``.
-        Filters combine with the filters already applied.
+        is within ``[since, until)``, their ``replica_id`` is one of ``replicas`` and they have
+        one of ``labels`` (:attr:`annotations`); turns, perception, recordings, post-call
+        actions and their events follow their conversation. Replica training callbacks are
+        placed by ``received_at``, videos by ``created_at`` (they are not conversations: a label
+        filter leaves them). Filters combine with the filters already applied:
+        ``filter(labels="refund").filter(labels="escalated")`` keeps calls that have both.
 
         Parameters
         ----------
@@ -133,6 +148,8 @@ class Dataset:
             Bounds (``since`` inclusive, ``until`` exclusive); a time without a zone is UTC.
         replicas : str or iterable of str, optional
             Replica ids to keep.
+        labels : str or iterable of str, optional
+            Keep conversations with at least one of these review labels.
         """
         root = self._root or self
         new_since, new_until = _utc(since), _utc(until)
@@ -145,7 +162,9 @@ class Dataset:
             reps = frozenset([replicas] if isinstance(replicas, str) else replicas)
         if self._replica_ids is not None:
             reps = self._replica_ids if reps is None else self._replica_ids & reps
-        return Dataset(root.path, _root=root, since=new_since, until=new_until, replicas=reps)
+        narrowed = Dataset(root.path, _root=root, since=new_since, until=new_until, replicas=reps)
+        narrowed._labels = self._labels + (() if labels is None else (_label_set(labels),))
+        return narrowed
 
     def _time_mask(self, times: pd.Series) -> np.ndarray:
         mask = np.ones(len(times), dtype=bool)
@@ -159,6 +178,15 @@ class Dataset:
         if self._replica_ids is None:
             return np.ones(len(replicas), dtype=bool)
         return replicas.isin(self._replica_ids).to_numpy(dtype=bool)
+
+    def _label_mask(self, conversations: pd.Series) -> np.ndarray:
+        mask = np.ones(len(conversations), dtype=bool)
+        if self._labels:
+            notes = (self._root or self).annotations
+            for wanted in self._labels:
+                labeled = notes.loc[notes["label"].isin(wanted).to_numpy(dtype=bool)]
+                mask &= conversations.isin(labeled["conversation_id"]).to_numpy(dtype=bool)
+        return mask
 
     def _by_conversation(self, table: pd.DataFrame) -> pd.DataFrame:
         keep = table["conversation_id"].isin(self.conversations["conversation_id"])
@@ -190,6 +218,8 @@ class Dataset:
         keep_conv = conv & e["conversation_id"].isin(self.conversations["conversation_id"])
         when = e["timestamp"].fillna(e["received_at"])
         other = ~conv & self._time_mask(when) & self._replica_mask(e["replica_id"])
+        if self._labels:  # objectives, guardrails, canvas: those of the labeled calls
+            other &= e["conversation_id"].isin(self.conversations["conversation_id"])
         return e[(keep_conv | other).to_numpy(dtype=bool)].reset_index(drop=True)
 
     @functools.cached_property
@@ -241,6 +271,7 @@ class Dataset:
         c = self._root_table("conversations")
         when = c["joined_at"].fillna(c["first_seen"])
         keep = self._time_mask(when) & self._replica_mask(c["replica_id"])
+        keep &= self._label_mask(c["conversation_id"])
         return c[keep].reset_index(drop=True)
 
     @functools.cached_property
@@ -533,6 +564,7 @@ class Dataset:
         conversation: str | None = None,
         limit: int | None = 20,
         fts: bool = False,
+        redact: bool = False,
     ) -> pd.DataFrame:
         """Transcript messages that contain ``query``, best match first.
 
@@ -540,7 +572,8 @@ class Dataset:
         (``fts=True`` takes the engine's query syntax instead: FTS5's on SQLite, ``to_tsquery``'s
         on PostgreSQL). Searching first brings the database's full-text index up to date, so it
         needs write access to the database. On a filtered dataset, only its conversations are
-        searched. See :func:`tavus_analytics.store.search.search`.
+        searched. With ``redact``, personal data in ``snippet`` and ``content`` is replaced by
+        placeholders. See :func:`tavus_analytics.store.search.search`.
 
         Returns
         -------
@@ -557,11 +590,10 @@ class Dataset:
         """
         from .store.search import search
 
+        options = {"role": role, "conversation": conversation, "fts": fts, "redact": redact}
         if not self.filtered:
-            return search(
-                self.path, query, role=role, conversation=conversation, limit=limit, fts=fts
-            )
-        found = search(self.path, query, role=role, conversation=conversation, limit=None, fts=fts)
+            return search(self.path, query, limit=limit, **options)
+        found = search(self.path, query, limit=None, **options)
         found = found[found["conversation_id"].isin(self.conversations["conversation_id"])]
         return (found if limit is None else found.head(limit)).reset_index(drop=True)
 
@@ -739,6 +771,8 @@ class Dataset:
             ids = self._replica_ids
             reps = ", ".join(sorted(ids)) if ids is not None else "all"
             lines.append(("replicas", reps))
+            if self._labels:
+                lines.append(("labels", " and ".join(" or ".join(sorted(s)) for s in self._labels)))
         built = [n for n in tb.TABLES if n in self.__dict__ and n != "conversations"]
         for name in built:
             lines.append((name, f"{len(self.__dict__[name]):,} rows"))
@@ -843,6 +877,195 @@ class Dataset:
             self.conversations, self.objectives, evaluation=evaluation, n=n
         )
 
+    # -- redaction (see tavus_analytics.redact) -------------------------------------------------
+    def redacted(self) -> Dataset:
+        """The same data with personal data replaced by placeholders, for what leaves your hands.
+
+        Every table of the returned dataset (and every metric, chart and search made from it)
+        has e-mail addresses, phone numbers, card numbers, IP addresses and URLs with
+        credentials in its text replaced by ``[EMAIL]``, ``[PHONE]``, ``[CARD]``, ``[IP]`` and
+        ``[URL_WITH_CREDENTIALS]`` (:func:`tavus_analytics.redact.redact_frame`; identifiers
+        such as ``conversation_id`` are kept). Its :meth:`filter` stays redacted. The database
+        is not changed.
+
+        Examples
+        --------
+        >>> ds.redacted().turns  # doctest: +SKIP
+        >>> ta.charts.replica_training(ds.redacted())  # doctest: +SKIP
+        """
+        return _Redacted(self)
+
+    # -- review labels and notes ---------------------------------------------------------------
+    @functools.cached_property
+    def annotations(self) -> pd.DataFrame:
+        """The review labels and notes people gave conversations, oldest first (removed ones
+        left out). Written by :meth:`annotate` or ``tavus-analytics annotate``, kept apart from
+        the callbacks. Not part of the snapshot: read when first used, and again after
+        :meth:`annotate` or :meth:`remove_annotation` on this dataset.
+
+        Returns
+        -------
+        pandas.DataFrame
+            annotation_id : int64, what :meth:`remove_annotation` takes.
+            conversation_id : str.
+            label : str, a short tag such as ``escalated`` (NA for a note alone).
+            note : str, free text (NA for a label alone).
+            author : str, who wrote it (the operating system's user unless named).
+            created_at : datetime64[ns, UTC], when.
+        """
+        if not self.filtered:
+            return tb.read_annotations(self._reader)
+        return self._by_conversation(self._root_table("annotations"))
+
+    def conversations_with_labels(self) -> pd.DataFrame:
+        """:attr:`conversations` with each call's review labels beside it.
+
+        ``conversations`` itself keeps its columns (they are the documented contract of exports
+        and of ``conversations_view``, and labels change while a dataset is a snapshot); this
+        joins :attr:`annotations` on request. To filter by label, ``ds.filter(labels=[...])``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The columns of ``conversations``, then:
+
+            - ``labels`` : object, the call's distinct labels, sorted (an empty list when none;
+              ``.explode("labels")`` gives one row per label).
+            - ``notes`` : int64, how many notes it has.
+            - ``annotated_at`` : datetime64[ns, UTC], its latest annotation (NaT when none).
+        """
+        out = self.conversations.copy()
+        notes = self.annotations
+        labels: dict[str, set[str]] = {}
+        for cid, label in zip(notes["conversation_id"], notes["label"], strict=True):
+            if isinstance(label, str):
+                labels.setdefault(cid, set()).add(label)
+        ids = out["conversation_id"]
+        out["labels"] = pd.Series([sorted(labels.get(c, ())) for c in ids], dtype=object)
+        counts = notes["note"].notna().groupby(notes["conversation_id"]).sum()
+        out["notes"] = counts.reindex(ids).fillna(0).to_numpy(dtype="int64")
+        latest = notes.groupby("conversation_id")["created_at"].max()
+        out["annotated_at"] = latest.reindex(ids).to_numpy(dtype="datetime64[ns]")
+        out["annotated_at"] = out["annotated_at"].dt.tz_localize("UTC")
+        return out
+
+    def annotate(
+        self,
+        conversation_id: str,
+        *,
+        label: str | None = None,
+        note: str | None = None,
+        author: str | None = None,
+    ) -> int:
+        """Give a conversation a review label, a note or both; return the annotation's id.
+
+        The label or note goes into the database's ``annotations`` table, with ``author``
+        (default: the operating system's user) and the time; the callbacks are not touched.
+        The dataset itself is read-only: this writes through the store (:func:`open_store`,
+        migrating an older database first), so it needs write access.
+
+        Parameters
+        ----------
+        conversation_id : str
+            A conversation the database holds callbacks of.
+        label : str, optional
+            A short tag (at most 64 characters; white space collapsed), e.g. ``escalated``.
+        note : str, optional
+            Free text (at most 10,000 characters).
+        author : str, optional
+            Who annotates; default ``getpass.getuser()``.
+
+        Raises
+        ------
+        InvalidAnnotation
+            Neither label nor note, one too long, or no callback of ``conversation_id``.
+
+        Examples
+        --------
+        >>> ds.annotate("c123456", label="escalated", note="asked twice for a manager")
+        ... # doctest: +SKIP
+        """
+        store = open_store(self.path, must_exist=True)
+        try:
+            new = store.annotate(conversation_id, label=label, note=note, author=author)
+        finally:
+            store.close()
+        self._forget_annotations()
+        return new
+
+    def remove_annotation(self, annotation_id: int, *, author: str | None = None) -> bool:
+        """Remove an annotation (its ``annotation_id``): it leaves :attr:`annotations`, and the
+        database keeps it marked with who removed it and when. False when it already was
+        removed; :class:`~tavus_analytics.errors.InvalidAnnotation` when there is no such id."""
+        store = open_store(self.path, must_exist=True)
+        try:
+            removed = store.remove_annotation(annotation_id, author=author)
+        finally:
+            store.close()
+        self._forget_annotations()
+        return removed
+
+    def _forget_annotations(self) -> None:
+        """Read annotations again on next use (this dataset, its whole and its source)."""
+        for ds in (self, self._root, getattr(self, "_source", None)):
+            if ds is not None:
+                ds.__dict__.pop("annotations", None)
+
+
+class _Redacted(Dataset):
+    """A dataset whose tables are those of another one, redacted (:meth:`Dataset.redacted`)."""
+
+    def __init__(self, source: Dataset) -> None:
+        self._source = source
+        for name in _STATE:
+            setattr(self, name, getattr(source, name))
+
+    def filter(self, **filters: Any) -> Dataset:
+        return _Redacted(self._source.filter(**filters))
+
+    def redacted(self) -> Dataset:
+        return self
+
+    def search(self, query: str, **options: Any) -> pd.DataFrame:
+        return self._source.search(query, **{**options, "redact": True})
+
+    def _summary(self) -> list[tuple[str, str]]:
+        return [*super()._summary(), ("redacted", "personal data shown as placeholders")]
+
+
+#: What a dataset is besides its cached tables: what a redacted copy shares with its source.
+_STATE = (
+    "_root",
+    "_reader",
+    "path",
+    "name",
+    "_problem_rows",
+    "_since",
+    "_until",
+    "_replica_ids",
+    "_labels",
+)
+
+
+def _label_set(labels: Iterable[str] | str) -> frozenset[str]:
+    """Labels as a filter takes them, white space collapsed as :meth:`Dataset.annotate` stores
+    them."""
+    return frozenset(" ".join(s.split()) for s in ([labels] if isinstance(labels, str) else labels))
+
+
+def _redacted_table(name: str) -> functools.cached_property:
+    def table(self: _Redacted) -> pd.DataFrame:
+        return redact_frame(getattr(self._source, name))
+
+    table.__doc__ = getattr(Dataset, name).__doc__
+    prop = functools.cached_property(table)
+    prop.__set_name__(_Redacted, name)
+    return prop
+
+
+for _name in tb.TABLES:
+    setattr(_Redacted, _name, _redacted_table(_name))
+
 
 def load(
     db: str | Path | None = None,
@@ -850,6 +1073,7 @@ def load(
     since: Any = None,
     until: Any = None,
     replicas: Iterable[str] | str | None = None,
+    labels: Iterable[str] | str | None = None,
 ) -> Dataset:
     """Open a database of Tavus callbacks for analysis (read-only; tables load lazily).
 
@@ -867,6 +1091,8 @@ def load(
         :meth:`Dataset.filter`.
     replicas : str or iterable of str, optional
         Keep only these replica ids.
+    labels : str or iterable of str, optional
+        Keep only conversations with one of these review labels (:attr:`Dataset.annotations`).
 
     Returns
     -------
@@ -888,5 +1114,9 @@ def load(
     >>> ds.conversations.groupby("shutdown_category", observed=False).size()  # doctest: +SKIP
     """
     return Dataset(
-        find_database() if db is None else db, since=since, until=until, replicas=replicas
+        find_database() if db is None else db,
+        since=since,
+        until=until,
+        replicas=replicas,
+        labels=labels,
     )

@@ -12,6 +12,7 @@ what to do, in one line.
 ``InvalidCriteria`` (success criteria that cannot be read: the message names the line and the
 rule) come from one call's page and from ``Dataset.evaluate``.
 ``NotEnoughText`` (content analysis asked for more than the transcripts hold).
+``InvalidAnnotation`` (a review label or note that cannot be stored as given).
 """
 
 from __future__ import annotations
@@ -103,3 +104,8 @@ class InvalidCriteria(TavusAnalyticsError):
 class NotEnoughText(TavusAnalyticsError, ValueError):
     """Content analysis was asked for more than the transcripts can give (for example more
     topics than there are calls with words); the message says what to change."""
+
+
+class InvalidAnnotation(TavusAnalyticsError):
+    """A review label or note that cannot be stored as given: empty, too long, for a
+    conversation the database holds no callback of, or an annotation id that does not exist."""

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from .errors import ExportError
+from .redact import redact_frame
 from .tables import TABLES
 
 FORMATS = ("csv", "parquet", "jsonl")
@@ -32,18 +33,28 @@ def _is_nested(value: Any) -> bool:
 
 
 def _json_text(value: Any) -> Any:
-    if _is_nested(value):
-        return json.dumps(value, ensure_ascii=False, default=str)
-    return value
+    if value is None or isinstance(value, str) or (isinstance(value, float) and value != value):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _mixed(column: pd.Series) -> bool:
+    """Whether an object column holds nested values, or text beside other values (an output
+    variable sent as ``"50k"`` in one call and ``50000`` in another)."""
+    kinds = {type(v) for v in column if v is not None and not (isinstance(v, float) and v != v)}
+    return any(issubclass(k, dict | list | tuple) for k in kinds) or (
+        str in kinds and len(kinds) > 1
+    )
 
 
 def flatten(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with every object column that holds dicts or lists turned into JSON text, so
-    that CSV and Parquet get one plain type per column."""
+    """``frame`` with every object column that holds dicts or lists, or text beside numbers,
+    turned into JSON text (text stays as it is), so that CSV and Parquet get one plain type per
+    column."""
     out = frame.copy()
     for name in out.columns:
         column = out[name]
-        if column.dtype == object and column.map(_is_nested).any():
+        if column.dtype == object and _mixed(column):
             out[name] = column.map(_json_text)
     return out
 
@@ -75,13 +86,15 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
-def write_table(frame: pd.DataFrame, path: str | Path, fmt: str) -> int:
+def write_table(frame: pd.DataFrame, path: str | Path, fmt: str, *, redact: bool = False) -> int:
     """Write ``frame`` to ``path`` as ``fmt`` (``csv``, ``parquet`` or ``jsonl``); return the
     number of rows.
 
     The file is written beside its destination and moved into place at the end: a failed export
     never leaves a half-written file. Times are ISO 8601 UTC; in CSV and Parquet, nested values
     (perception ``sections``, post-call ``request``/``response``, ``properties``) are JSON text.
+    With ``redact``, personal data in text and nested values is replaced by placeholders first
+    (:func:`tavus_analytics.redact.redact_frame`; identifiers are kept).
 
     Raises
     ------
@@ -101,6 +114,8 @@ def write_table(frame: pd.DataFrame, path: str | Path, fmt: str) -> int:
             raise ExportError(
                 "Parquet needs pyarrow: pip install pyarrow (or use --format csv or jsonl)"
             ) from None
+    if redact:
+        frame = redact_frame(frame)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
         if fmt == "jsonl":
@@ -132,9 +147,11 @@ def export(
     since: Any = None,
     until: Any = None,
     replicas: Iterable[str] | None = None,
+    redact: bool = False,
+    labels: Iterable[str] | None = None,
 ) -> int:
-    """Export one table of ``tavus_analytics.load(db, since=, until=, replicas=)``; return the
-    number of rows written.
+    """Export one table of ``tavus_analytics.load(db, since=, until=, replicas=, labels=)``;
+    return the number of rows written.
 
     Parameters
     ----------
@@ -148,10 +165,20 @@ def export(
         The file to write (replaced when it exists).
     since, until, replicas
         The loader's filters: conversations joined in ``[since, until)``, of these replicas.
+    redact : bool
+        Replace personal data by placeholders (see :func:`write_table`).
+    labels : iterable of str, optional
+        Only conversations with one of these review labels (and what belongs to them).
     """
     from .dataset import load
 
     if table not in TABLE_NAMES:
         raise ExportError(f"unknown table {table!r}: choose one of {', '.join(TABLE_NAMES)}")
-    ds = load(db, since=since, until=until, replicas=list(replicas) if replicas else None)
-    return write_table(getattr(ds, table), out, fmt)
+    ds = load(
+        db,
+        since=since,
+        until=until,
+        replicas=list(replicas) if replicas else None,
+        labels=list(labels) if labels else None,
+    )
+    return write_table(getattr(ds, table), out, fmt, redact=redact)

@@ -15,7 +15,7 @@ import html
 import io
 import itertools
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -406,7 +406,7 @@ def build(
     generated_at: datetime | None = None,
     look_at: int = 5,
     criteria: Any = None,
-    redact: Callable[[str], str] | None = None,
+    redact: bool = False,
     content: bool = True,
 ) -> str:
     """The report of a dataset as one self-contained HTML document.
@@ -427,8 +427,11 @@ def build(
     criteria : dict or path of a TOML file, optional
         Success criteria (:meth:`Dataset.evaluate`): their success rate per week and per
         replica is charted, and the calls that failed them are listed to look at.
-    redact : callable, optional
-        ``str -> str``, applied to every free text from a callback in the embedded pages.
+    redact : bool
+        Draw everything from :meth:`~tavus_analytics.dataset.Dataset.redacted` data: personal
+        data (e-mail addresses, phone numbers, card numbers, IP addresses, URLs with
+        credentials) becomes placeholders in every text the report shows, and the report says
+        so.
     content : bool
         Add the "What callers say" section (:data:`CONTENT_SECTION`): content analysis of the
         users' words, cached after its first run (see :mod:`tavus_analytics.content`). Without
@@ -446,6 +449,8 @@ def build(
     if missing:  # a chart added to CHARTS must be given a section here
         raise RuntimeError(f"charts without a report section: {sorted(missing)}")
     generated = (generated_at or datetime.now(UTC)).astimezone(UTC)
+    if redact:
+        ds = ds.redacted()
     content_names = CONTENT_SECTION[2] if content else ()
     with progress_bar(
         "report", total=len(names) + len(content_names) + 2, unit="step", enabled=progress
@@ -458,7 +463,7 @@ def build(
         for name, fig in _render(ds, names, bar):
             images[name] = _image(fig, name)
         bar.set_postfix_str("calls to look at", refresh=False)
-        calls = _look_at(ds, look_at, criteria, redact)
+        calls = _look_at(ds, look_at, criteria, None)  # a redacted ds redacts its pages
         bar.update(1)
         why, content_rows = None, []
         if content:
@@ -482,6 +487,7 @@ def build(
         f'<p class="meta">Selection: {e(asked)}. Conversations found: {e(found)}.</p>',
         f'<p class="meta">Generated {e(f"{generated:%Y-%m-%d %H:%M:%S} UTC")} by '
         "tavus-analytics.</p>",
+        *([f'<p class="meta" id="redacted">{e(_REDACTED)}</p>'] if redact else []),
         "</header>",
         '<section id="key-figures"><h2>Key figures</h2>',
         '<table class="figures">',
@@ -527,6 +533,13 @@ def build(
     return "\n".join(parts) + "\n"
 
 
+_REDACTED = (
+    "Personal data redacted: e-mail addresses, phone numbers, card numbers, IP addresses and "
+    "URLs with credentials are shown as [EMAIL], [PHONE], [CARD], [IP] and "
+    "[URL_WITH_CREDENTIALS]."
+)
+
+
 def _where(db: str | Path) -> str:
     """The database as the report names it: a file's absolute path, a URL without password."""
     return describe(db)
@@ -561,6 +574,7 @@ def write(
     progress: bool = False,
     look_at: int = 5,
     criteria: Any = None,
+    redact: bool = False,
     content: bool = True,
 ) -> Path:
     """Load a database and write its report to ``out`` (replaced if it exists).
@@ -579,6 +593,8 @@ def write(
         Calls per reason to look at, and success criteria (see :func:`build`).
     content : bool
         Add the "What callers say" section (see :func:`build`).
+    redact : bool
+        Personal data as placeholders (see :func:`build`).
 
     Returns
     -------
@@ -595,7 +611,9 @@ def write(
 
         criteria = parse(criteria)  # a bad file fails before the work starts
     ds = _open(db, since, until, replicas)
-    text = build(ds, progress=progress, look_at=look_at, criteria=criteria, content=content)
+    text = build(
+        ds, progress=progress, look_at=look_at, criteria=criteria, redact=redact, content=content
+    )
     _replace(out, text.encode("utf-8"))
     return out
 
@@ -610,8 +628,10 @@ def write_charts(
     dpi: int = _DPI,
     progress: bool = False,
     content: bool = True,
+    redact: bool = False,
 ) -> list[Path]:
-    """Write every chart as ``<name>.png`` into ``out_dir`` (made if needed).
+    """Write every chart as ``<name>.png`` into ``out_dir`` (made if needed); with ``redact``,
+    drawn from :meth:`~tavus_analytics.dataset.Dataset.redacted` data.
 
     With ``content``, the charts of the report's "What callers say" section too
     (:data:`tavus_analytics.charts.CONTENT_CHARTS`), when the ``nlp`` extra is installed and
@@ -627,6 +647,8 @@ def write_charts(
     if out_dir.exists() and not out_dir.is_dir():
         raise TavusAnalyticsError(f"{out_dir} is a file: --out takes a folder")
     ds = _open(db, since, until, replicas)
+    if redact:
+        ds = ds.redacted()
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     names = list(_chart_functions())

@@ -214,6 +214,14 @@ _CANVAS_INTERACTIONS = {
     "client": STR,
     "created_at": TIME,
 }
+_ANNOTATIONS = {
+    "annotation_id": "int64",
+    "conversation_id": STR,
+    "label": STR,
+    "note": STR,
+    "author": STR,
+    "created_at": TIME,
+}
 #: Every table of a :class:`Dataset` and its columns with their dtypes.
 TABLES: dict[str, dict[str, Any]] = {
     "events": _EVENTS,
@@ -231,6 +239,7 @@ TABLES: dict[str, dict[str, Any]] = {
     "canvas_interactions": _CANVAS_INTERACTIONS,
     "other_events": _OTHER_EVENTS,
     "problems": _PROBLEMS,
+    "annotations": _ANNOTATIONS,
 }
 
 #: Conversation event types that have a table of their own (everything else is ``other_events``).
@@ -1184,3 +1193,13 @@ def read_canvas_interactions(reader: ReaderInterface) -> tuple[pd.DataFrame, lis
         )
     data = {k: [r[k] for r in rows] for k in _CANVAS_INTERACTIONS} if rows else None
     return fr.frame(_CANVAS_INTERACTIONS, data), problems.rows
+
+
+def read_annotations(reader: ReaderInterface) -> pd.DataFrame:
+    """The review labels and notes not removed, oldest first (none in a database made before
+    them that no store has opened since)."""
+    with reader.connect() as conn:
+        if not reader.query(q.HAS_ANNOTATIONS, (), conn)[0][0]:
+            return fr.frame(_ANNOTATIONS)
+        rows = reader.query(q.ANNOTATIONS, (), conn)
+    return fr.frame(_ANNOTATIONS, dict(zip(_ANNOTATIONS, fr.columns_of(rows, 6), strict=True)))

@@ -135,6 +135,24 @@ def test_filters_since_until_and_replica(db, tmp_path):
     assert list(pd.read_csv(out).columns) == list(TABLES["turns"])
 
 
+def test_parquet_takes_an_object_column_of_text_beside_numbers(db_path, tmp_path):
+    outputs = {"budget": "50k", "seats": 12, "tools": ["crm"], "ok": True, "missing": None}
+    with Store(db_path) as store:
+        store.insert_batch(
+            [json.dumps({"conversation_id": "a", "objective_name": "q", "output_variables": o})
+             .encode() for o in (outputs, {"budget": 50000})]
+        )  # fmt: skip
+    out = tmp_path / "o.parquet"
+    r = run("export", "--table", "objective_outputs", "--format", "parquet", "--out", out,
+            "--db", db_path)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    raw = pd.read_parquet(out).set_index("variable")["raw"]
+    # Text stays text; everything else is its JSON text, so that the column has one type.
+    assert raw["budget"].tolist() == ["50k", "50000"]
+    assert (raw["seats"], raw["tools"], raw["ok"]) == ("12", '["crm"]', "true")
+    assert pd.isna(raw["missing"])
+
+
 def test_export_errors(db, tmp_path):
     r = run("export", "--table", "calls", "--format", "csv", "--out", tmp_path / "x", "--db", db)
     assert r.exit_code == 1

@@ -134,3 +134,28 @@ def test_cli_prints_counts_and_never_the_password(history, pg_url):
     assert "resumed after callback" in second.output
     missing = run("migrate", "--from", history.parent / "nope.db", "--to", pg_url)
     assert missing.exit_code != 0 and "nope.db" in missing.output
+
+
+def test_review_labels_follow_the_callbacks_once_with_their_removals(history, pg_url, tmp_path):
+    rows = "SELECT conversation_id, label, note, author, created_at, removed_at, removed_by "
+    rows += "FROM annotations ORDER BY id"
+    cid = query(history, "SELECT conversation_id FROM callbacks WHERE kind = 'conversation'")[0][0]
+    with Store(history) as s:
+        s.annotate(cid, label="escalated", note="manager", author="ana")
+        s.annotate("c123456", label="refund", author="bo")
+        gone = s.annotate(cid, note="wrong call", author="ana")
+        s.remove_annotation(gone, author="lead")
+    first = copy_history(history, pg_url)
+    assert first.annotations == 3
+    assert pg_query(pg_url, rows) == query(history, rows)
+    # Run again: nothing new. A label given and one removed since then follow.
+    with Store(history) as s:
+        s.annotate(cid, label="late", author="bo")
+        s.remove_annotation(1, author="lead")
+    again = copy_history(history, pg_url)
+    assert (again.callbacks, again.annotations) == (0, 1)
+    assert pg_query(pg_url, rows) == query(history, rows)
+    # And back into a new file, as the CLI says.
+    r = run("migrate", "--from", pg_url, "--to", tmp_path / "back.db")
+    assert r.exit_code == 0 and ", 4 annotations in " in r.output
+    assert query(tmp_path / "back.db", rows) == query(history, rows)

@@ -20,7 +20,7 @@ import tavus_analytics as ta
 from tavus_analytics import demo
 from tavus_analytics import events as ev
 from tavus_analytics.errors import TavusAnalyticsError
-from tavus_analytics.store import Store, display_url
+from tavus_analytics.store import Store, display_url, open_store
 from tavus_analytics.store import postgres as pgstore
 from tavus_analytics.store.base import READ_CHUNK
 from tavus_analytics.store.postgres import PgStore
@@ -164,6 +164,12 @@ def stores(tmp_path, pg_url):
     with PgStore(pg_url) as s:
         pg_batch = s.insert_batch(messy)
     assert sqlite_batch == pg_batch and sqlite_batch.duplicate == 1
+    for db in (path, pg_url):  # review labels, the same in both
+        with open_store(db) as s:
+            s.annotate("m-full", label="reviewed", note="ok", author="a", created_at=T)
+            s.annotate("m-mixed", note="odd joins", author="b", created_at=T)
+            s.annotate("m-full", label="gone", author="a", created_at=T)
+            s.remove_annotation(3, author="a", removed_at=T)
     return path, pg_url
 
 

@@ -71,6 +71,15 @@ def test_an_analyst_with_the_guides_grants_loads_and_searches(analyst_url, pg_ur
     assert set(found.conversation_id) <= set(ds.conversations.conversation_id)
 
 
+def test_an_analyst_with_the_guides_grants_annotates(analyst_url, pg_url):
+    ds = ta.load(analyst_url)
+    cid = ds.conversations["conversation_id"][0]
+    first = ds.annotate(cid, label="escalated", note="manager", author="analyst")
+    assert ds.annotations["conversation_id"].tolist() == [cid]
+    assert ds.filter(labels="escalated").conversations["conversation_id"].tolist() == [cid]
+    assert ds.remove_annotation(first) is True and ds.annotations.empty
+
+
 def test_an_analyst_cannot_write_callbacks(analyst_url):
     with PgStore(analyst_url) as store, pytest.raises(StoreUnavailable, match="permission"):
         store.insert_callback(b'{"event_type": "system.shutdown", "conversation_id": "x"}')

@@ -318,3 +318,27 @@ def test_dataset_search_on_postgres_respects_its_filter(pg, pg_url):
     only_b = ds.filter(replicas=["rB"])
     assert list(only_b.search("refund").conversation_id) == ["b1"]
     assert list(only_b.search("refund", limit=1).turn) == [1]
+
+
+def test_redacted_snippets_on_postgresql_show_no_personal_data(pg, tmp_path):
+    """ts_headline cuts differently from FTS5: the redacted snippets still hide every number."""
+    long = (
+        "Well, to be honest I wanted to say that my card number is 4242 4242 4242 4242 and that "
+        "you can also write to jane.planted@example.com or ring +44 20 7946 0958 when the "
+        "refund has gone through, because I have been waiting for a very long time now."
+    )
+    bodies = [transcript("p1", ("user", long), ("assistant", "Call 415-555-2671 for refunds."))]
+    pg.insert_batch(bodies)
+    with Store(tmp_path / "t.db") as lite:
+        lite.insert_batch(bodies)
+    for db in (pg, tmp_path / "t.db"):
+        for phrase in ("card number", "refund", "write", "ring"):
+            got = search(db, phrase, redact=True)
+            assert len(got) >= 1, (db, phrase)
+            text = " ".join(got["snippet"]) + " ".join(got["content"])
+            for secret in ("4242", "jane.planted", "7946", "555-2671"):
+                assert secret not in text, (db, phrase, secret)
+            assert any(p in text for p in ("[CARD]", "[EMAIL]", "[PHONE]")), (db, phrase)
+        # A snippet stays a snippet: shorter than the whole message.
+        snippet = search(db, "ring", redact=True)["snippet"][0]
+        assert "[PHONE]" in snippet and len(snippet) < len(long) - 40, snippet

@@ -9,6 +9,7 @@ Both engines store the same rows. :func:`callback_row` and :func:`rejected_row` 
 from __future__ import annotations
 
 import dataclasses
+import getpass
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..errors import InvalidAnnotation
 from ..events import Fields, classify, parse_body
 
 #: How much of a refused body is kept in ``rejected``.
@@ -53,6 +55,23 @@ REJECTED_COLUMNS = (
     "remote_addr",
     "user_agent",
 )
+
+
+#: The columns of ``annotations`` as the stores read them back, ``id`` first.
+ANNOTATION_COLUMNS = (
+    "id",
+    "conversation_id",
+    "label",
+    "note",
+    "author",
+    "created_at",
+    "removed_at",
+    "removed_by",
+)
+#: The longest label and note (and author) an annotation may have, in characters.
+LABEL_LIMIT = 64
+NOTE_LIMIT = 10_000
+AUTHOR_LIMIT = 100
 
 
 def utc_now() -> str:
@@ -156,6 +175,77 @@ def rejected_row(
     )
 
 
+def default_author() -> str:
+    """Who annotates when nobody is named: the operating system's user (``getpass.getuser``),
+    else ``unknown``."""
+    try:
+        return getpass.getuser() or "unknown"
+    except Exception:  # no user name in the environment nor in the password database
+        return "unknown"
+
+
+def annotation_values(
+    conversation_id: str, label: str | None, note: str | None, author: str | None
+) -> tuple[str, str | None, str | None, str]:
+    """``(conversation_id, label, note, author)`` as stored: a label's white space collapsed
+    (one line), a note stripped, the author defaulting to :func:`default_author`;
+    :class:`InvalidAnnotation` saying what to change otherwise."""
+    if not isinstance(conversation_id, str) or not conversation_id.strip():
+        raise InvalidAnnotation("give the id of the conversation to annotate")
+    if label is not None:
+        label = " ".join(str(label).split()) or None
+    if note is not None:
+        note = str(note).strip() or None
+    if label is None and note is None:
+        raise InvalidAnnotation("give a label, a note or both (neither can be empty)")
+    if label is not None and len(label) > LABEL_LIMIT:
+        raise InvalidAnnotation(
+            f"a label is at most {LABEL_LIMIT} characters, not {len(label)}: put longer text "
+            "in the note"
+        )
+    if note is not None and len(note) > NOTE_LIMIT:
+        raise InvalidAnnotation(f"a note is at most {NOTE_LIMIT:,} characters, not {len(note):,}")
+    return conversation_id.strip(), label, note, author_name(author)
+
+
+def author_name(author: str | None) -> str:
+    """Who annotates, on one line: ``author``, else :func:`default_author`."""
+    name = " ".join(str(default_author() if author is None else author).split())
+    if not name or len(name) > AUTHOR_LIMIT:
+        raise InvalidAnnotation(f"the author is a name of 1 to {AUTHOR_LIMIT} characters")
+    return name
+
+
+def annotations_query(
+    conversation_id: str | None, include_removed: bool, placeholder: str = "?"
+) -> tuple[str, list]:
+    """SQL and parameters reading annotations (:data:`ANNOTATION_COLUMNS`), oldest first."""
+    where, args = [], []
+    if conversation_id is not None:
+        where.append(f"conversation_id = {placeholder}")
+        args.append(conversation_id)
+    if not include_removed:
+        where.append("removed_at IS NULL")
+    sql = f"SELECT {', '.join(ANNOTATION_COLUMNS)} FROM annotations"
+    return sql + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id", args
+
+
+def no_conversation(conversation_id: str, name: str) -> InvalidAnnotation:
+    """The error for an annotation of a conversation the database holds no callback of."""
+    return InvalidAnnotation(
+        f"{name} holds no callback of conversation {conversation_id!r}: check the id "
+        "(ds.conversations lists them)"
+    )
+
+
+def no_annotation(annotation_id: int, name: str) -> InvalidAnnotation:
+    """The error for an annotation id that does not exist."""
+    return InvalidAnnotation(
+        f"{name} has no annotation {annotation_id}: tavus-analytics labels (or ds.annotations) "
+        "lists them with their ids"
+    )
+
+
 def status_summary(conn) -> dict:
     """The status page's figures, read on ``conn`` (SQLite or PostgreSQL, the same SQL): counts
     by kind and event type, the rejected count and the last arrival."""
@@ -230,6 +320,21 @@ class StoreInterface(Protocol):
     def copy_in(self, source, callbacks, rejected, upto, deliveries=()) -> tuple[int, int]: ...
     def close(self) -> None: ...
     def canvas_interaction_ids(self, conversation_id: str) -> set[str]: ...
+    def annotate(
+        self,
+        conversation_id: str,
+        *,
+        label: str | None = None,
+        note: str | None = None,
+        author: str | None = None,
+        created_at: str | None = None,
+    ) -> int: ...
+    def remove_annotation(
+        self, annotation_id: int, *, author: str | None = None, removed_at: str | None = None
+    ) -> bool: ...
+    def read_annotations(
+        self, *, conversation_id: str | None = None, include_removed: bool = False
+    ) -> list[tuple]: ...
 
 
 class ReaderInterface(Protocol):

@@ -13,6 +13,10 @@ stopped, and a finished one run again copies nothing. A callback the target alre
 twice. Each callback copied keeps its deliveries (every arrival: a guardrail triggered three
 times is one callback delivered three times); a delivery the source receives after its callback
 was copied is not copied by a later run. The source is only read.
+
+Review labels and notes (``annotations``) are copied after the callbacks: those the target
+lacks (the same conversation, label, note, author and time count as one), with their removal
+when they were removed in the source, so that running the copy again adds only what is new.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class CopyResult:
     rejected: int = 0  #: rejected bodies copied
     resumed_from: tuple[int, int] = (0, 0)  #: (callback id, rejected id) already copied before
     seconds: float = 0.0
+    annotations: int = 0  #: review labels and notes copied
 
 
 def source_key(db: str | Path) -> str:
@@ -102,8 +107,30 @@ def copy_history(
             result.rejected += copied
             if on_progress is not None:
                 on_progress(len(callbacks) + len(rejected))
+        result.annotations = _copy_annotations(src, dst)
     finally:
         src.close()
         dst.close()
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _copy_annotations(src, dst) -> int:
+    """Copy the annotations ``dst`` lacks, and mark removed there those removed in ``src``;
+    return how many were copied."""
+
+    def key(row: tuple) -> tuple:
+        return row[1:6]  # conversation, label, note, author, created_at
+
+    held = {key(row): row for row in dst.read_annotations(include_removed=True)}
+    copied = 0
+    for row in src.read_annotations(include_removed=True):
+        there = held.get(key(row))
+        if there is None:
+            new = dst.annotate(row[1], label=row[2], note=row[3], author=row[4], created_at=row[5])
+            there = (new, *row[1:6], None, None)
+            held[key(row)] = there
+            copied += 1
+        if row[6] is not None and there[6] is None:
+            dst.remove_annotation(there[0], author=row[7], removed_at=row[6])
+    return copied

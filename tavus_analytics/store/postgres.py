@@ -21,6 +21,9 @@ SQLite, and why:
 ``events_view``, ``conversations_view``, ``turns_view``, ...
     SQLite's readable SQL views, with the same columns, read from ``body_json``
     (:func:`_migration_3` says where their types differ).
+``annotations``
+    Review labels and notes people give conversations (:meth:`PgStore.annotate`), with who and
+    when, as on SQLite; ``callbacks`` is never touched.
 ``schema_version``
     One row: the version :data:`MIGRATIONS` brought the schema to. Migrations run in one
     transaction under an advisory lock, so that collectors starting together migrate once.
@@ -62,10 +65,16 @@ from .base import (
     BatchResult,
     Query,
     accept,
+    annotation_values,
+    annotations_query,
+    author_name,
     callback_row,
+    no_annotation,
+    no_conversation,
     reclassified,
     rejected_row,
     status_summary,
+    utc_now,
 )
 from .queries import INDEXED_KINDS
 from .search import invalid_query
@@ -342,6 +351,27 @@ def _migration_5(cur: psycopg.Cursor) -> None:
     cur.executemany("UPDATE callbacks SET kind = %s WHERE id = %s", reclassified(rows))
 
 
+def _migration_6(cur: psycopg.Cursor) -> None:
+    """Review labels and notes (as SQLite's migration 7): ``annotations``, one row per label or
+    note a person gave a conversation, marked rather than deleted when removed."""
+    cur.execute(
+        f"""
+        CREATE TABLE annotations (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            conversation_id {_TEXT} NOT NULL,
+            label {_TEXT},
+            note text,
+            author {_TEXT} NOT NULL,
+            created_at {_TEXT} NOT NULL,
+            removed_at {_TEXT},
+            removed_by {_TEXT},
+            CHECK (label IS NOT NULL OR note IS NOT NULL)
+        )
+        """
+    )
+    cur.execute("CREATE INDEX annotations_conversation_id ON annotations (conversation_id)")
+
+
 _VIEWS_FINGERPRINT = views.fingerprint(views.POSTGRES)
 
 
@@ -379,6 +409,7 @@ MIGRATIONS: list[Callable[[psycopg.Cursor], None]] = [
     _migration_3,
     _migration_4,
     _migration_5,
+    _migration_6,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -1055,6 +1086,67 @@ class PgStore:
             return work(self._batch_conn)
         return self._run(work)
 
+    # -- review labels and notes ------------------------------------------------------------
+    def annotate(
+        self,
+        conversation_id: str,
+        *,
+        label: str | None = None,
+        note: str | None = None,
+        author: str | None = None,
+        created_at: str | None = None,
+    ) -> int:
+        """Give a conversation a review label, a note or both; return the annotation's id (see
+        :meth:`tavus_analytics.store.sqlite.Store.annotate`)."""
+        row = annotation_values(conversation_id, label, note, author)
+        try:
+            with self.connection() as conn, conn.transaction():
+                if conn.execute(_HAS_CONVERSATION, (row[0],)).fetchone() is None:
+                    raise no_conversation(row[0], self.name)
+                return conn.execute(
+                    "INSERT INTO annotations (conversation_id, label, note, author, created_at) "
+                    "VALUES (%s, %s, %s, %s, %s) RETURNING id",
+                    (*row, created_at or utc_now()),
+                ).fetchone()[0]
+        except psycopg.Error as e:
+            raise _unavailable(e, self.name) from None
+
+    def remove_annotation(
+        self, annotation_id: int, *, author: str | None = None, removed_at: str | None = None
+    ) -> bool:
+        """Mark an annotation removed; False when it already was (see
+        :meth:`tavus_analytics.store.sqlite.Store.remove_annotation`)."""
+        who = author_name(author)
+        try:
+            with self.connection() as conn:
+                removed = conn.execute(
+                    "UPDATE annotations SET removed_at = %s, removed_by = %s "
+                    "WHERE id = %s AND removed_at IS NULL",
+                    (removed_at or utc_now(), who, int(annotation_id)),
+                ).rowcount
+                found = (
+                    removed
+                    or conn.execute(
+                        "SELECT 1 FROM annotations WHERE id = %s", (int(annotation_id),)
+                    ).fetchone()
+                )
+        except psycopg.Error as e:
+            raise _unavailable(e, self.name) from None
+        if not found:
+            raise no_annotation(annotation_id, self.name)
+        return bool(removed)
+
+    def read_annotations(
+        self, *, conversation_id: str | None = None, include_removed: bool = False
+    ) -> list[tuple]:
+        """Annotations as rows of :data:`~tavus_analytics.store.base.ANNOTATION_COLUMNS`, oldest
+        first: of one conversation or all, the removed ones too with ``include_removed``."""
+        sql, args = annotations_query(conversation_id, include_removed, "%s")
+        return self._run(lambda conn: conn.execute(sql, args).fetchall())
+
+
+_HAS_CONVERSATION = "SELECT 1 FROM callbacks WHERE conversation_id = %s LIMIT 1"
+
 
 def _params(row: tuple) -> dict:
     return dict(zip(CALLBACK_COLUMNS, row, strict=True))
@@ -1147,6 +1239,11 @@ class PgReader:
                 f"{self.name} is not a tavus-analytics database "
                 f"({first_line(e, self._password)}): point --db or TAVUS_ANALYTICS_DB at the "
                 "collector's database"
+            ) from None
+        except psycopg.errors.InsufficientPrivilege as e:
+            raise TavusAnalyticsError(
+                f"cannot read database {self.name}: {first_line(e, self._password)}: ask its "
+                "owner for the analysts' grants of docs/deployment.md"
             ) from None
         except psycopg.OperationalError as e:
             raise TavusAnalyticsError(

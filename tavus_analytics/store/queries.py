@@ -207,3 +207,37 @@ def delivered_bodies(kind: str) -> str:
         f"CAST(body AS BLOB) AS body FROM callbacks WHERE {of_kind(kind)} AND id <= ?) AS x "
         "ON x.id = d.callback_id ORDER BY d.id"
     )
+
+
+#: (conversation, callbacks) of one kind per conversation. Parameters: the kind, ``max_id``.
+PER_CONVERSATION = (
+    "SELECT conversation_id, count(*) FROM callbacks WHERE kind = ? AND id <= ? "
+    "AND conversation_id IS NOT NULL GROUP BY conversation_id"
+)
+#: (conversation, deliveries) of the callbacks of one kind. Parameters: the kind, ``max_id``.
+DELIVERIES_PER_CONVERSATION = (
+    "SELECT c.conversation_id, count(*) FROM deliveries AS d JOIN callbacks AS c "
+    "ON c.id = d.callback_id WHERE c.kind = ? AND c.id <= ? AND c.conversation_id IS NOT NULL "
+    "GROUP BY c.conversation_id"
+)
+#: (callback id, arrival, conversation, event type, body as bytes) for every delivery of the
+#: callbacks of one kind, in arrival order. Parameters: the kind, ``max_id``.
+DELIVERED_BODIES = (
+    "SELECT d.callback_id, d.received_at, x.conversation_id, x.event_type, x.body "
+    "FROM deliveries AS d JOIN (SELECT id, conversation_id, event_type, "
+    "CAST(body AS BLOB) AS body FROM callbacks WHERE kind = ? AND id <= ?) AS x "
+    "ON x.id = d.callback_id ORDER BY d.id"
+)
+
+#: Whether the database has ``annotations`` (one made before review labels has none until a
+#: store opens it, which the read-only loader never does).
+HAS_ANNOTATIONS = Query(
+    sqlite="SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'annotations'",
+    postgres="SELECT count(*) FROM (SELECT to_regclass('annotations') AS t) AS r "
+    "WHERE t IS NOT NULL",
+)
+#: The annotations not removed, oldest first: (id, conversation, label, note, author, created).
+ANNOTATIONS = (
+    "SELECT id, conversation_id, label, note, author, created_at FROM annotations "
+    "WHERE removed_at IS NULL ORDER BY id"
+)

@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InvalidQuery
+from ..redact import redact_snippet, redact_text
 from .base import StoreInterface
 
 ROLES = ("user", "assistant")
@@ -48,6 +49,7 @@ def search(
     fts: bool = False,
     before: str = "[",
     after: str = "]",
+    redact: bool = False,
 ) -> pd.DataFrame:
     """Transcript messages matching ``query``, best match first.
 
@@ -73,6 +75,10 @@ def search(
         Pass ``query`` to the engine as written.
     before, after : str
         What surrounds each matching word in ``snippet``.
+    redact : bool
+        Replace personal data in ``snippet`` and ``content`` by placeholders
+        (:mod:`tavus_analytics.redact`); a snippet cut inside a phone or card number shows
+        none of it. The stored transcripts are not changed.
 
     Returns
     -------
@@ -119,6 +125,12 @@ def search(
     finally:
         if store is not db:
             store.close()
+    if redact:
+        rows = [
+            (cid, turn, role_, redact_snippet(snippet, content, before, after),
+             redact_text(content), *rest)
+            for cid, turn, role_, snippet, content, *rest in rows
+        ]  # fmt: skip
     frame = pd.DataFrame(rows, columns=SEARCH_COLUMNS)
     return frame.astype(
         {

@@ -12,7 +12,9 @@ Two tables, both append-only:
     HTTP status answered, and at most the first 64 KiB of the body as a BLOB.
 
 Beside them, ``transcript_fts`` (FTS5 over transcript messages, brought up to date by
-:meth:`Store.index_transcripts`, off the collector's write path) and read-only SQL views.
+:meth:`Store.index_transcripts`, off the collector's write path), read-only SQL views, and
+``annotations``: the review labels and notes people give conversations (:meth:`Store.annotate`),
+kept apart from ``callbacks``, which they never touch.
 
 The schema version is SQLite's ``PRAGMA user_version``; :data:`MIGRATIONS` brings any older
 database up to date on open. Writes are ``BEGIN IMMEDIATE ... COMMIT`` transactions on a WAL
@@ -64,7 +66,12 @@ from .base import (
     BatchResult,
     Query,
     accept,
+    annotation_values,
+    annotations_query,
+    author_name,
     callback_row,
+    no_annotation,
+    no_conversation,
     reclassified,
     rejected_row,
     status_summary,
@@ -270,6 +277,18 @@ def _migration_6(db: sqlite_utils.Database) -> None:
     db.conn.executemany("UPDATE callbacks SET kind = ? WHERE id = ?", reclassified(rows))
 
 
+def _migration_7(db: sqlite_utils.Database) -> None:
+    """Review labels and notes: ``annotations`` holds one row per label or note a person gave a
+    conversation, with who and when; removing one marks it (``removed_at``, ``removed_by``)
+    rather than deleting it. ``callbacks`` is not touched."""
+    db.execute(
+        "CREATE TABLE annotations (id INTEGER PRIMARY KEY, conversation_id TEXT NOT NULL, "
+        "label TEXT, note TEXT, author TEXT NOT NULL, created_at TEXT NOT NULL, "
+        "removed_at TEXT, removed_by TEXT, CHECK (label IS NOT NULL OR note IS NOT NULL))"
+    )
+    db.execute("CREATE INDEX annotations_conversation_id ON annotations (conversation_id)")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_1,
     _migration_2,
@@ -277,6 +296,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_4,
     _migration_5,
     _migration_6,
+    _migration_7,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -1020,6 +1040,77 @@ class Store:
         except sqlite3.Error as e:
             raise _unavailable(e) from None
         return {row[0] for row in rows}
+
+    # -- review labels and notes ------------------------------------------------------------
+    def annotate(
+        self,
+        conversation_id: str,
+        *,
+        label: str | None = None,
+        note: str | None = None,
+        author: str | None = None,
+        created_at: str | None = None,
+    ) -> int:
+        """Give a conversation a review label, a note or both; return the annotation's id.
+
+        ``author`` defaults to the operating system's user, ``created_at`` to now (ISO 8601
+        UTC). :class:`~tavus_analytics.errors.InvalidAnnotation` when neither label nor note is
+        given, one is too long, or no callback of the conversation is stored. Only
+        ``annotations`` is written.
+        """
+        row = annotation_values(conversation_id, label, note, author)
+        conn = self.connection()
+        try:
+            with self._writer, self._process_turn(), _immediate(conn):
+                if conn.execute(_HAS_CONVERSATION, (row[0],)).fetchone() is None:
+                    raise no_conversation(row[0], self.name)
+                return conn.execute(
+                    "INSERT INTO annotations (conversation_id, label, note, author, created_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (*row, created_at or utc_now()),
+                ).lastrowid
+        except sqlite3.Error as e:
+            raise _unavailable(e) from None
+
+    def remove_annotation(
+        self, annotation_id: int, *, author: str | None = None, removed_at: str | None = None
+    ) -> bool:
+        """Mark an annotation removed, by ``author`` (default: the operating system's user) at
+        ``removed_at`` (default now); False when it already was. The row is kept.
+        :class:`~tavus_analytics.errors.InvalidAnnotation` when there is no such annotation."""
+        who = author_name(author)
+        conn = self.connection()
+        try:
+            with self._writer, self._process_turn(), _immediate(conn):
+                cur = conn.execute(
+                    "UPDATE annotations SET removed_at = ?, removed_by = ? "
+                    "WHERE id = ? AND removed_at IS NULL",
+                    (removed_at or utc_now(), who, int(annotation_id)),
+                )
+                if cur.rowcount:
+                    return True
+                found = conn.execute(
+                    "SELECT 1 FROM annotations WHERE id = ?", (int(annotation_id),)
+                ).fetchone()
+        except sqlite3.Error as e:
+            raise _unavailable(e) from None
+        if found is None:
+            raise no_annotation(annotation_id, self.name)
+        return False
+
+    def read_annotations(
+        self, *, conversation_id: str | None = None, include_removed: bool = False
+    ) -> list[tuple]:
+        """Annotations as rows of :data:`~tavus_analytics.store.base.ANNOTATION_COLUMNS`, oldest
+        first: of one conversation or all, the removed ones too with ``include_removed``."""
+        sql, args = annotations_query(conversation_id, include_removed)
+        try:
+            return self.connection().execute(sql, args).fetchall()
+        except sqlite3.Error as e:
+            raise _unavailable(e) from None
+
+
+_HAS_CONVERSATION = "SELECT 1 FROM callbacks WHERE conversation_id = ? LIMIT 1"
 
 
 def _replace_invalid(data: bytes) -> str:
