@@ -26,10 +26,10 @@ from tavus_analytics.cli import cli
 #: Commands that only read the database given with --db (or --from).
 READS = {
     "stats", "report", "charts", "export", "search", "replay", "migrate", "show", "evaluate",
-    "content",
+    "content", "labels",
 }  # fmt: skip
 #: Commands that write it (and may create it).
-WRITES = {"serve", "demo", "import", "backfill"}
+WRITES = {"serve", "demo", "import", "backfill", "annotate", "unannotate"}
 #: Commands without a database.
 NO_DB = {"setup"}
 
@@ -52,6 +52,7 @@ def fill(name: str, tmp: Path) -> list[str] | None:
         "source": [],  # --from: the database under test
         "target": ["--to", str(tmp / "target.db")],
         "conversation_id": ["c1"],
+        "annotation_id": ["1"],
         "criteria_file": ["--criteria", str(criteria)],
     }
     return values.get(name)
