@@ -1078,8 +1078,9 @@ class _NotFound(click.ClickException):
     default=None,
     help="Columns of the text page [default: 100, or the terminal's width when narrower].",
 )
+@redact_option
 @_user_errors
-def show(db, conversation_id, html_out, width):
+def show(db, conversation_id, html_out, width, redact):
     """Show one call: its facts and everything that happened, in order.
 
     A header (replica, join and end in UTC, duration, shutdown reason and outcome, turns and
@@ -1099,13 +1100,15 @@ def show(db, conversation_id, html_out, width):
     from .conversation import write
     from .dataset import load
     from .errors import ConversationNotFound
+    from .redact import redact_text
 
     path = _existing_db(db)
     try:
         if html_out:
-            click.echo(f"Wrote {write(path, conversation_id, html_out)}")
+            hide = redact_text if redact else None
+            click.echo(f"Wrote {write(path, conversation_id, html_out, redact=hide)}")
             return
-        page = load(path).conversation(conversation_id)
+        page = load(path).conversation(conversation_id, redact=redact_text if redact else None)
     except ConversationNotFound as e:
         raise _NotFound(str(e)) from None
     if width is None:

@@ -829,6 +829,8 @@ class Dataset:
         from .conversation import Conversation
         from .errors import ConversationNotFound
 
+        if labels is None:  # the call's review labels and notes, where the database has them
+            labels = self.annotations
         try:
             return Conversation.from_dataset(self, conversation_id, labels=labels, redact=redact)
         except ConversationNotFound:

@@ -669,3 +669,29 @@ def test_every_page_of_a_dataset_has_exactly_its_rows(tmp_path):
             pd.testing.assert_frame_equal(getattr(page, name), mine.reset_index(drop=True))
     with pytest.raises(ConversationNotFound):
         ds.conversation("cnone")  # asked after the index is built
+
+
+def test_show_redacts_and_the_page_shows_review_labels(tmp_path):
+    from click.testing import CliRunner
+
+    import tavus_analytics as ta
+    from tavus_analytics.cli import cli
+    from tests.test_load import TRANSCRIPT, cb, put
+
+    db = tmp_path / "t.db"
+    said = [*TRANSCRIPT, {"role": "user", "content": "mail me at jane.doe@example.com"}]
+    put(
+        db,
+        cb("system.replica_joined", "c1", "2026-05-22T10:00:00Z", replica_id="r1"),
+        cb("application.transcription_ready", "c1", "2026-05-22T10:05:00Z", transcript=said),
+    )
+    ta.load(db).annotate("c1", label="escalated", note="call back", author="rev")
+    plain = CliRunner().invoke(cli, ["show", "c1", "--db", str(db)])
+    hidden = CliRunner().invoke(cli, ["show", "c1", "--db", str(db), "--redact"])
+    assert plain.exit_code == hidden.exit_code == 0, hidden.output
+    assert "jane.doe@example.com" in plain.output
+    assert "jane.doe@example.com" not in hidden.output and "[EMAIL]" in hidden.output
+    out = tmp_path / "c1.html"
+    CliRunner().invoke(cli, ["show", "c1", "--db", str(db), "--redact", "--html", str(out)])
+    assert "jane.doe@example.com" not in out.read_text() and "[EMAIL]" in out.read_text()
+    assert "escalated" in ta.load(db).conversation("c1").to_html()
