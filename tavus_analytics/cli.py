@@ -112,6 +112,12 @@ def _open_store(db: str | None, *, must_exist: bool = True):
     return store
 
 
+class _CannotStart(click.ClickException):
+    """A one-line error for a command that cannot run as given (exit 2, as a usage error)."""
+
+    exit_code = 2
+
+
 def _plural(n: int, word: str, plural: str | None = None) -> str:
     return f"{n} {word if n == 1 else (plural or word + 's')}"
 
@@ -185,16 +191,53 @@ def cli():
     default=None,
     help="Server processes [env TAVUS_ANALYTICS_WORKERS; default 1], granian or gunicorn only.",
 )
-@_user_errors
-def serve(db, host, port, secret, no_auth, max_body, threads, server, workers):
+@click.option(
+    "--tunnel",
+    is_flag=True,
+    default=None,
+    help="Open a public HTTPS URL with ngrok inside the collector and print the callback URL "
+    "and a ready curl; closed on exit [env TAVUS_ANALYTICS_TUNNEL; needs NGROK_AUTHTOKEN and "
+    "the [tunnel] extra; waitress only].",
+)
+@click.option(
+    "--tunnel-domain",
+    default=None,
+    metavar="DOMAIN",
+    help="A fixed ngrok domain for the tunnel, e.g. callbacks.example.ngrok.app; implies "
+    "--tunnel [env TAVUS_ANALYTICS_TUNNEL_DOMAIN].",
+)
+@click.option(
+    "--tail",
+    is_flag=True,
+    default=None,
+    help="One line per request on standard output: time, event type or kind, conversation, "
+    "answer; never the token or transcript content [env TAVUS_ANALYTICS_TAIL].",
+)
+def serve(
+    db,
+    host,
+    port,
+    secret,
+    no_auth,
+    max_body,
+    threads,
+    server,
+    workers,
+    tunnel,
+    tunnel_domain,
+    tail,
+):
     """Run the webhook collector with a production WSGI server (waitress).
 
-    Prints the callback URL to paste into Tavus and the ngrok command to expose it.
+    Prints the callback URL to paste into Tavus and the ngrok command to expose it; with
+    --tunnel, opens a public URL itself and prints the callback URL and a ready curl. --tail
+    prints a line per request.
 
     Example:
 
-        tavus-analytics serve --db data/tavus.db --port 5000
+        tavus-analytics serve --tunnel --tail --db data/tavus.db --port 5000
     """
+    from .errors import MissingExtra, TunnelUnavailable
     from .server import serve as run
 
     settings = _settings(
@@ -207,8 +250,18 @@ def serve(db, host, port, secret, no_auth, max_body, threads, server, workers):
         threads=threads,
         server=server,
         workers=workers,
+        tunnel=tunnel,
+        tunnel_domain=tunnel_domain,
+        tail=tail,
     )
-    run(settings)
+    try:
+        run(settings)
+    except (MissingExtra, TunnelUnavailable) as e:
+        # Nothing was served: the tunnel asked for cannot be opened (exit 2, as for a usage
+        # error: the command as given cannot run).
+        raise _CannotStart(str(e)) from None
+    except TavusAnalyticsError as e:
+        raise click.ClickException(str(e)) from None
 
 
 @cli.command()

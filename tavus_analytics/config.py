@@ -65,6 +65,25 @@ class Settings:
         "runs one process). More than one uses more cores.",
         "TAVUS_ANALYTICS_WORKERS",
     )
+    tunnel: bool = _setting(
+        False,
+        "Open a public HTTPS URL to the collector with ngrok, inside the process (the [tunnel] "
+        "extra; needs NGROK_AUTHTOKEN), print the callback URL and a ready curl, and close it "
+        "on exit. With the default server (waitress) only.",
+        "TAVUS_ANALYTICS_TUNNEL",
+    )
+    tunnel_domain: str | None = _setting(
+        None,
+        "A fixed ngrok domain for the tunnel (e.g. callbacks.example.ngrok.app), so that the "
+        "callback URL stays the same between restarts; implies --tunnel.",
+        "TAVUS_ANALYTICS_TUNNEL_DOMAIN",
+    )
+    tail: bool = _setting(
+        False,
+        "Print one line per request on standard output: time, event type or kind, "
+        "conversation and the answer. Never the token, never transcript content.",
+        "TAVUS_ANALYTICS_TAIL",
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:

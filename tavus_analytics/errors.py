@@ -6,8 +6,9 @@ non-zero. The collector maps ``InvalidCallback`` to 400, ``PayloadTooLarge`` to 
 ``TavusApiError``, ``ReplayError``, ``InvalidQuery``, ``ExportError``) are listed here too, with
 ``DatabaseNotFound`` (no file at the path), ``NotOurDatabase`` (an empty file, a file that is not
 a database, another program's database: never written to) and ``MissingExtra`` (an optional
-package is not installed: the message says which extra). Each message says what is wrong and
-what to do, in one line.
+package is not installed: the message says which extra). ``TunnelUnavailable`` says why
+``serve --tunnel`` cannot open its public URL. Each message says what is wrong and what to do,
+in one line.
 """
 
 from __future__ import annotations
@@ -75,3 +76,8 @@ class DatabaseNotFound(TavusAnalyticsError):
             f"data (tavus-analytics demo --db {path})"
         )
         self.path = path
+
+
+class TunnelUnavailable(TavusAnalyticsError):
+    """``serve --tunnel`` cannot open its public URL: no ngrok authtoken, a server other than
+    waitress, or ngrok refused (a domain that is not yours, no network)."""
