@@ -14,6 +14,10 @@ Routes
 ``GET /``
     A status page. Without the token it only says that the collector runs; with it, counts by
     event type and the time of the last callback. It never shows a callback's content.
+``GET /dashboard``, ``GET /dashboard/data.json``, ``GET /dashboard/conversations/<id>``
+    The live dashboard (:mod:`tavus_analytics.dashboard`): the report's key figures and charts
+    for a period and a replica. ``401`` without the token (once in the URL, then a session
+    cookie).
 
 Every refusal has one JSON shape: ``{"ok": false, "status": 400, "error": "..."}``.
 
@@ -36,6 +40,7 @@ from flask import Flask, Response, jsonify, render_template_string, request
 from werkzeug.exceptions import HTTPException
 
 from .config import Settings
+from .dashboard import add_routes as add_dashboard
 from .errors import InvalidCallback, StoreUnavailable
 from .events import classify, parse_body
 from .store import REJECTED_BODY_LIMIT, StoreInterface, open_store
@@ -125,6 +130,8 @@ def create_app(
         return render_template_string(
             _STATUS_PAGE, details=details, error=error, no_auth=secret_digest is None
         )
+
+    add_dashboard(app, settings, secret_digest)
 
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException):

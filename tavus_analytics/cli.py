@@ -213,6 +213,21 @@ def cli():
     help="One line per request on standard output: time, event type or kind, conversation, "
     "answer; never the token or transcript content [env TAVUS_ANALYTICS_TAIL].",
 )
+@click.option(
+    "--dashboard-cache",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="Seconds a dashboard page is kept before it is computed again [env "
+    "TAVUS_ANALYTICS_DASHBOARD_CACHE; default 30].",
+)
+@click.option(
+    "--dashboard-transcripts",
+    is_flag=True,
+    default=None,
+    help="Let the dashboard show what was said or seen (one-call pages, perception terms); "
+    "off by default [env TAVUS_ANALYTICS_DASHBOARD_TRANSCRIPTS].",
+)
 def serve(
     db,
     host,
@@ -226,12 +241,15 @@ def serve(
     tunnel,
     tunnel_domain,
     tail,
+    dashboard_cache,
+    dashboard_transcripts,
 ):
     """Run the webhook collector with a production WSGI server (waitress).
 
     Prints the callback URL to paste into Tavus and the ngrok command to expose it; with
     --tunnel, opens a public URL itself and prints the callback URL and a ready curl. --tail
-    prints a line per request.
+    prints a line per request. The dashboard is at /dashboard?token=... (figures and charts;
+    what was said only with --dashboard-transcripts).
 
     Example:
 
@@ -253,6 +271,8 @@ def serve(
         tunnel=tunnel,
         tunnel_domain=tunnel_domain,
         tail=tail,
+        dashboard_cache=dashboard_cache,
+        dashboard_transcripts=dashboard_transcripts,
     )
     try:
         run(settings)

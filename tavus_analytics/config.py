@@ -84,6 +84,18 @@ class Settings:
         "conversation and the answer. Never the token, never transcript content.",
         "TAVUS_ANALYTICS_TAIL",
     )
+    dashboard_cache: int = _setting(
+        30,
+        "Seconds a dashboard page is kept before it is computed again from the database "
+        "(0: every request computes).",
+        "TAVUS_ANALYTICS_DASHBOARD_CACHE",
+    )
+    dashboard_transcripts: bool = _setting(
+        False,
+        "Let the dashboard show what was said or seen: the one-call pages' transcripts and the "
+        "perception terms. Off by default: figures and charts only.",
+        "TAVUS_ANALYTICS_DASHBOARD_TRANSCRIPTS",
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:

@@ -25,7 +25,7 @@ from .errors import TavusAnalyticsError
 from .stats import duration_text, summary
 from .store import describe
 
-__all__ = ["SECTIONS", "build", "write", "write_charts"]
+__all__ = ["SECTIONS", "build", "key_figures", "png", "selection", "write", "write_charts"]
 
 #: The report's sections: heading, a sentence of explanation, and the charts in it (by name).
 SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -385,3 +385,19 @@ def write_charts(
             fig.clear()
             written.append(path)
     return written
+
+
+# -- for other pages made of the report's parts (the collector's dashboard) ----------------------
+def key_figures(ds: Dataset) -> list[tuple[str, str]]:
+    """The report's key figures of ``ds`` as (label, value) rows of text."""
+    return _figures(ds)
+
+
+def selection(ds: Dataset) -> tuple[str, str]:
+    """The filters of ``ds`` in words, and the span of the conversations found."""
+    return _period(ds)
+
+
+def png(fig: Any, dpi: int = _DPI) -> bytes:
+    """A figure as PNG bytes, without metadata (the same bytes on every run)."""
+    return _png(fig, dpi)

@@ -112,6 +112,7 @@ def banner(
             "",
             f"Public URL (ngrok, closed when the collector stops):  {public_url}",
             f"  callback URL:  {callback_url}",
+            f"  dashboard:     {public_url}/dashboard{token}",
             "",
             "Create a conversation that reports here (fill in the replica and persona):",
             "  " + conversation_curl(callback_url).replace("\n", "\n  "),
@@ -123,6 +124,7 @@ def banner(
             "then set callback_url to  https://<your-ngrok-domain>/webhook" + token,
             "(or start it with --tunnel: a public URL from inside the collector)",
         ]
+    lines.append(f"Dashboard: {base}/dashboard{token}")
     lines.append(f"Status page: {base}/   Health: {base}/healthz")
     return "\n".join(lines)
 

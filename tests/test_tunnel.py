@@ -71,6 +71,7 @@ def test_serve_tunnel_prints_the_public_callback_url_and_a_curl_and_closes_on_ex
         public = "https://standin-7f3a.ngrok-free.app"
         assert f"Public URL (ngrok, closed when the collector stops):  {public}" in out
         assert f"  callback URL:  {public}/webhook?token=s3cret-token" in out
+        assert f"  dashboard:     {public}/dashboard?token=s3cret-token" in out
         assert "curl -X POST https://tavusapi.com/v2/conversations" in out
         assert f'"callback_url": "{public}/webhook?token=s3cret-token"' in out
         assert "ngrok http" not in out  # no advice to run what is already running
