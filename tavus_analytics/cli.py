@@ -228,6 +228,21 @@ def cli():
     help="Let the dashboard show what was said or seen (one-call pages, perception terms); "
     "off by default [env TAVUS_ANALYTICS_DASHBOARD_TRANSCRIPTS].",
 )
+@click.option(
+    "--alerts",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="Alert rules (TOML) to check every --alerts-every seconds, notifying each change "
+    "[env TAVUS_ANALYTICS_ALERTS; waitress only].",
+)
+@click.option(
+    "--alerts-every",
+    type=click.IntRange(min=10),
+    default=None,
+    metavar="SECONDS",
+    help="Seconds between two checks of --alerts [env TAVUS_ANALYTICS_ALERTS_EVERY; default 300].",
+)
 def serve(
     db,
     host,
@@ -243,13 +258,16 @@ def serve(
     tail,
     dashboard_cache,
     dashboard_transcripts,
+    alerts,
+    alerts_every,
 ):
     """Run the webhook collector with a production WSGI server (waitress).
 
     Prints the callback URL to paste into Tavus and the ngrok command to expose it; with
     --tunnel, opens a public URL itself and prints the callback URL and a ready curl. --tail
     prints a line per request. The dashboard is at /dashboard?token=... (figures and charts;
-    what was said only with --dashboard-transcripts).
+    what was said only with --dashboard-transcripts). --alerts FILE checks alert rules while
+    it runs.
 
     Example:
 
@@ -273,6 +291,8 @@ def serve(
         tail=tail,
         dashboard_cache=dashboard_cache,
         dashboard_transcripts=dashboard_transcripts,
+        alerts=alerts,
+        alerts_every=alerts_every,
     )
     try:
         run(settings)
@@ -895,6 +915,170 @@ def charts_(db, since, until, replicas, out):
     path = _existing_db(db)
     written = write_charts(path, out, since=since, until=until, replicas=replicas, progress=True)
     click.echo(f"Wrote {_plural(len(written), 'chart')} to {out}")
+
+
+def _collector_secret(db: str | None) -> str | None:
+    """The collector's token where this machine knows it (TAVUS_WEBHOOK_SECRET, or the file
+    beside the database), so that it can be masked in what is sent; never generated here."""
+    settings = _settings(db=db)
+    if settings.secret:
+        return settings.secret
+    try:
+        return settings.secret_path.read_text(encoding="utf-8").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+rules_option = click.option(
+    "--rules",
+    type=click.Path(dir_okay=False),
+    envvar="TAVUS_ANALYTICS_ALERTS",
+    show_envvar=True,
+    required=True,
+    metavar="FILE",
+    help="The rules file (TOML): channels, [[rule]] tables, [digest].",
+)
+
+
+@cli.group()
+def alerts():
+    """Alert rules: check them once, see their states, test their channels.
+
+    The rules and the channels they notify (a Slack-compatible webhook, a generic JSON webhook,
+    e-mail) are in a TOML file described in docs/cli.md. Check them from cron or a systemd
+    timer with alerts check, or let the collector check them with serve --alerts FILE.
+
+    Example:
+
+        tavus-analytics alerts check --rules alerts.toml --db data/tavus.db
+    """
+
+
+def _outcome_line(o, dry_run: bool) -> str:
+    if o.changed:
+        state = (
+            f"would be {o.state} (is {o.previous})" if dry_run else f"{o.state} (was {o.previous})"
+        )
+    else:
+        state = o.state
+    told = ""
+    if o.elsewhere:
+        told = "; told by another checker"
+    elif o.notified:
+        told = "; told " + ", ".join(o.notified)
+    if o.failures:
+        told += "; not told " + ", ".join(o.failures)
+    return f"{o.rule.name:<24} {state:<22} {o.reading.detail}{told}"
+
+
+@alerts.command("check")
+@db_option
+@rules_option
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Say what each rule finds and what would change; change no state and send nothing.",
+)
+@_user_errors
+def alerts_check(db, rules, dry_run):
+    """Check every alert rule once and notify each change of state.
+
+    A rule is OK, FIRING or RESOLVED (kept in the database's alert_state table); a check that
+    finds its condition met moves it to FIRING, one that finds it no longer met to RESOLVED,
+    and each change is sent once to the rule's channels (a channel that failed is tried again
+    at the next checks, for a day). Prints one line per rule: its state and what it found.
+    Exits 1 when a channel could not be told. Messages carry figures only: never a transcript,
+    never the collector's token.
+
+    Example:
+
+        tavus-analytics alerts check --rules alerts.toml --db data/tavus.db
+    """
+    from .alerts import check, failures, read_rules
+
+    parsed = read_rules(rules)
+    path = _existing_db(db)
+    outcomes = check(parsed, path, secret=_collector_secret(db), dry_run=dry_run)
+    for o in outcomes:
+        click.echo(_outcome_line(o, dry_run))
+    if not outcomes:
+        click.echo(f"No rule in {rules}: nothing to check.")
+    failed = failures(outcomes)
+    if failed:
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        raise click.ClickException(failed[0] + more)
+
+
+@alerts.command("status")
+@db_option
+@_user_errors
+def alerts_status(db):
+    """Show each alert rule's state as the last check left it.
+
+    One line per rule: its state, since when, when it was last checked, what that check found
+    and which channels were told of the last change. Reads the database only.
+
+    Example:
+
+        tavus-analytics alerts status --db data/tavus.db
+    """
+    from .alerts import states
+
+    rows = states(_existing_db(db))
+    if not rows:
+        click.echo("No alert rule has been checked in this database yet.")
+        return
+    for r in rows:
+        since = str(r["changed_at"])[:16].replace("T", " ")
+        checked = str(r["checked_at"])[:16].replace("T", " ")
+        told = f"; told {r['notified'].replace(',', ', ')}" if r["notified"] else ""
+        click.echo(
+            f"{r['rule']:<24} {r['state']:<9} since {since} UTC, checked {checked} UTC: "
+            f"{r['detail'] or '-'}{told}"
+        )
+
+
+@alerts.command("test")
+@rules_option
+@click.option(
+    "--channel",
+    "names",
+    multiple=True,
+    metavar="NAME",
+    help="Only this channel (repeat for several); default: every channel of the file.",
+)
+@_user_errors
+def alerts_test(rules, names):
+    """Send a test message to the channels of a rules file, to see that they work.
+
+    Says for each channel whether it took the message. Exits 1 when one did not.
+
+    Example:
+
+        tavus-analytics alerts test --rules alerts.toml --channel ops
+    """
+    from .alerts import read_rules, test_message
+    from .notify import deliver
+
+    parsed = read_rules(rules)
+    unknown = [n for n in names if n not in parsed.channels]
+    if unknown:
+        raise click.BadParameter(
+            f"{unknown[0]!r} is not a channel of {rules} ({', '.join(parsed.channels) or 'none'})",
+            param_hint="'--channel'",
+        )
+    channels = parsed.channels_of(tuple(names) or None)
+    if not channels:
+        raise click.ClickException(f"{rules} declares no channel: add a [channels.NAME] table")
+    sent = deliver(test_message(parsed), channels, _collector_secret(None))
+    for ch in channels:
+        result = "took the test message" if sent[ch.name] is None else "FAILED"
+        click.echo(f"{ch.name:<16} {result}: {ch.describe()}")
+    failed = [str(e) for e in sent.values() if e is not None]
+    if failed:
+        raise click.ClickException(
+            failed[0] + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else "")
+        )
 
 
 @cli.command()

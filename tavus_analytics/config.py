@@ -96,6 +96,18 @@ class Settings:
         "perception terms. Off by default: figures and charts only.",
         "TAVUS_ANALYTICS_DASHBOARD_TRANSCRIPTS",
     )
+    alerts: str | None = _setting(
+        None,
+        "An alert rules file (TOML) the collector checks every alerts_every seconds, "
+        "notifying its channels of each change. With the default server (waitress) only; "
+        "elsewhere run tavus-analytics alerts check from cron.",
+        "TAVUS_ANALYTICS_ALERTS",
+    )
+    alerts_every: int = _setting(
+        300,
+        "Seconds between two checks of the alert rules by the collector.",
+        "TAVUS_ANALYTICS_ALERTS_EVERY",
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:

@@ -6,9 +6,11 @@ non-zero. The collector maps ``InvalidCallback`` to 400, ``PayloadTooLarge`` to 
 ``TavusApiError``, ``ReplayError``, ``InvalidQuery``, ``ExportError``) are listed here too, with
 ``DatabaseNotFound`` (no file at the path), ``NotOurDatabase`` (an empty file, a file that is not
 a database, another program's database: never written to) and ``MissingExtra`` (an optional
-package is not installed: the message says which extra). ``TunnelUnavailable`` says why
-``serve --tunnel`` cannot open its public URL. Each message says what is wrong and what to do,
-in one line.
+package is not installed: the message says which extra). Live operations add ``TunnelUnavailable``
+(``serve --tunnel`` cannot open its public URL), ``InvalidRules`` (an alert or digest rules file
+that cannot be used: the message names the file, the line and the rule) and
+``NotificationFailed`` (a channel refused a message or could not be reached). Each message says
+what is wrong and what to do, in one line.
 """
 
 from __future__ import annotations
@@ -81,3 +83,17 @@ class DatabaseNotFound(TavusAnalyticsError):
 class TunnelUnavailable(TavusAnalyticsError):
     """``serve --tunnel`` cannot open its public URL: no ngrok authtoken, a server other than
     waitress, or ngrok refused (a domain that is not yours, no network)."""
+
+
+class InvalidRules(TavusAnalyticsError):
+    """An alert or digest rules file that cannot be used; the message names the file, the line
+    and the rule."""
+
+
+class NotificationFailed(TavusAnalyticsError):
+    """A channel (a Slack-compatible or generic webhook, an SMTP server) refused a message or
+    could not be reached; ``channel`` is its name."""
+
+    def __init__(self, message: str, channel: str) -> None:
+        super().__init__(message)
+        self.channel = channel

@@ -224,7 +224,9 @@ def serve(settings: Settings, *, out=None) -> None:
     """Resolve the secret, print the banner and serve until interrupted (Ctrl-C or SIGTERM).
 
     With ``settings.tunnel`` a public URL is opened once the port is bound and closed on the
-    way out.
+    way out; with ``settings.alerts`` the rules are read before anything starts (an error in
+    the file stops the start, in one line) and checked in a thread every
+    ``settings.alerts_every`` seconds.
     """
     out = out or sys.stdout
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -244,6 +246,7 @@ def serve(settings: Settings, *, out=None) -> None:
         from .tunnel import check
 
         check(settings.server)  # before the port is taken: the extra, the authtoken
+    watcher = _alert_watcher(settings)
     if settings.server == "gunicorn":
         _serve_gunicorn(settings, source, out)
         return
@@ -266,21 +269,42 @@ def serve(settings: Settings, *, out=None) -> None:
             )
         public_url = tunnel.url if tunnel else None
         print(banner(settings, source, server.effective_port, public_url), file=out, flush=True)
+        if watcher is not None:
+            watcher.start()
         with _sigterm_interrupts():
             server.run()
     except KeyboardInterrupt:
         pass
     finally:
+        if watcher is not None:
+            watcher.stop()
         if tunnel is not None:
             tunnel.close()
         server.close()
         server.store.close()
 
 
+def _alert_watcher(settings: Settings):
+    """The thread that checks ``settings.alerts`` (not started), or None; the rules file is
+    read now, so that a mistake in it stops the start with one line naming the line."""
+    if not settings.alerts:
+        return None
+    if settings.server != "waitress":
+        raise TavusAnalyticsError(
+            f"--alerts runs inside the default server (waitress), not --server "
+            f"{settings.server}: run tavus-analytics alerts check --rules {settings.alerts} "
+            "from cron or a systemd timer instead (docs/deployment.md)"
+        )
+    from .alerts import Watcher, read_rules
+
+    rules = read_rules(settings.alerts)
+    return Watcher(rules, settings.db, every=settings.alerts_every, secret=settings.secret)
+
+
 @contextlib.contextmanager
 def _sigterm_interrupts():
     """SIGTERM (systemd, docker stop, kill) ends the server as Ctrl-C does, so that the tunnel
-    is closed on the way out. Only the main thread can set a handler."""
+    and the alert thread are closed on the way out. Only the main thread can set a handler."""
     import signal
 
     if threading.current_thread() is not threading.main_thread():
