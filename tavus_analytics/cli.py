@@ -1082,6 +1082,111 @@ def alerts_test(rules, names):
 
 
 @cli.command()
+@db_option
+@click.option(
+    "--period",
+    type=click.Choice(["day", "week", "month"]),
+    default="week",
+    show_default=True,
+    help="The last complete day, week (Monday to Sunday) or month, in UTC.",
+)
+@click.option(
+    "--at",
+    metavar="DATE",
+    callback=_when,
+    help="Take the last complete period before this date instead of before now.",
+)
+@click.option(
+    "--rate-per-minute",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="PRICE",
+    help="Price of a call minute, for the estimated cost (default: [digest] rate_per_minute "
+    "of --rules; none: no cost line).",
+)
+@replica_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "html"]),
+    default="text",
+    show_default=True,
+    help="text (aligned columns), markdown (a table) or html (one self-contained page).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the digest to this file instead of the terminal (replaced if it exists).",
+)
+@click.option(
+    "--send",
+    is_flag=True,
+    help="Send it to the channels of --rules ([digest] notify, default every channel), once per "
+    "period and channel: a ledger in the database remembers what was sent.",
+)
+@click.option(
+    "--rules",
+    type=click.Path(dir_okay=False),
+    envvar="TAVUS_ANALYTICS_ALERTS",
+    show_envvar=True,
+    default=None,
+    metavar="FILE",
+    help="The alert rules file whose channels --send uses (and its [digest] table).",
+)
+@_user_errors
+def digest(db, period, at, rate_per_minute, replicas, fmt, out, send, rules):
+    """A day, a week or a month of calls in a few figures, each against the period before.
+
+    Calls, completion, no-show and failure rates, median duration, call minutes (join to
+    shutdown), the estimated cost at --rate-per-minute, the top shutdown reasons, and where
+    present objective completion and guardrail triggers per 100 calls. To the terminal, to a
+    file (--out, as text, Markdown or HTML), or with --send to the alert channels: a scheduled
+    run sends each period once (the ledger is in the database), so cron can run it daily.
+
+    Example:
+
+        tavus-analytics digest --period week --rate-per-minute 0.10 --format markdown
+    """
+    from . import digest as digests
+    from .alerts import read_rules
+
+    parsed = read_rules(rules) if rules else None
+    if send and parsed is None:
+        raise click.UsageError(
+            "--send needs the channels of a rules file: --rules FILE or TAVUS_ANALYTICS_ALERTS"
+        )
+    if rate_per_minute is None and parsed is not None:
+        rate_per_minute = parsed.digest.rate_per_minute
+    path = _existing_db(db)
+    made = digests.build(
+        path, period, at=at, rate_per_minute=rate_per_minute, replicas=list(replicas) or None
+    )
+    if out:
+        digests.write(made, out, fmt)
+        click.echo(f"Wrote {made.title} to {out}")
+    elif not send:
+        click.echo(digests.render(made, fmt), nl=False)
+    if not send:
+        return
+    store = _open_store(db)
+    try:
+        sent = digests.send(made, parsed, store, secret=_collector_secret(db))
+    finally:
+        store.close()
+    if not sent:
+        raise click.ClickException(f"{rules} declares no channel: add a [channels.NAME] table")
+    click.echo(made.title)
+    for name, what in sent.items():
+        click.echo(f"  {name}: {what}")
+    failed = [what for what in sent.values() if what != "sent" and not what.startswith("already")]
+    if failed:
+        raise click.ClickException(
+            failed[0] + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else "")
+        )
+
+
+@cli.command()
 @click.option(
     "--api-key",
     envvar="TAVUS_API_KEY",

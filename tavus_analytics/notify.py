@@ -47,12 +47,14 @@ USER_AGENT = "tavus-analytics"
 @dataclass(frozen=True)
 class Message:
     """One notification: ``subject`` and ``text`` for people, ``html`` for e-mail readers that
-    show it, ``fields`` for machines (a generic webhook receives them as JSON)."""
+    show it, ``fields`` for machines (a generic webhook receives them as JSON). ``monospace``:
+    the text is laid out in columns (a chat shows it as a code block)."""
 
     subject: str
     text: str
     fields: dict[str, Any] = field(default_factory=dict)
     html: str | None = None
+    monospace: bool = False
 
 
 def scrub(message: Message, *secrets: str | None) -> Message:
@@ -75,6 +77,7 @@ def scrub(message: Message, *secrets: str | None) -> Message:
         clean(message.text),
         clean(message.fields),
         None if message.html is None else clean(message.html),
+        message.monospace,
     )
 
 
@@ -128,7 +131,10 @@ class SlackChannel(_HttpChannel):
     ``/slack`` endpoint): receives ``{"text": ...}``."""
 
     def send(self, message: Message) -> None:
-        self._post({"text": message.text})
+        if message.monospace:  # the subject in bold, the columns in a code block
+            self._post({"text": f"*{message.subject}*\n```\n{message.text.rstrip()}\n```"})
+        else:
+            self._post({"text": message.text})
 
     def describe(self) -> str:
         return f"slack webhook at {_shown(self.url)}"

@@ -123,3 +123,12 @@ def calls(store, prefix: str, start: datetime, n: int, **kwargs) -> None:
     """``n`` calls a minute apart from ``start``."""
     for i in range(n):
         call(store, f"{prefix}{i:03d}", start + timedelta(minutes=i), **kwargs)
+
+
+def objective(store, cid: str, at: datetime, name: str = "qualify_lead") -> None:
+    """An objective completion, in the documented flat shape (no timestamp: timed by arrival)."""
+    post(
+        store,
+        {"conversation_id": cid, "objective_name": name, "output_variables": {"budget": "50k"}},
+        at,
+    )
