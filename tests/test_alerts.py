@@ -404,6 +404,36 @@ def test_the_watcher_survives_a_check_that_fails(tmp_path, hooks):
     assert watcher.run_once() is None and watcher.checks == 1
 
 
+def test_serve_alerts_checks_at_start_and_stops_on_sigterm(store, db, tmp_path, hooks):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    calls(store, "bad", datetime.now(UTC) - timedelta(minutes=40), 10, reason=FAILED)
+    store.close()
+    path = rules_file(tmp_path, channels(*hooks) + FAILED_RULE)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAVUS_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tavus_analytics.cli", "serve", "--port", "0", "--db", str(db)]
+        + ["--secret", SECRET, "--alerts", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not hooks[1].received and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert [r["json"]["state"] for r in hooks[1].received] == ["FIRING"]
+    assert "alert 'failed calls' is FIRING (was OK)" in err and SECRET not in err
+
+
 def test_serve_refuses_a_bad_rules_file_before_starting(tmp_path):
     path = rules_file(tmp_path, FAILED_RULE.replace('"1h"', '"soon"'))
     result = run(

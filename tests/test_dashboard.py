@@ -15,6 +15,7 @@ from html.parser import HTMLParser
 
 import pytest
 from conftest import SECRET
+from receivers import loopback_only
 
 import tavus_analytics as ta
 from tavus_analytics import Settings, create_app, demo
@@ -22,6 +23,13 @@ from tavus_analytics.dashboard import COOKIE, Dashboard, View, session_value, va
 from tavus_analytics.dataset import Dataset
 
 ROUTES = ["/dashboard", "/dashboard/data.json", "/dashboard/conversations/c1"]
+
+
+@pytest.fixture(autouse=True)
+def _network():
+    """Name lookups and connections stay on this machine."""
+    with loopback_only():
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,10 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import requests
 from conftest import SECRET, SHUTDOWN_EXAMPLE
+from receivers import loopback_only
 
 from tavus_analytics import create_app
 from tavus_analytics.tail import Tail
@@ -26,6 +28,13 @@ TRANSCRIPT = {
     "message_type": "application",
     "properties": {"transcript": [{"role": "user", "content": PHRASE}]},
 }
+
+
+@pytest.fixture(autouse=True)
+def _network():
+    """Name lookups and connections stay on this machine."""
+    with loopback_only():
+        yield
 
 
 def tailed(settings, store):

@@ -20,6 +20,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 from conftest import SHUTDOWN_EXAMPLE
+from receivers import loopback_only
 
 from tavus_analytics.cli import cli
 from tavus_analytics.errors import TunnelUnavailable
@@ -28,6 +29,13 @@ from tavus_analytics.tunnel import check, conversation_curl, open_tunnel
 ROOT = Path(__file__).resolve().parent.parent
 STANDINS = Path(__file__).resolve().parent / "standins"
 AUTHTOKEN = "2fake-ngrok-authtoken-not-real"
+
+
+@pytest.fixture(autouse=True)
+def _network():
+    """Name lookups and connections stay on this machine."""
+    with loopback_only():
+        yield
 
 
 def calls(log: Path) -> list[dict]:
