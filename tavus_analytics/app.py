@@ -14,8 +14,15 @@ Routes
 ``GET /``
     A status page. Without the token it only says that the collector runs; with it, counts by
     event type and the time of the last callback. It never shows a callback's content.
+``GET /dashboard``, ``GET /dashboard/data.json``, ``GET /dashboard/conversations/<id>``
+    The live dashboard (:mod:`tavus_analytics.dashboard`): the report's key figures and charts
+    for a period and a replica. ``401`` without the token (once in the URL, then a session
+    cookie).
 
 Every refusal has one JSON shape: ``{"ok": false, "status": 400, "error": "..."}``.
+
+With ``settings.tail`` (``serve --tail``) each request also writes one line to standard output
+(:mod:`tavus_analytics.tail`): never the token, never a transcript.
 """
 
 from __future__ import annotations
@@ -33,9 +40,11 @@ from flask import Flask, Response, jsonify, render_template_string, request
 from werkzeug.exceptions import HTTPException
 
 from .config import Settings
+from .dashboard import add_routes as add_dashboard
 from .errors import InvalidCallback, StoreUnavailable
 from .events import classify, parse_body
 from .store import REJECTED_BODY_LIMIT, StoreInterface, open_store
+from .tail import Tail
 
 log = logging.getLogger("tavus_analytics.collector")
 
@@ -53,7 +62,12 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
-def create_app(settings: Settings | None = None, *, store: StoreInterface | None = None) -> Flask:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: StoreInterface | None = None,
+    tail: Tail | None = None,
+) -> Flask:
     """Build the collector app.
 
     Parameters
@@ -65,6 +79,9 @@ def create_app(settings: Settings | None = None, *, store: StoreInterface | None
     store : Store or PgStore, optional
         An open store to write to (default: one on ``settings.db``, a SQLite file or a
         PostgreSQL URL).
+    tail : Tail, optional
+        Where the line of each request goes; default, with ``settings.tail``, a
+        :class:`~tavus_analytics.tail.Tail` on standard output.
     """
     settings = settings or Settings.from_env()
     if not settings.no_auth and not settings.secret:
@@ -87,7 +104,9 @@ def create_app(settings: Settings | None = None, *, store: StoreInterface | None
         # Compare digests: constant time whatever the length or how much of it is right.
         return hmac.compare_digest(_digest(given), secret_digest)
 
-    app.wsgi_app = _Webhook(settings, store, secret_digest, app.wsgi_app)
+    if tail is None and settings.tail:
+        tail = Tail()
+    app.wsgi_app = _Webhook(settings, store, secret_digest, app.wsgi_app, tail)
 
     @app.get("/healthz")
     def healthz():
@@ -112,6 +131,8 @@ def create_app(settings: Settings | None = None, *, store: StoreInterface | None
             _STATUS_PAGE, details=details, error=error, no_auth=secret_digest is None
         )
 
+    add_dashboard(app, settings, secret_digest)
+
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException):
         return _error(e.code or 500, e.description or e.name)
@@ -125,6 +146,7 @@ def create_app(settings: Settings | None = None, *, store: StoreInterface | None
 
 
 _UNAUTHORIZED = "missing or wrong token: pass ?token=SECRET or X-Webhook-Token"
+_FIELDS = "tavus_analytics.fields"  # the WSGI environ key of a parsed callback's Fields
 _UNAVAILABLE = "database unavailable, retry later"
 
 
@@ -135,24 +157,55 @@ class _Webhook:
     stores, and answers, without building a Flask request. Every other path goes to Flask.
     """
 
-    def __init__(self, settings: Settings, store: StoreInterface, secret_digest: bytes | None, app):
+    def __init__(
+        self,
+        settings: Settings,
+        store: StoreInterface,
+        secret_digest: bytes | None,
+        app,
+        tail: Tail | None = None,
+    ):
         self.settings = settings
         self.store = store
         self.secret_digest = secret_digest
         self.app = app
         self.activity = _ActivityLog()
+        self.tail = tail
 
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO") != "/webhook":
+            if self.tail is not None:
+                return self.app(environ, self._tailed(environ, start_response))
             return self.app(environ, start_response)
         if environ.get("REQUEST_METHOD") != "POST":
+            if self.tail is not None:
+                self.tail.callback(405, reason="use POST to send a callback")
             answer = _answer(
                 start_response, 405, _failure(405, "use POST to send a callback"), ("Allow", "POST")
             )
             # A HEAD answer has headers only: a body would be read as the next answer.
             return [] if environ.get("REQUEST_METHOD") == "HEAD" else answer
         status, payload, headers = self.handle(environ)
+        if self.tail is not None:
+            self.tail.callback(
+                status,
+                environ.get(_FIELDS),
+                rowid=payload.get("id"),
+                duplicate=payload.get("duplicate", False),
+                reason="missing or wrong token" if status == 401 else payload.get("error"),
+            )
         return _answer(start_response, status, payload, *headers)
+
+    def _tailed(self, environ, start_response):
+        """``start_response`` that also writes the request's tail line."""
+
+        def start(status, headers, exc_info=None):
+            self.tail.request(
+                environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), status.split(" ", 1)[0]
+            )
+            return start_response(status, headers, exc_info)
+
+        return start
 
     def authorized(self, environ) -> bool:
         if self.secret_digest is None:
@@ -223,6 +276,7 @@ class _Webhook:
             fields = classify(parse_body(body))
         except InvalidCallback as e:
             return self.reject(environ, 400, str(e), body, size)
+        environ[_FIELDS] = fields  # for the tail: the envelope's event type and ids
         try:
             rowid, duplicate = self.store.insert_callback(
                 body, fields, remote_addr=remote, user_agent=environ.get("HTTP_USER_AGENT")

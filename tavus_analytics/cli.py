@@ -113,6 +113,12 @@ def _open_store(db: str | None, *, must_exist: bool = True):
     return store
 
 
+class _CannotStart(click.ClickException):
+    """A one-line error for a command that cannot run as given (exit 2, as a usage error)."""
+
+    exit_code = 2
+
+
 def _plural(n: int, word: str, plural: str | None = None) -> str:
     return f"{n} {word if n == 1 else (plural or word + 's')}"
 
@@ -171,16 +177,28 @@ def cli():
 def serve(**given):
     """Run the webhook collector with a production WSGI server (waitress).
 
-    Prints the callback URL to paste into Tavus and the ngrok command to expose it.
+    Prints the callback URL to paste into Tavus and the ngrok command to expose it; with
+    --tunnel, opens a public URL itself and prints the callback URL and a ready curl. --tail
+    prints a line per request. The dashboard is at /dashboard?token=... (figures and charts;
+    what was said only with --dashboard-transcripts). --alerts FILE checks alert rules while
+    it runs.
 
     Example:
 
-        tavus-analytics serve --db data/tavus.db --port 5000
+        tavus-analytics serve --tunnel --tail --db data/tavus.db --port 5000
     """
+    from .errors import MissingExtra, TunnelUnavailable
     from .server import serve as run
 
     settings = _settings(**given)
-    run(settings)
+    try:
+        run(settings)
+    except (MissingExtra, TunnelUnavailable) as e:
+        # Nothing was served: the tunnel asked for cannot be opened (exit 2, as for a usage
+        # error: the command as given cannot run).
+        raise _CannotStart(str(e)) from None
+    except TavusAnalyticsError as e:
+        raise click.ClickException(str(e)) from None
 
 
 @cli.command()
@@ -872,6 +890,275 @@ def charts_(db, since, until, replicas, out, no_content, redact):
         redact=redact,
     )
     click.echo(f"Wrote {_plural(len(written), 'chart')} to {out}")
+
+
+def _collector_secret(db: str | None) -> str | None:
+    """The collector's token where this machine knows it (TAVUS_WEBHOOK_SECRET, or the file
+    beside the database), so that it can be masked in what is sent; never generated here."""
+    settings = _settings(db=db)
+    if settings.secret:
+        return settings.secret
+    try:
+        return settings.secret_path.read_text(encoding="utf-8").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+rules_option = click.option(
+    "--rules",
+    type=click.Path(dir_okay=False),
+    envvar="TAVUS_ANALYTICS_ALERTS",
+    show_envvar=True,
+    required=True,
+    metavar="FILE",
+    help="The rules file (TOML): channels, [[rule]] tables, [digest].",
+)
+
+
+@cli.group()
+def alerts():
+    """Alert rules: check them once, see their states, test their channels.
+
+    The rules and the channels they notify (a Slack-compatible webhook, a generic JSON webhook,
+    e-mail) are in a TOML file described in docs/cli.md. Check them from cron or a systemd
+    timer with alerts check, or let the collector check them with serve --alerts FILE.
+
+    Example:
+
+        tavus-analytics alerts check --rules alerts.toml --db data/tavus.db
+    """
+
+
+def _outcome_line(o, dry_run: bool) -> str:
+    if o.changed:
+        state = (
+            f"would be {o.state} (is {o.previous})" if dry_run else f"{o.state} (was {o.previous})"
+        )
+    else:
+        state = o.state
+    told = ""
+    if o.elsewhere:
+        told = "; told by another checker"
+    elif o.notified:
+        told = "; told " + ", ".join(o.notified)
+    if o.failures:
+        told += "; not told " + ", ".join(o.failures)
+    return f"{o.rule.name:<24} {state:<22} {o.reading.detail}{told}"
+
+
+@alerts.command("check")
+@db_option
+@rules_option
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Say what each rule finds and what would change; change no state and send nothing.",
+)
+@_user_errors
+def alerts_check(db, rules, dry_run):
+    """Check every alert rule once and notify each change of state.
+
+    A rule is OK, FIRING or RESOLVED (kept in the database's alert_state table); a check that
+    finds its condition met moves it to FIRING, one that finds it no longer met to RESOLVED,
+    and each change is sent once to the rule's channels (a channel that failed is tried again
+    at the next checks, for a day). Prints one line per rule: its state and what it found.
+    Exits 1 when a channel could not be told. Messages carry figures only: never a transcript,
+    never the collector's token.
+
+    Example:
+
+        tavus-analytics alerts check --rules alerts.toml --db data/tavus.db
+    """
+    from .alerts import check, failures, read_rules
+
+    parsed = read_rules(rules)
+    path = _existing_db(db)
+    outcomes = check(parsed, path, secret=_collector_secret(db), dry_run=dry_run)
+    for o in outcomes:
+        click.echo(_outcome_line(o, dry_run))
+    if not outcomes:
+        click.echo(f"No rule in {rules}: nothing to check.")
+    failed = failures(outcomes)
+    if failed:
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        raise click.ClickException(failed[0] + more)
+
+
+@alerts.command("status")
+@db_option
+@_user_errors
+def alerts_status(db):
+    """Show each alert rule's state as the last check left it.
+
+    One line per rule: its state, since when, when it was last checked, what that check found
+    and which channels were told of the last change. Reads the database only.
+
+    Example:
+
+        tavus-analytics alerts status --db data/tavus.db
+    """
+    from .alerts import states
+
+    rows = states(_existing_db(db))
+    if not rows:
+        click.echo("No alert rule has been checked in this database yet.")
+        return
+    for r in rows:
+        since = str(r["changed_at"])[:16].replace("T", " ")
+        checked = str(r["checked_at"])[:16].replace("T", " ")
+        told = f"; told {r['notified'].replace(',', ', ')}" if r["notified"] else ""
+        click.echo(
+            f"{r['rule']:<24} {r['state']:<9} since {since} UTC, checked {checked} UTC: "
+            f"{r['detail'] or '-'}{told}"
+        )
+
+
+@alerts.command("test")
+@rules_option
+@click.option(
+    "--channel",
+    "names",
+    multiple=True,
+    metavar="NAME",
+    help="Only this channel (repeat for several); default: every channel of the file.",
+)
+@_user_errors
+def alerts_test(rules, names):
+    """Send a test message to the channels of a rules file, to see that they work.
+
+    Says for each channel whether it took the message. Exits 1 when one did not.
+
+    Example:
+
+        tavus-analytics alerts test --rules alerts.toml --channel ops
+    """
+    from .alerts import read_rules, test_message
+    from .notify import deliver
+
+    parsed = read_rules(rules)
+    unknown = [n for n in names if n not in parsed.channels]
+    if unknown:
+        raise click.BadParameter(
+            f"{unknown[0]!r} is not a channel of {rules} ({', '.join(parsed.channels) or 'none'})",
+            param_hint="'--channel'",
+        )
+    channels = parsed.channels_of(tuple(names) or None)
+    if not channels:
+        raise click.ClickException(f"{rules} declares no channel: add a [channels.NAME] table")
+    sent = deliver(test_message(parsed), channels, _collector_secret(None))
+    for ch in channels:
+        result = "took the test message" if sent[ch.name] is None else "FAILED"
+        click.echo(f"{ch.name:<16} {result}: {ch.describe()}")
+    failed = [str(e) for e in sent.values() if e is not None]
+    if failed:
+        raise click.ClickException(
+            failed[0] + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else "")
+        )
+
+
+@cli.command()
+@db_option
+@click.option(
+    "--period",
+    type=click.Choice(["day", "week", "month"]),
+    default="week",
+    show_default=True,
+    help="The last complete day, week (Monday to Sunday) or month, in UTC.",
+)
+@click.option(
+    "--at",
+    metavar="DATE",
+    callback=_when,
+    help="Take the last complete period before this date instead of before now.",
+)
+@click.option(
+    "--rate-per-minute",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="PRICE",
+    help="Price of a call minute, for the estimated cost (default: [digest] rate_per_minute "
+    "of --rules; none: no cost line).",
+)
+@replica_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "html"]),
+    default="text",
+    show_default=True,
+    help="text (aligned columns), markdown (a table) or html (one self-contained page).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the digest to this file instead of the terminal (replaced if it exists).",
+)
+@click.option(
+    "--send",
+    is_flag=True,
+    help="Send it to the channels of --rules ([digest] notify, default every channel), once per "
+    "period and channel: a ledger in the database remembers what was sent.",
+)
+@click.option(
+    "--rules",
+    type=click.Path(dir_okay=False),
+    envvar="TAVUS_ANALYTICS_ALERTS",
+    show_envvar=True,
+    default=None,
+    metavar="FILE",
+    help="The alert rules file whose channels --send uses (and its [digest] table).",
+)
+@_user_errors
+def digest(db, period, at, rate_per_minute, replicas, fmt, out, send, rules):
+    """A day, a week or a month of calls in a few figures, each against the period before.
+
+    Calls, completion, no-show and failure rates, median duration, call minutes (join to
+    shutdown), the estimated cost at --rate-per-minute, the top shutdown reasons, and where
+    present objective completion and guardrail triggers per 100 calls. To the terminal, to a
+    file (--out, as text, Markdown or HTML), or with --send to the alert channels: a scheduled
+    run sends each period once (the ledger is in the database), so cron can run it daily.
+
+    Example:
+
+        tavus-analytics digest --period week --rate-per-minute 0.10 --format markdown
+    """
+    from . import digest as digests
+    from .alerts import read_rules
+
+    parsed = read_rules(rules) if rules else None
+    if send and parsed is None:
+        raise click.UsageError(
+            "--send needs the channels of a rules file: --rules FILE or TAVUS_ANALYTICS_ALERTS"
+        )
+    if rate_per_minute is None and parsed is not None:
+        rate_per_minute = parsed.digest.rate_per_minute
+    path = _existing_db(db)
+    made = digests.build(
+        path, period, at=at, rate_per_minute=rate_per_minute, replicas=list(replicas) or None
+    )
+    if out:
+        digests.write(made, out, fmt)
+        click.echo(f"Wrote {made.title} to {out}")
+    elif not send:
+        click.echo(digests.render(made, fmt), nl=False)
+    if not send:
+        return
+    store = _open_store(db)
+    try:
+        sent = digests.send(made, parsed, store, secret=_collector_secret(db))
+    finally:
+        store.close()
+    if not sent:
+        raise click.ClickException(f"{rules} declares no channel: add a [channels.NAME] table")
+    click.echo(made.title)
+    for name, what in sent.items():
+        click.echo(f"  {name}: {what}")
+    failed = [what for what in sent.values() if what != "sent" and not what.startswith("already")]
+    if failed:
+        raise click.ClickException(
+            failed[0] + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else "")
+        )
 
 
 @cli.command()

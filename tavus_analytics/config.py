@@ -82,6 +82,49 @@ class Settings:
         "TAVUS_ANALYTICS_WORKERS",
         minimum=1,
     )
+    tunnel: bool = _setting(
+        False,
+        "Open a public HTTPS URL to the collector with ngrok, inside the process (the [tunnel] "
+        "extra; needs NGROK_AUTHTOKEN), print the callback URL and a ready curl, and close it "
+        "on exit. With the default server (waitress) only.",
+        "TAVUS_ANALYTICS_TUNNEL",
+    )
+    tunnel_domain: str | None = _setting(
+        None,
+        "A fixed ngrok domain for the tunnel (e.g. callbacks.example.ngrok.app), so that the "
+        "callback URL stays the same between restarts; implies --tunnel.",
+        "TAVUS_ANALYTICS_TUNNEL_DOMAIN",
+    )
+    tail: bool = _setting(
+        False,
+        "Print one line per request on standard output: time, event type or kind, "
+        "conversation and the answer. Never the token, never transcript content.",
+        "TAVUS_ANALYTICS_TAIL",
+    )
+    dashboard_cache: int = _setting(
+        30,
+        "Seconds a dashboard page is kept before it is computed again from the database "
+        "(0: every request computes).",
+        "TAVUS_ANALYTICS_DASHBOARD_CACHE",
+    )
+    dashboard_transcripts: bool = _setting(
+        False,
+        "Let the dashboard show what was said or seen: the one-call pages' transcripts and the "
+        "perception terms. Off by default: figures and charts only.",
+        "TAVUS_ANALYTICS_DASHBOARD_TRANSCRIPTS",
+    )
+    alerts: str | None = _setting(
+        None,
+        "An alert rules file (TOML) the collector checks every alerts_every seconds, "
+        "notifying its channels of each change. With the default server (waitress) only; "
+        "elsewhere run tavus-analytics alerts check from cron.",
+        "TAVUS_ANALYTICS_ALERTS",
+    )
+    alerts_every: int = _setting(
+        300,
+        "Seconds between two checks of the alert rules by the collector.",
+        "TAVUS_ANALYTICS_ALERTS_EVERY",
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:

@@ -13,6 +13,11 @@ what to do, in one line.
 rule) come from one call's page and from ``Dataset.evaluate``.
 ``NotEnoughText`` (content analysis asked for more than the transcripts hold).
 ``InvalidAnnotation`` (a review label or note that cannot be stored as given).
+package is not installed: the message says which extra). Live operations add ``TunnelUnavailable``
+(``serve --tunnel`` cannot open its public URL), ``InvalidRules`` (an alert or digest rules file
+that cannot be used: the message names the file, the line and the rule) and
+``NotificationFailed`` (a channel refused a message or could not be reached). Each message says
+what is wrong and what to do, in one line.
 """
 
 from __future__ import annotations
@@ -109,3 +114,22 @@ class NotEnoughText(TavusAnalyticsError, ValueError):
 class InvalidAnnotation(TavusAnalyticsError):
     """A review label or note that cannot be stored as given: empty, too long, for a
     conversation the database holds no callback of, or an annotation id that does not exist."""
+
+
+class TunnelUnavailable(TavusAnalyticsError):
+    """``serve --tunnel`` cannot open its public URL: no ngrok authtoken, a server other than
+    waitress, or ngrok refused (a domain that is not yours, no network)."""
+
+
+class InvalidRules(TavusAnalyticsError):
+    """An alert or digest rules file that cannot be used; the message names the file, the line
+    and the rule."""
+
+
+class NotificationFailed(TavusAnalyticsError):
+    """A channel (a Slack-compatible or generic webhook, an SMTP server) refused a message or
+    could not be reached; ``channel`` is its name."""
+
+    def __init__(self, message: str, channel: str) -> None:
+        super().__init__(message)
+        self.channel = channel

@@ -28,7 +28,17 @@ from .progress import progress as progress_bar
 from .stats import duration_text, summary
 from .store import describe
 
-__all__ = ["CONTENT_SECTION", "LOOK_AT", "SECTIONS", "build", "write", "write_charts"]
+__all__ = [
+    "CONTENT_SECTION",
+    "LOOK_AT",
+    "SECTIONS",
+    "build",
+    "key_figures",
+    "png",
+    "selection",
+    "write",
+    "write_charts",
+]
 
 #: The heading of the section that lists calls to read and embeds their pages.
 LOOK_AT = "Calls to look at"
@@ -665,3 +675,19 @@ def write_charts(
             fig.clear()
             written.append(path)
     return written
+
+
+# -- for other pages made of the report's parts (the collector's dashboard) ----------------------
+def key_figures(ds: Dataset) -> list[tuple[str, str]]:
+    """The report's key figures of ``ds`` as (label, value) rows of text."""
+    return _figures(ds)
+
+
+def selection(ds: Dataset) -> tuple[str, str]:
+    """The filters of ``ds`` in words, and the span of the conversations found."""
+    return _period(ds)
+
+
+def png(fig: Any, dpi: int = _DPI) -> bytes:
+    """A figure as PNG bytes, without metadata (the same bytes on every run)."""
+    return _png(fig, dpi)

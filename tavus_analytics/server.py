@@ -74,10 +74,15 @@ def resolve_secret(settings: Settings) -> tuple[Settings, str]:
     return dataclasses.replace(settings, secret=token), "generated"
 
 
-def banner(settings: Settings, source: str, port: int | None = None) -> str:
-    """What the collector prints on start: where it listens, the callback URL, ngrok."""
+def banner(
+    settings: Settings, source: str, port: int | None = None, public_url: str | None = None
+) -> str:
+    """What the collector prints on start: where it listens, the callback URL, and either the
+    tunnel's public URL with a ready ``curl`` (``public_url``, from ``--tunnel``) or the ngrok
+    command to expose it."""
     port = port or settings.port
     base = f"http://{settings.host}:{port}"
+    token = "" if settings.no_auth else f"?token={settings.secret}"
     lines = [
         f"tavus-analytics collector listening on {base}",
         f"  database:      {display_url(settings.db)}",
@@ -98,15 +103,30 @@ def banner(settings: Settings, source: str, port: int | None = None) -> str:
         }[source]
         lines += [
             f"  secret:        {where}",
-            f"  callback URL:  {base}/webhook?token={settings.secret}",
+            f"  callback URL:  {base}/webhook{token}",
         ]
-    lines += [
-        "",
-        f"To receive callbacks from Tavus, expose it with:  ngrok http {port}",
-        "then set callback_url to  https://<your-ngrok-domain>/webhook"
-        + ("" if settings.no_auth else f"?token={settings.secret}"),
-        f"Status page: {base}/   Health: {base}/healthz",
-    ]
+    if public_url:
+        from .tunnel import conversation_curl
+
+        callback_url = f"{public_url}/webhook{token}"
+        lines += [
+            "",
+            f"Public URL (ngrok, closed when the collector stops):  {public_url}",
+            f"  callback URL:  {callback_url}",
+            f"  dashboard:     {public_url}/dashboard{token}",
+            "",
+            "Create a conversation that reports here (fill in the replica and persona):",
+            "  " + conversation_curl(callback_url).replace("\n", "\n  "),
+        ]
+    else:
+        lines += [
+            "",
+            f"To receive callbacks from Tavus, expose it with:  ngrok http {port}",
+            "then set callback_url to  https://<your-ngrok-domain>/webhook" + token,
+            "(or start it with --tunnel: a public URL from inside the collector)",
+        ]
+    lines.append(f"Dashboard: {base}/dashboard{token}")
+    lines.append(f"Status page: {base}/   Health: {base}/healthz")
     return "\n".join(lines)
 
 
@@ -202,7 +222,13 @@ def stop(server, timeout: float = 10) -> None:
 
 
 def serve(settings: Settings, *, out=None) -> None:
-    """Resolve the secret, print the banner and serve until interrupted."""
+    """Resolve the secret, print the banner and serve until interrupted (Ctrl-C or SIGTERM).
+
+    With ``settings.tunnel`` a public URL is opened once the port is bound and closed on the
+    way out; with ``settings.alerts`` the rules are read before anything starts (an error in
+    the file stops the start, in one line) and checked in a thread every
+    ``settings.alerts_every`` seconds.
+    """
     out = out or sys.stdout
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     # waitress warns on every request that waits for a free thread: noise under load, and a
@@ -213,6 +239,15 @@ def serve(settings: Settings, *, out=None) -> None:
         raise TavusAnalyticsError(
             f"unknown server {settings.server!r}: choose one of {', '.join(SERVERS)}"
         )
+    if settings.tunnel_domain and not settings.tunnel:
+        settings = dataclasses.replace(settings, tunnel=True)
+    if settings.tail:  # the tail says it all, one line per request: no second line per callback
+        log.setLevel(logging.WARNING)
+    if settings.tunnel:
+        from .tunnel import check
+
+        check(settings.server)  # before the port is taken: the extra, the authtoken
+    watcher = _alert_watcher(settings)
     if settings.server == "gunicorn":
         _serve_gunicorn(settings, source, out)
         return
@@ -225,14 +260,66 @@ def serve(settings: Settings, *, out=None) -> None:
             "--server gunicorn"
         )
     server = make_server(settings)
-    print(banner(settings, source, server.effective_port), file=out, flush=True)
+    tunnel = None
     try:
-        server.run()
+        if settings.tunnel:
+            from .tunnel import open_tunnel
+
+            tunnel = open_tunnel(
+                server.effective_port, host=settings.host, domain=settings.tunnel_domain
+            )
+        public_url = tunnel.url if tunnel else None
+        print(banner(settings, source, server.effective_port, public_url), file=out, flush=True)
+        if watcher is not None:
+            watcher.start()
+        with _sigterm_interrupts():
+            server.run()
     except KeyboardInterrupt:
         pass
     finally:
+        if watcher is not None:
+            watcher.stop()
+        if tunnel is not None:
+            tunnel.close()
         server.close()
         server.store.close()
+
+
+def _alert_watcher(settings: Settings):
+    """The thread that checks ``settings.alerts`` (not started), or None; the rules file is
+    read now, so that a mistake in it stops the start with one line naming the line."""
+    if not settings.alerts:
+        return None
+    if settings.server != "waitress":
+        raise TavusAnalyticsError(
+            f"--alerts runs inside the default server (waitress), not --server "
+            f"{settings.server}: run tavus-analytics alerts check --rules {settings.alerts} "
+            "from cron or a systemd timer instead (docs/deployment.md)"
+        )
+    from .alerts import Watcher, read_rules
+
+    rules = read_rules(settings.alerts)
+    return Watcher(rules, settings.db, every=settings.alerts_every, secret=settings.secret)
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """SIGTERM (systemd, docker stop, kill) ends the server as Ctrl-C does, so that the tunnel
+    and the alert thread are closed on the way out. Only the main thread can set a handler."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _serve_gunicorn(settings: Settings, source: str, out) -> None:

@@ -19,7 +19,21 @@ from tavus_analytics.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "cli.md"
-COMMANDS = sorted(cli.commands)
+
+
+def _every(group: click.Group, prefix: tuple[str, ...] = ()) -> dict[str, click.Command]:
+    """Every command and group by its words: ``stats``, ``alerts``, ``alerts check``, ..."""
+    found = {}
+    for name, command in group.commands.items():
+        words = " ".join((*prefix, name))
+        found[words] = command
+        if isinstance(command, click.Group):
+            found.update(_every(command, (*prefix, name)))
+    return found
+
+
+ALL = _every(cli)
+COMMANDS = sorted(ALL)
 
 
 def example_lines(command: click.Command) -> list[str]:
@@ -51,13 +65,14 @@ def test_the_expected_commands_exist():
 
 @pytest.mark.parametrize("name", COMMANDS)
 def test_every_command_has_help_and_an_example(name):
-    command = cli.commands[name]
+    command = ALL[name]
     assert command.help and len(command.help.split("Example:")[0].strip()) > 20, name
     found = examples(command)
     assert found, f"{name}: no Example: in its help text"
+    words = name.split()
     for argv in found:
         argv = without_env(argv)
-        assert argv[:2] == ["tavus-analytics", name], argv
+        assert argv[: 1 + len(words)] == ["tavus-analytics", *words], argv
     for param in command.params:
         if isinstance(param, click.Option):
             assert param.help, f"{name} {param.opts}: no help text"
@@ -66,9 +81,9 @@ def test_every_command_has_help_and_an_example(name):
 @pytest.mark.parametrize("name", COMMANDS)
 def test_every_example_parses(name):
     """Each example's options exist and its values are valid (nothing is run)."""
-    command = cli.commands[name]
+    command = ALL[name]
     for argv in examples(command):
-        args = [a.replace("$TOKEN", "t") for a in without_env(argv)[2:]]
+        args = [a.replace("$TOKEN", "t") for a in without_env(argv)[1 + len(name.split()) :]]
         with command.make_context(name, args) as ctx:
             assert ctx.command is command
 
@@ -80,7 +95,7 @@ def test_every_command_is_documented_with_its_example(name):
     section = docs.split(f"## `tavus-analytics {name}`", 1)[1].split("\n## ", 1)[0]
     assert "Example" in section
     flat = " ".join(re.sub(r"\\\n\s*", " ", section).split())
-    for line in example_lines(cli.commands[name]):
+    for line in example_lines(ALL[name]):
         assert line in flat, (name, line)
 
 
@@ -89,8 +104,8 @@ def test_help_runs_for_every_command():
     top = runner.invoke(cli, ["--help"])
     assert top.exit_code == 0
     for name in COMMANDS:
-        assert name in top.output
-        r = runner.invoke(cli, [name, "--help"])
+        assert name.split()[0] in top.output
+        r = runner.invoke(cli, [*name.split(), "--help"])
         assert r.exit_code == 0, name
         assert "Example:" in r.output
 

@@ -23,15 +23,31 @@ from click.testing import CliRunner
 from tavus_analytics import demo
 from tavus_analytics.cli import cli
 
-#: Commands that only read the database given with --db (or --from).
+#: Commands that only read the database given with --db (or --from). (``digest`` writes its
+#: ledger only with --send.)
 READS = {
     "stats", "report", "charts", "export", "search", "replay", "migrate", "show", "evaluate",
-    "content", "labels",
+    "content", "labels", "alerts status", "digest",
 }  # fmt: skip
-#: Commands that write it (and may create it).
-WRITES = {"serve", "demo", "import", "backfill", "annotate", "unannotate"}
+#: Commands that write it (and may create it; ``alerts check`` writes its alert states into a
+#: database that must exist).
+WRITES = {"serve", "demo", "import", "backfill", "annotate", "unannotate", "alerts check"}
 #: Commands without a database.
-NO_DB = {"setup"}
+NO_DB = {"setup", "alerts test"}
+
+
+def _leaves(group: click.Group, prefix: tuple[str, ...] = ()) -> dict[str, click.Command]:
+    """Every command a user runs, by its words: ``stats``, ``alerts check``, ..."""
+    found = {}
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found.update(_leaves(command, (*prefix, name)))
+        else:
+            found[" ".join((*prefix, name))] = command
+    return found
+
+
+COMMANDS = _leaves(cli)
 
 PASSWORD = "not-the-password-7f3a"
 
@@ -42,7 +58,10 @@ def fill(name: str, tmp: Path) -> list[str] | None:
     body.write_text('{"conversation_id": "c1", "event_type": "system.shutdown"}')
     criteria = tmp / "criteria.toml"
     criteria.write_text('[[rule]]\noutcome = "completed"\n')
+    rules = tmp / "alerts.toml"
+    rules.write_text('[[rule]]\nname = "silence"\nmetric = "no_callbacks"\nwindow = "6h"\n')
     values = {
+        "rules": ["--rules", str(rules)],
         "files": [str(body)],
         "phrase": ["hello"],
         "url": ["--to", "http://127.0.0.1:9/webhook"],
@@ -60,7 +79,7 @@ def fill(name: str, tmp: Path) -> list[str] | None:
 
 def command_args(name: str, tmp: Path) -> list[str]:
     args: list[str] = []
-    for param in cli.commands[name].params:
+    for param in COMMANDS[name].params:
         if param.required:
             value = fill(param.name, tmp)
             assert value is not None, f"{name}: add a value for {param.name} to FILL"
@@ -73,7 +92,7 @@ def with_db(name: str, db: str | Path, tmp: Path) -> list[str]:
     extra = ["--api-key", "k", "--base-url", "http://127.0.0.1:9"] if name == "backfill" else []
     if name == "serve":
         extra = ["--port", "0", "--secret", "s"]
-    return [name, *command_args(name, tmp), option, str(db), *extra]
+    return [*name.split(), *command_args(name, tmp), option, str(db), *extra]
 
 
 def run(args: list[str], tmp: Path) -> click.testing.Result:
@@ -115,9 +134,9 @@ def inputs(tmp_path_factory):
 
 
 def test_every_command_is_classified_and_can_be_run():
-    assert set(cli.commands) == READS | WRITES | NO_DB
-    for name in cli.commands:
-        assert cli.commands[name].help and "Example" in cli.commands[name].help, name
+    assert set(COMMANDS) == READS | WRITES | NO_DB
+    for name, command in COMMANDS.items():
+        assert command.help and "Example" in command.help, name
 
 
 @pytest.mark.parametrize("name", sorted(READS | WRITES))
@@ -168,20 +187,22 @@ def ours(tmp_path_factory):
 
 @pytest.mark.parametrize("name", sorted(READS | WRITES))
 def test_an_output_path_that_cannot_be_written(name, ours, inputs, tmp_path):
-    if not any(p.name == "out" for p in cli.commands[name].params):
+    if not any(p.name == "out" for p in COMMANDS[name].params):
         pytest.skip("no output path")
     args = with_db(name, ours, tmp_path)
+    if "--out" not in args:  # an optional --out (digest)
+        args += ["--out", "result"]
     at = args.index("--out") + 1
     args[at] = str(inputs["notes"] / "result")  # a file stands where a folder must be
     line = one_line_error(run(args, tmp_path), name)
     assert "notes.txt" in line
 
 
-@pytest.mark.parametrize("name", sorted(cli.commands))
+@pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_a_malformed_option_value(name, ours, tmp_path):
     typed = [
         p
-        for p in cli.commands[name].params
+        for p in COMMANDS[name].params
         if isinstance(p, click.Option)
         and (
             isinstance(p.type, (click.types.IntParamType, click.types.FloatParamType))
@@ -190,7 +211,7 @@ def test_a_malformed_option_value(name, ours, tmp_path):
     ]
     if not typed:
         pytest.skip("no option with a typed value")
-    args = with_db(name, ours, tmp_path) if name in READS | WRITES else [name]
+    args = with_db(name, ours, tmp_path) if name in READS | WRITES else name.split()
     args += [typed[0].opts[0], "not-a-value"]
     result = run(args, tmp_path)
     line = one_line_error(result, name)

@@ -72,6 +72,22 @@ ANNOTATION_COLUMNS = (
 LABEL_LIMIT = 64
 NOTE_LIMIT = 10_000
 AUTHOR_LIMIT = 100
+#: The state tables of live operations, made by a migration on both engines (``{text}``,
+#: ``{real}``: the engine's types). Operational state, not history: ``migrate`` leaves them.
+ALERT_STATE_TABLE = (
+    "CREATE TABLE alert_state (rule {text} PRIMARY KEY, state {text} NOT NULL, "
+    "changed_at {text} NOT NULL, checked_at {text} NOT NULL, value {real}, "
+    "detail {text} NOT NULL DEFAULT '', notified {text} NOT NULL DEFAULT '')"
+)
+DIGEST_LEDGER_TABLE = (
+    "CREATE TABLE digest_ledger (period {text} NOT NULL, period_start {text} NOT NULL, "
+    "channel {text} NOT NULL, sent_at {text} NOT NULL, "
+    "PRIMARY KEY (period, period_start, channel))"
+)
+#: The columns :meth:`StoreInterface.alert_states` returns, in order.
+ALERT_STATE_COLUMNS = ("rule", "state", "changed_at", "checked_at", "value", "detail", "notified")
+#: The tables of live operations' own state.
+STATE_TABLES = ("alert_state", "digest_ledger")
 
 
 def utc_now() -> str:
@@ -335,6 +351,24 @@ class StoreInterface(Protocol):
     def read_annotations(
         self, *, conversation_id: str | None = None, include_removed: bool = False
     ) -> list[tuple]: ...
+    # live operations: each alert rule's state, and the ledger of digests sent
+    def alert_states(self) -> list[tuple]: ...
+    def note_alert_check(
+        self, rule: str, checked_at: str, value: float | None, detail: str
+    ) -> None: ...
+    def change_alert_state(
+        self,
+        rule: str,
+        expected_changed_at: str,
+        state: str,
+        changed_at: str,
+        value: float | None,
+        detail: str,
+    ) -> bool: ...
+    def alert_notified(self, rule: str, changed_at: str, channels: str) -> None: ...
+    def claim_digest(self, period: str, period_start: str, channel: str, sent_at: str) -> bool: ...
+    def release_digest(self, period: str, period_start: str, channel: str) -> None: ...
+    def digests_sent(self, period: str, period_start: str) -> dict[str, str]: ...
 
 
 class ReaderInterface(Protocol):

@@ -24,6 +24,10 @@ SQLite, and why:
 ``annotations``
     Review labels and notes people give conversations (:meth:`PgStore.annotate`), with who and
     when, as on SQLite; ``callbacks`` is never touched.
+``alert_state``, ``digest_ledger``
+    The state of live operations, as on SQLite. An alert's change of state is a conditional
+    ``UPDATE`` (on the time of the last change), so that of several collectors checking the
+    same rules, one makes the change and notifies.
 ``schema_version``
     One row: the version :data:`MIGRATIONS` brought the schema to. Migrations run in one
     transaction under an advisory lock, so that collectors starting together migrate once.
@@ -58,7 +62,10 @@ from ..events import Fields
 from ..masking import first_line, mask_url
 from . import views
 from .base import (
+    ALERT_STATE_COLUMNS,
+    ALERT_STATE_TABLE,
     CALLBACK_COLUMNS,
+    DIGEST_LEDGER_TABLE,
     READ_CHUNK,
     RECLASSIFY_WHERE,
     REJECTED_COLUMNS,
@@ -372,6 +379,14 @@ def _migration_6(cur: psycopg.Cursor) -> None:
     cur.execute("CREATE INDEX annotations_conversation_id ON annotations (conversation_id)")
 
 
+def _migration_7(cur: psycopg.Cursor) -> None:
+    """The state of live operations, as SQLite's migration 8: ``alert_state`` (each alert
+    rule's state, so that a change is notified once, even by several collectors checking) and
+    ``digest_ledger`` (which period's digest went to which channel)."""
+    cur.execute(ALERT_STATE_TABLE.format(text=_TEXT, real="double precision"))
+    cur.execute(DIGEST_LEDGER_TABLE.format(text=_TEXT))
+
+
 _VIEWS_FINGERPRINT = views.fingerprint(views.POSTGRES)
 
 
@@ -410,6 +425,7 @@ MIGRATIONS: list[Callable[[psycopg.Cursor], None]] = [
     _migration_4,
     _migration_5,
     _migration_6,
+    _migration_7,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -1143,6 +1159,85 @@ class PgStore:
         first: of one conversation or all, the removed ones too with ``include_removed``."""
         sql, args = annotations_query(conversation_id, include_removed, "%s")
         return self._run(lambda conn: conn.execute(sql, args).fetchall())
+
+    # -- live operations: alert states and the digest ledger ---------------------------------
+    def _state_write(self, sql: str, params: tuple) -> int:
+        """Run one write of the state tables (autocommit); the rows it changed. Not retried on
+        another connection: a lost answer could hide a change this call made."""
+        with self.connection() as conn:
+            try:
+                return conn.execute(sql, params).rowcount
+            except psycopg.Error as e:
+                raise _unavailable(e, self.name) from None
+
+    def alert_states(self) -> list[tuple]:
+        """Every rule's row of ``alert_state``, in :data:`ALERT_STATE_COLUMNS` order, by rule."""
+        sql = f"SELECT {', '.join(ALERT_STATE_COLUMNS)} FROM alert_state ORDER BY rule"
+        return self._run(lambda conn: conn.execute(sql).fetchall())
+
+    def note_alert_check(
+        self, rule: str, checked_at: str, value: float | None, detail: str
+    ) -> None:
+        """Record a check of ``rule`` that changes nothing: its last value and when; a rule
+        checked for the first time starts ``OK``."""
+        self._state_write(
+            "INSERT INTO alert_state (rule, state, changed_at, checked_at, value, detail) "
+            "VALUES (%s, 'OK', %s, %s, %s, %s) ON CONFLICT (rule) DO UPDATE SET "
+            "checked_at = excluded.checked_at, value = excluded.value, detail = excluded.detail",
+            (rule, checked_at, checked_at, value, detail),
+        )
+
+    def change_alert_state(
+        self,
+        rule: str,
+        expected_changed_at: str,
+        state: str,
+        changed_at: str,
+        value: float | None,
+        detail: str,
+    ) -> bool:
+        """Move ``rule`` to ``state`` if it has not changed since ``expected_changed_at``;
+        whether this call made the change (a collector that loses the race does not notify)."""
+        return (
+            self._state_write(
+                "UPDATE alert_state SET state = %s, changed_at = %s, checked_at = %s, "
+                "value = %s, detail = %s, notified = '' WHERE rule = %s AND changed_at = %s",
+                (state, changed_at, changed_at, value, detail, rule, expected_changed_at),
+            )
+            == 1
+        )
+
+    def alert_notified(self, rule: str, changed_at: str, channels: str) -> None:
+        """Record which channels (comma-separated names) were told of the change at
+        ``changed_at`` (nothing when the rule has changed again since)."""
+        self._state_write(
+            "UPDATE alert_state SET notified = %s WHERE rule = %s AND changed_at = %s",
+            (channels, rule, changed_at),
+        )
+
+    def claim_digest(self, period: str, period_start: str, channel: str, sent_at: str) -> bool:
+        """Enter a digest in the ledger before sending it; False when it is there already
+        (sent, or being sent, by an earlier run)."""
+        return (
+            self._state_write(
+                "INSERT INTO digest_ledger (period, period_start, channel, sent_at) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (period, period_start, channel, sent_at),
+            )
+            == 1
+        )
+
+    def release_digest(self, period: str, period_start: str, channel: str) -> None:
+        """Take a digest out of the ledger again: its sending failed, the next run retries."""
+        self._state_write(
+            "DELETE FROM digest_ledger WHERE period = %s AND period_start = %s AND channel = %s",
+            (period, period_start, channel),
+        )
+
+    def digests_sent(self, period: str, period_start: str) -> dict[str, str]:
+        """``{channel: sent_at}`` of the ledger's entries for one period."""
+        sql = "SELECT channel, sent_at FROM digest_ledger WHERE period = %s AND period_start = %s"
+        return dict(self._run(lambda conn: conn.execute(sql, (period, period_start)).fetchall()))
 
 
 _HAS_CONVERSATION = "SELECT 1 FROM callbacks WHERE conversation_id = %s LIMIT 1"

@@ -15,6 +15,10 @@ Beside them, ``transcript_fts`` (FTS5 over transcript messages, brought up to da
 :meth:`Store.index_transcripts`, off the collector's write path), read-only SQL views, and
 ``annotations``: the review labels and notes people give conversations (:meth:`Store.annotate`),
 kept apart from ``callbacks``, which they never touch.
+:meth:`Store.index_transcripts`, off the collector's write path), read-only SQL views, and the
+state of live operations: ``alert_state`` (each alert rule's state) and ``digest_ledger``
+(which digests were sent), written by :mod:`tavus_analytics.alerts` and
+:mod:`tavus_analytics.digest`, never by the collector's hot path.
 
 The schema version is SQLite's ``PRAGMA user_version``; :data:`MIGRATIONS` brings any older
 database up to date on open. Writes are ``BEGIN IMMEDIATE ... COMMIT`` transactions on a WAL
@@ -59,7 +63,10 @@ from ..errors import (
 from ..events import Fields
 from . import views
 from .base import (
+    ALERT_STATE_COLUMNS,
+    ALERT_STATE_TABLE,
     CALLBACK_COLUMNS,
+    DIGEST_LEDGER_TABLE,
     READ_CHUNK,
     RECLASSIFY_WHERE,
     REJECTED_COLUMNS,
@@ -289,6 +296,18 @@ def _migration_7(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX annotations_conversation_id ON annotations (conversation_id)")
 
 
+def _migration_8(db: sqlite_utils.Database) -> None:
+    """The state of live operations (:data:`~tavus_analytics.store.base.STATE_TABLES`).
+
+    ``alert_state`` holds each alert rule's state (``OK``, ``FIRING``, ``RESOLVED``), when it
+    changed and which channels were told, so that each change is notified once;
+    ``digest_ledger`` which period's digest went to which channel, so that a scheduled digest
+    is sent once. Neither is derived from the callbacks, and neither is copied by ``migrate``.
+    """
+    db.execute(ALERT_STATE_TABLE.format(text="TEXT", real="REAL"))
+    db.execute(DIGEST_LEDGER_TABLE.format(text="TEXT"))
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_1,
     _migration_2,
@@ -297,6 +316,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_5,
     _migration_6,
     _migration_7,
+    _migration_8,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -1108,6 +1128,103 @@ class Store:
             return self.connection().execute(sql, args).fetchall()
         except sqlite3.Error as e:
             raise _unavailable(e) from None
+
+    # -- live operations: alert states and the digest ledger ---------------------------------
+    def _state_write(self, sql: str, params: tuple) -> int:
+        """Run one write of the state tables in its own transaction; the rows it changed."""
+        try:
+            with self._writer, self._process_turn():
+                conn = self.connection()
+                with _immediate(conn):
+                    return conn.execute(sql, params).rowcount
+        except sqlite3.Error as e:
+            raise _unavailable(e) from None
+
+    def alert_states(self) -> list[tuple]:
+        """Every rule's row of ``alert_state``, in :data:`ALERT_STATE_COLUMNS` order, by rule."""
+        try:
+            return (
+                self.connection()
+                .execute(f"SELECT {', '.join(ALERT_STATE_COLUMNS)} FROM alert_state ORDER BY rule")
+                .fetchall()
+            )
+        except sqlite3.Error as e:
+            raise _unavailable(e) from None
+
+    def note_alert_check(
+        self, rule: str, checked_at: str, value: float | None, detail: str
+    ) -> None:
+        """Record a check of ``rule`` that changes nothing: its last value and when; a rule
+        checked for the first time starts ``OK``."""
+        self._state_write(
+            "INSERT INTO alert_state (rule, state, changed_at, checked_at, value, detail) "
+            "VALUES (?, 'OK', ?, ?, ?, ?) ON CONFLICT (rule) DO UPDATE SET "
+            "checked_at = excluded.checked_at, value = excluded.value, detail = excluded.detail",
+            (rule, checked_at, checked_at, value, detail),
+        )
+
+    def change_alert_state(
+        self,
+        rule: str,
+        expected_changed_at: str,
+        state: str,
+        changed_at: str,
+        value: float | None,
+        detail: str,
+    ) -> bool:
+        """Move ``rule`` to ``state`` if it has not changed since ``expected_changed_at``;
+        whether this call made the change (a checker that loses the race does not notify)."""
+        return (
+            self._state_write(
+                "UPDATE alert_state SET state = ?, changed_at = ?, checked_at = ?, value = ?, "
+                "detail = ?, notified = '' WHERE rule = ? AND changed_at = ?",
+                (state, changed_at, changed_at, value, detail, rule, expected_changed_at),
+            )
+            == 1
+        )
+
+    def alert_notified(self, rule: str, changed_at: str, channels: str) -> None:
+        """Record which channels (comma-separated names) were told of the change at
+        ``changed_at`` (nothing when the rule has changed again since)."""
+        self._state_write(
+            "UPDATE alert_state SET notified = ? WHERE rule = ? AND changed_at = ?",
+            (channels, rule, changed_at),
+        )
+
+    def claim_digest(self, period: str, period_start: str, channel: str, sent_at: str) -> bool:
+        """Enter a digest in the ledger before sending it; False when it is there already
+        (sent, or being sent, by an earlier run)."""
+        return (
+            self._state_write(
+                "INSERT INTO digest_ledger (period, period_start, channel, sent_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (period, period_start, channel, sent_at),
+            )
+            == 1
+        )
+
+    def release_digest(self, period: str, period_start: str, channel: str) -> None:
+        """Take a digest out of the ledger again: its sending failed, the next run retries."""
+        self._state_write(
+            "DELETE FROM digest_ledger WHERE period = ? AND period_start = ? AND channel = ?",
+            (period, period_start, channel),
+        )
+
+    def digests_sent(self, period: str, period_start: str) -> dict[str, str]:
+        """``{channel: sent_at}`` of the ledger's entries for one period."""
+        try:
+            rows = (
+                self.connection()
+                .execute(
+                    "SELECT channel, sent_at FROM digest_ledger WHERE period = ? "
+                    "AND period_start = ?",
+                    (period, period_start),
+                )
+                .fetchall()
+            )
+        except sqlite3.Error as e:
+            raise _unavailable(e) from None
+        return dict(rows)
 
 
 _HAS_CONVERSATION = "SELECT 1 FROM callbacks WHERE conversation_id = ? LIMIT 1"
