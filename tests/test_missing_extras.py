@@ -86,7 +86,7 @@ def test_a_server_whose_extra_is_missing_is_one_line(monkeypatch, tmp_path):
     result = CliRunner().invoke(
         cli, ["serve", "--db", str(db), "--server", "granian", "--port", "5999", "--secret", "s"]
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # nothing was served: as a usage error
     assert result.stderr == (
         "Error: --server granian needs the optional package granian: "
         "pip install 'tavus-analytics[granian]'\n"
