@@ -19,8 +19,9 @@ import pandas as pd
 _PANDAS3 = int(pd.__version__.split(".")[0]) >= 3
 try:
     import pyarrow as pa
+    import pyarrow.compute as pc
 except ImportError:  # pragma: no cover - pyarrow is optional
-    pa = None
+    pa = pc = None
 
 #: The dtype of text columns: pandas' default string dtype (``str`` on pandas 3, ``object`` on 2).
 STR: Any = "str" if _PANDAS3 else object
@@ -284,8 +285,38 @@ def convert(values: list, convert) -> np.ndarray:
 # -- Arrow: facts kept between loads -------------------------------------------------------------
 def arrow_text(values: Any) -> Any:
     """Text (``str`` or ``None`` values, a list or an object array) as an Arrow large_string
-    array."""
-    return pa.array(values, type=pa.large_string())
+    array. A lone surrogate (a body stored without the collector's checks) becomes U+FFFD:
+    Arrow text is UTF-8."""
+    try:
+        return pa.array(values, type=pa.large_string())
+    except (UnicodeEncodeError, pa.ArrowInvalid):
+        return pa.array([_utf8(v) for v in values], type=pa.large_string())
+
+
+def _utf8(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
+    return value
+
+
+def repeated(values: Any) -> np.ndarray:
+    """Which of ``values`` (Arrow) appear more than once, as a boolean array (like pandas'
+    ``duplicated(keep=False)``; nulls count as a value)."""
+    counts = pc.value_counts(values)
+    many = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+    found = pc.is_in(values, value_set=many, skip_nulls=False)
+    return found.to_numpy(zero_copy_only=False).astype(bool, copy=False)
+
+
+def positions(values: Any, index: Any) -> np.ndarray:
+    """Where each of ``values`` is in ``index`` (Arrow text, unique), -1 where it is not:
+    hashed by Arrow, without making a Python string of either."""
+    found = pc.index_in(values, value_set=index)
+    return found.fill_null(-1).to_numpy().astype(np.int64, copy=False)
 
 
 def arrow_json(values: Any) -> Any:

@@ -310,7 +310,9 @@ class Builder:
     reader's ``max_id``, applying there every rule that spans callbacks (which shutdown, which
     transcript, which join count; a delivery of an older callback), since a later callback can
     change its outcome. ``parallel``: whether a large range is worth reading in several
-    processes.
+    processes. ``rebase(before, facts)``, when facts extracted on their own hold something
+    numbered in order of first appearance, numbers it as the facts of the ranges ``before``
+    continue to, so that facts kept already need no renumbering.
     """
 
     tables: tuple[str, ...]
@@ -318,10 +320,24 @@ class Builder:
     assemble: Callable[[Facts, ReaderInterface], tuple[dict[str, pd.DataFrame], list[tuple]]]
     merge: Callable[[Sequence[Facts]], Facts] = concat
     parallel: bool = False
+    rebase: Callable[[Sequence[Facts], Facts], Facts] | None = None
 
     def build(self, reader: ReaderInterface) -> tuple[dict[str, pd.DataFrame], list[tuple]]:
         """The tables from every callback of the reader's snapshot, nothing kept."""
         return self.assemble(self.extract(reader, 0, reader.max_id), reader)
+
+    def combine(self, before: Sequence[Facts], pieces: Sequence[Facts]) -> list[Facts]:
+        """``pieces`` (extracted on their own, consecutive, after the facts ``before``) rebased
+        on everything before each of them."""
+        if self.rebase is None:
+            return list(pieces)
+        done = list(before)
+        out = []
+        for piece in pieces:
+            piece = self.rebase(done, piece)
+            done.append(piece)
+            out.append(piece)
+        return out
 
 
 # -- events ------------------------------------------------------------------------------------
@@ -469,56 +485,93 @@ def _merge_calls(tables: Sequence[pa.Table]) -> pa.Table:
     the minimum of the minima (nulls ignored, as SQL's ``min`` does), sorted by conversation
     id (byte order, as the query's ``ORDER BY``)."""
     tables = [t for t in tables if t.num_rows] or list(tables[:1])
-    if len(tables) == 1:
-        return tables[0]
-    whole = pa.concat_tables(tables).combine_chunks()
-    cids = whole["conversation_id"]
-    counted = pc.value_counts(cids)
-    repeated = counted.field("values").filter(pc.greater(counted.field("counts"), 1))
-    shared = pc.is_in(cids, value_set=repeated)
-    kept = whole.filter(pc.invert(shared))
-    if len(repeated):
-        rows = whole.filter(shared).to_pylist()
-        combined: dict[str, dict] = {}
-        for row in rows:
-            seen = combined.get(row["conversation_id"])
-            if seen is None:
-                combined[row["conversation_id"]] = row
-                continue
+    merged = tables[0]
+    for table in tables[1:]:
+        merged = _merge_two_calls(merged, table)
+    return merged
+
+
+def _merge_two_calls(a: pa.Table, b: pa.Table) -> pa.Table:
+    if b.num_rows > a.num_rows:
+        a, b = b, a  # hash the smaller one's ids into the larger one's
+    at = fr.positions(b["conversation_id"], a["conversation_id"])
+    shared = at >= 0
+    parts = [a]
+    if shared.any():
+        mine = a.take(pa.array(at[shared])).to_pylist()
+        for row, other in zip(mine, b.filter(pa.array(shared)).to_pylist(), strict=True):
             for name, how, parsed in _CALL_AGGREGATES:
-                mine, theirs = row[name], seen[name]
-                if mine is None or (theirs is not None and how(mine, theirs) == theirs):
+                theirs = other[name]
+                if theirs is None or (
+                    row[name] is not None and how(row[name], theirs) == row[name]
+                ):
                     continue
-                seen[name] = mine
+                row[name] = theirs
                 if parsed is not None:
-                    seen[parsed] = row[parsed]
-        merged = pa.Table.from_pylist(list(combined.values()), schema=whole.schema)
-        kept = pa.concat_tables([kept, merged])
-    return kept.take(pc.sort_indices(kept["conversation_id"]))
+                    row[parsed] = other[parsed]
+        stays = np.ones(a.num_rows, dtype=bool)
+        stays[at[shared]] = False
+        parts = [a.filter(pa.array(stays)), pa.Table.from_pylist(mine, schema=a.schema)]
+    parts.append(b.filter(pa.array(~shared)))
+    whole = pa.concat_tables(parts)
+    return whole.take(pc.sort_indices(whole["conversation_id"]))
 
 
 def _merge_conversations(pieces: Sequence[Facts]) -> Facts:
+    """Consecutive pieces, each rebased on the ones before it (:func:`_rebase_prompts`)."""
     if len(pieces) == 1:
         return dict(pieces[0])
-    out = concat([{k: v for k, v in p.items() if k not in ("calls", "prompts")} for p in pieces])
+    out = concat([{k: v for k, v in p.items() if k != "calls"} for p in pieces])
     out["calls"] = _merge_calls([p["calls"] for p in pieces])
-    # Each piece numbers its own system prompts, in the order they first appear: number them
-    # again over the union, still in order of first appearance.
-    prompts: dict[str, int] = {}
-    codes = []
-    for p in pieces:
-        mine = [prompts.setdefault(t, len(prompts)) for t in p["prompts"]["prompt"].to_pylist()]
-        local = p["transcripts"]["prompt"].to_numpy()
-        remap = np.asarray([*mine, -1], dtype=np.int64)  # -1 (none) stays -1
-        codes.append(remap[local])
-    transcripts = out["transcripts"]
-    out["transcripts"] = transcripts.set_column(
-        transcripts.schema.get_field_index("prompt"),
-        "prompt",
-        pa.array(np.concatenate(codes) if codes else np.zeros(0, dtype=np.int64)),
-    )
-    out["prompts"] = pa.table({"prompt": fr.arrow_text(list(prompts))})
     return out
+
+
+def _rebase_prompts(before: Sequence[Facts], facts: Facts) -> Facts:
+    """Each range numbers its system prompts in order of first appearance. Number those of
+    ``facts`` as the ranges ``before`` it continue to: a prompt seen before keeps its number,
+    the others follow, in order; ``prompts`` then holds only those. Prompts repeat across calls
+    and are long: they are matched by their short key (:func:`transcripts.key`), then compared.
+    """
+    local = facts["prompts"]["prompt"]
+    known = pa.chunked_array(
+        [c for p in before for c in p["prompts"]["prompt"].chunks], type=pa.large_string()
+    )
+    if not len(local) or not len(known):
+        return facts
+    known_keys = pa.chunked_array(
+        [c for p in before for c in p["prompts"]["key"].chunks], type=pa.large_string()
+    )
+    local_keys = facts["prompts"]["key"]
+    hits = fr.positions(local_keys, known_keys)  # the first prompt with the same key
+    texts = local.to_pylist()
+    candidates = iter(known.take(pa.array(hits[hits >= 0])).to_pylist())
+    numbers = np.empty(len(texts) + 1, dtype=np.int64)
+    numbers[-1] = -1  # -1 (no prompt) stays -1
+    new: list[int] = []
+    for j, hit in enumerate(hits):
+        found = -1
+        if hit >= 0:
+            if next(candidates) == texts[j]:
+                found = int(hit)
+            else:  # another prompt with the same key: compare with each of them
+                same = pc.equal(known_keys, local_keys[j]).to_numpy(zero_copy_only=False)
+                for i in np.flatnonzero(same):
+                    if known[int(i)].as_py() == texts[j]:
+                        found = int(i)
+                        break
+        if found < 0:
+            found = len(known) + len(new)
+            new.append(j)
+        numbers[j] = found
+    transcripts = facts["transcripts"]
+    codes = numbers[transcripts["prompt"].to_numpy()]
+    return {
+        **facts,
+        "transcripts": transcripts.set_column(
+            transcripts.schema.get_field_index("prompt"), "prompt", pa.array(codes)
+        ),
+        "prompts": facts["prompts"].take(pa.array(new, pa.int64())),
+    }
 
 
 def _assemble_conversations(facts: Facts, reader: ReaderInterface):
@@ -527,17 +580,16 @@ def _assemble_conversations(facts: Facts, reader: ReaderInterface):
     transcripts = facts["transcripts"]
     keep = tr.winners(
         transcripts["id"].to_numpy(),
-        fr.texts(transcripts["conversation_id"]),
-        fr.texts(transcripts["time"]),
+        transcripts["conversation_id"],
+        transcripts["time"],
         problems,
     )
     calls = facts["calls"]
     if not calls.num_rows:
         return {"conversations": fr.frame(_CONVERSATIONS)}, problems.rows
-    cid = fr.texts(calls["conversation_id"])
-    n = len(cid)
-    index = pd.Index(cid, dtype=object)  # one row per conversation (GROUP BY)
-    replica = fr.texts(pc.coalesce(calls["join_replica"], calls["replica"]))
+    index = calls["conversation_id"]  # one row per conversation (GROUP BY), sorted
+    n = len(index)
+    replica = fr.arrow_series(pc.coalesce(calls["join_replica"], calls["replica"]), STR)
     jmin_ns = calls["join_min_ns"].to_numpy()
     has_join = calls["join_min"].is_valid().to_numpy(zero_copy_only=False)
 
@@ -553,7 +605,7 @@ def _assemble_conversations(facts: Facts, reader: ReaderInterface):
         .to_numpy(zero_copy_only=False)
     )
     if mixed.any():
-        ids = cid[mixed].tolist()
+        ids = index.filter(pa.array(mixed)).to_pylist()
         jc, jt = fr.columns_of(
             reader.query(
                 q.joins_of(ids),
@@ -562,31 +614,34 @@ def _assemble_conversations(facts: Facts, reader: ReaderInterface):
             2,
         )
         earliest = parse_times(jt).groupby(jc).min()
-        joined_at[mixed] = earliest.reindex(cid[mixed]).to_numpy()
+        joined_at[mixed] = earliest.reindex(ids).to_numpy()
     for i in np.flatnonzero(has_join & joined_at.isna().to_numpy()):
-        problems.add(None, cid[i], ev.REPLICA_JOINED, "join timestamp is not a time: join unknown")
+        cid = index[int(i)].as_py()
+        problems.add(None, cid, ev.REPLICA_JOINED, "join timestamp is not a time: join unknown")
 
     # Shutdown: the earliest shutdown of each call, with its reason (narrow SQL extraction).
     shutdowns = facts["shutdowns"]
     s_id = shutdowns["id"].to_numpy()
-    s_cid = fr.texts(shutdowns["conversation_id"])
     s_at = shutdowns["at"].to_numpy()
-    s_type = fr.texts(shutdowns["type"])
-    s_reason = fr.texts(shutdowns["reason"])
-    readable = s_type == "text"
+    s_type = shutdowns["type"]
+    readable = pc.equal(s_type, "text").fill_null(False).to_numpy(zero_copy_only=False)
     for i in np.flatnonzero(~readable | (s_at == fr.NAT)):
         what = {
             "invalid": _JSON_PROBLEM,
             "properties": "properties is not an object",
             None: "no shutdown_reason",
             "text": "timestamp is not a time",
-        }.get(s_type[i], "shutdown_reason is not text")
-        problems.add(int(s_id[i]), s_cid[i], ev.SHUTDOWN, what)
-    s_pos = index.get_indexer(s_cid)
+        }.get(s_type[int(i)].as_py(), "shutdown_reason is not text")
+        cid = shutdowns["conversation_id"][int(i)].as_py()
+        problems.add(int(s_id[i]), cid, ev.SHUTDOWN, what)
+    s_pos = fr.positions(shutdowns["conversation_id"], index)
     per_call = np.bincount(s_pos, minlength=n) if len(s_pos) else np.zeros(n, dtype=np.int64)
     for i in np.flatnonzero(per_call > 1):
         problems.add(
-            None, cid[i], ev.SHUTDOWN, f"{per_call[i]} shutdown callbacks: the earliest is used"
+            None,
+            index[int(i)].as_py(),
+            ev.SHUTDOWN,
+            f"{per_call[i]} shutdown callbacks: the earliest is used",
         )
     firsts = fr.first_per_group(s_pos, _missing_last(s_at), s_id)
     has_shutdown = per_call > 0
@@ -597,13 +652,15 @@ def _assemble_conversations(facts: Facts, reader: ReaderInterface):
     duration = np.full(n, np.nan)
     duration[timed] = (shutdown_ns[timed] - joined_ns[timed]) / 1e9
     reasons = np.full(n, None, dtype=object)
-    reasons[s_pos[firsts]] = s_reason[firsts]
+    reasons[s_pos[firsts]] = (
+        shutdowns["reason"].take(pa.array(firsts)).to_numpy(zero_copy_only=False)
+    )
 
     status = np.where(
         has_join & has_shutdown, "complete", np.where(has_join, "in_progress", "incomplete")
     )
     columns: dict[str, Any] = {
-        "conversation_id": fr.arrow_series(calls["conversation_id"], STR),
+        "conversation_id": fr.arrow_series(index, STR),
         "replica_id": replica,
         "joined_at": joined_at,
         "shutdown_at": shutdown_ns.view("datetime64[ns]"),
@@ -618,7 +675,7 @@ def _assemble_conversations(facts: Facts, reader: ReaderInterface):
     # Transcripts (counted per transcript; the latest of each call counts): scatter into one
     # row per call.
     counted = transcripts.filter(pa.array(keep))
-    t_pos = index.get_indexer(fr.texts(counted["conversation_id"]))
+    t_pos = fr.positions(counted["conversation_id"], index)
     has_transcript = np.zeros(n, dtype=bool)
     has_transcript[t_pos] = True
     columns["has_transcript"] = has_transcript
@@ -628,39 +685,41 @@ def _assemble_conversations(facts: Facts, reader: ReaderInterface):
         columns[name] = pd.arrays.IntegerArray(values, ~has_transcript)
     codes = np.full(n, -1, dtype=np.int64)
     codes[t_pos] = counted["prompt"].to_numpy()
-    prompts = pd.Index(fr.texts(facts["prompts"]["prompt"]), dtype=object)
-    columns["system_prompt"] = pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(prompts))
+    columns["system_prompt"] = pd.Categorical.from_codes(
+        codes, dtype=_categories(facts["prompts"]["prompt"])
+    )
 
     # Recordings: the S3 key of the latest recording of each call.
     recordings = facts["recordings"]
     r_id = recordings["id"].to_numpy()
-    r_cid = fr.texts(recordings["conversation_id"])
     r_at = recordings["at"].to_numpy()
     r_valid = recordings["valid"].to_numpy(zero_copy_only=False)
-    r_ptype = fr.texts(recordings["properties_type"])
-    r_type = fr.texts(recordings["key_type"])
-    r_key = fr.texts(recordings["key"])
     for i in np.flatnonzero(r_valid != 1):
-        problems.add(int(r_id[i]), r_cid[i], ev.RECORDING_READY, _JSON_PROBLEM)
-    r_pos = index.get_indexer(r_cid)
+        cid = recordings["conversation_id"][int(i)].as_py()
+        problems.add(int(r_id[i]), cid, ev.RECORDING_READY, _JSON_PROBLEM)
+    r_pos = fr.positions(recordings["conversation_id"], index)
     has_recording = np.zeros(n, dtype=bool)
-    has_recording[r_pos[r_ptype == "object"]] = True
-    keyed = np.flatnonzero(r_type == "text")
+    is_object = pc.equal(recordings["properties_type"], "object").fill_null(False)
+    has_recording[r_pos[is_object.to_numpy(zero_copy_only=False)]] = True
+    is_text = pc.equal(recordings["key_type"], "text").fill_null(False)
+    keyed = np.flatnonzero(is_text.to_numpy(zero_copy_only=False))
     latest = keyed[fr.first_per_group(r_pos[keyed], -r_at[keyed], -r_id[keyed])]
     s3_key = np.full(n, None, dtype=object)
-    s3_key[r_pos[latest]] = r_key[latest]
+    s3_key[r_pos[latest]] = recordings["key"].take(pa.array(latest)).to_numpy(zero_copy_only=False)
     columns["has_recording"] = has_recording
     columns["recording_s3_key"] = s3_key
 
     # Perception: an analysis that is text (perception_unavailable does not count).
     perception = facts["perception"]
     p_id = perception["id"].to_numpy()
-    p_cid = fr.texts(perception["conversation_id"])
-    p_type = fr.texts(perception["type"])
-    for i in np.flatnonzero(p_type == "invalid"):
-        problems.add(int(p_id[i]), p_cid[i], ev.PERCEPTION_ANALYSIS, _JSON_PROBLEM)
+    p_type = perception["type"]
+    invalid = pc.equal(p_type, "invalid").fill_null(False).to_numpy(zero_copy_only=False)
+    for i in np.flatnonzero(invalid):
+        cid = perception["conversation_id"][int(i)].as_py()
+        problems.add(int(p_id[i]), cid, ev.PERCEPTION_ANALYSIS, _JSON_PROBLEM)
     has_perception = np.zeros(n, dtype=bool)
-    has_perception[index.get_indexer(p_cid[p_type == "text"])] = True
+    text = pc.equal(p_type, "text").fill_null(False)
+    has_perception[fr.positions(perception["conversation_id"].filter(text), index)] = True
     columns["has_perception"] = has_perception
 
     # Timed turns: answer delays, talk time, pauses, overlaps (NA for untimed transcripts).
@@ -687,10 +746,20 @@ def _assemble_conversations(facts: Facts, reader: ReaderInterface):
     for name, rows in found.items():
         o_cid, o_n = fr.columns_of(rows, 2)
         values = np.zeros(n, dtype=np.int64)
-        pos = index.get_indexer(o_cid)
+        pos = fr.positions(fr.arrow_text(o_cid), index)
         values[pos[pos >= 0]] = o_n[pos >= 0].astype(np.int64)
         columns[name] = values
     return {"conversations": fr.frame(_CONVERSATIONS, columns)}, problems.rows
+
+
+def _categories(prompts: Any) -> pd.CategoricalDtype:
+    """The dtype of ``system_prompt``: the prompts (distinct already), as text of the string
+    dtype of every text column (Arrow-backed: the prompts are not copied)."""
+    categories = pd.Index(fr.column(fr.arrow_series(prompts, STR), STR, len(prompts)))
+    fastpath = getattr(pd.CategoricalDtype, "_from_fastpath", None)
+    if fastpath is not None:  # distinct by construction: do not hash every prompt again
+        return fastpath(categories, False)
+    return pd.CategoricalDtype(categories)
 
 
 def _missing_last(ns: np.ndarray) -> np.ndarray:
@@ -740,8 +809,8 @@ def _assemble_turns(facts: Facts, reader: ReaderInterface):
     transcripts, messages = facts["transcripts"], facts["messages"]
     keep = tr.winners(
         transcripts["id"].to_numpy(),
-        fr.texts(transcripts["conversation_id"]),
-        fr.texts(transcripts["time"]),
+        transcripts["conversation_id"],
+        transcripts["time"],
         Problems("turns"),  # the same problems are reported by ds.conversations
     )
     if not keep.all():
@@ -1392,6 +1461,7 @@ BUILDERS: dict[str, Builder] = {
         _assemble_conversations,
         _merge_conversations,
         parallel=True,
+        rebase=_rebase_prompts,
     ),
     "turns": Builder(("turns",), _extract_turns, _assemble_turns, parallel=True),
     "perception": _row_table("perception", _PERCEPTION, _PERCEPTION_KINDS, _perception_rows),

@@ -72,18 +72,18 @@ def transcript_of(body: bytes, problems: Any, cid: Any, cb_id: int) -> list | No
     return transcript
 
 
-def winners(ids: np.ndarray, cids: np.ndarray, times: np.ndarray, problems: Any) -> np.ndarray:
+def winners(ids: np.ndarray, cids: Any, times: Any, problems: Any) -> np.ndarray:
     """Which transcripts count: the latest (sender's time, then arrival) per conversation.
-    ``ids``, ``cids`` and ``times`` (as text) describe every transcript, in arrival order; a
-    transcript replaced by a later one is reported."""
+    ``ids`` (int64), ``cids`` and ``times`` (Arrow text; the time as sent) describe every
+    transcript, in arrival order; a transcript replaced by a later one is reported."""
     keep = np.ones(len(ids), dtype=bool)
-    dup = np.flatnonzero(pd.Index(cids, dtype=object).duplicated(keep=False))
+    dup = np.flatnonzero(fr.repeated(cids))
     if len(dup):
         frame = pd.DataFrame(
             {
                 "id": np.asarray(ids, dtype=np.int64)[dup],
-                "conversation_id": pd.Series(fr.objects(cids)[dup], dtype=object),
-                "time": parse_times(fr.objects(times)[dup]).array,
+                "conversation_id": pd.Series(cids.take(dup).to_pylist(), dtype=object),
+                "time": parse_times(times.take(dup).to_pylist()).array,
             }
         )
         latest = set(fr.latest(frame, "conversation_id", "time")["id"])
@@ -196,10 +196,11 @@ def counts(
     (text, the sender's or the arrival), ``user_turns``, ``assistant_turns``, ``user_words``,
     ``assistant_words``, ``prompt`` (an index into ``prompts``, -1: none) and the
     :data:`TIMING_COLUMNS`; ``prompts`` the distinct system prompts, in the order they first
-    appear (system prompts repeat across calls: each is kept once).
+    appear (system prompts repeat across calls: each is kept once), with a short ``key`` each
+    (:class:`Prompts`).
     """
     meta: list[tuple] = []  # (id, conversation id, time, user turns, assistant turns, prompt)
-    prompts: dict[str, int] = {}
+    prompts = Prompts()
     words: list[np.ndarray] = []
     # the messages of timed transcripts: transcript index, role, start, duration, spoken
     t_group: list[int] = []
@@ -236,7 +237,7 @@ def counts(
                 if type(prompt) is not str:
                     prompt = ev.content_text(prompt)
                 if prompt is not None:
-                    code = prompts.setdefault(prompt, len(prompts))
+                    code = prompts.code(prompt)
             if messages and max(map(len, messages)) > 2:  # newer payloads: per-message timing
                 t_group.extend([len(meta)] * len(messages))
                 t_role.extend(roles)
@@ -255,6 +256,7 @@ def counts(
             texts.append(said)
             texts.append(_joined_text(assistant))
         words.append(count_words(texts))
+        prompts.end_batch()
     counted = np.concatenate(words) if words else np.zeros(0, dtype=np.int64)
     ids, cids, times, user_turns, assistant_turns, codes = (
         map(list, zip(*meta, strict=True)) if meta else ([] for _ in range(6))
@@ -279,7 +281,70 @@ def counts(
             **{name: pa.array(summary[name], pa.float64()) for name in TIMING_COLUMNS},
         }
     )
-    return transcripts, pa.table({"prompt": fr.arrow_text(list(prompts))})
+    return transcripts, prompts.table()
+
+
+class Prompts:
+    """The distinct system prompts of a pass, numbered in order of first appearance.
+
+    Prompts are long and, where each call's prompt names its caller, all different: they are
+    kept as Arrow text, a batch at a time, and found again by their hash (then compared), so
+    that the pass does not hold every prompt as a Python string.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._by_hash: dict[int, list[int]] = {}
+        self._chunks: list[pa.Array] = []
+        self._starts: list[int] = []
+        self._batch: list[str] = []  # the prompts first seen in this batch
+        self._first = 0  # the number of the first of them
+        self._recent: dict[int, str] = {}
+        self._keys: list[str] = []
+
+    def code(self, prompt: str) -> int:
+        """The prompt's number, a new one if it was not seen."""
+        codes = self._by_hash.setdefault(hash(prompt), [])
+        for code in codes:
+            if self._text(code) == prompt:
+                return code
+        codes.append(self.count)
+        self._batch.append(prompt)
+        self.count += 1
+        return self.count - 1
+
+    def _text(self, code: int) -> str:
+        if code >= self._first:
+            return self._batch[code - self._first]
+        text = self._recent.get(code)
+        if text is None:
+            k = int(np.searchsorted(self._starts, code, side="right")) - 1
+            text = self._chunks[k][code - self._starts[k]].as_py()
+            if len(self._recent) >= 256:
+                self._recent.clear()
+            self._recent[code] = text
+        return text
+
+    def end_batch(self) -> None:
+        """Keep the batch's new prompts as Arrow text."""
+        if self._batch:
+            self._starts.append(self._first)
+            self._chunks.append(fr.arrow_text(self._batch))
+            self._keys.extend(key(p) for p in self._batch)
+        self._first = self.count
+        self._batch = []
+
+    def table(self) -> pa.Table:
+        """``prompt`` and ``key`` of every prompt, in order."""
+        self.end_batch()
+        prompts = pa.chunked_array(self._chunks, type=pa.large_string())
+        return pa.table({"prompt": prompts, "key": fr.arrow_text(self._keys)})
+
+
+def key(prompt: str) -> str:
+    """A short key of a prompt (its length, start and end): equal prompts have equal keys, and
+    few different ones do."""
+    return f"{len(prompt)}\x1f{prompt[:64]}\x1f{prompt[-64:]}"
 
 
 def _joined_text(contents: list) -> str:

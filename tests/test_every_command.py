@@ -24,7 +24,7 @@ from tavus_analytics import demo
 from tavus_analytics.cli import cli
 
 #: Commands that only read the database given with --db (or --from).
-READS = {"stats", "report", "charts", "export", "search", "replay", "migrate"}
+READS = {"stats", "report", "charts", "export", "search", "replay", "migrate", "cache"}
 #: Commands that write it (and may create it).
 WRITES = {"serve", "demo", "import", "backfill"}
 #: Commands without a database.

@@ -207,3 +207,11 @@ def deliveries_of(kind: str) -> str:
         "SELECT d.callback_id, d.received_at FROM deliveries AS d JOIN (SELECT id FROM callbacks "
         f"WHERE {of_kind(kind)} AND id <= ?) AS x ON x.id = d.callback_id ORDER BY d.id"
     )
+
+
+#: (id, sha256) of the first callback: with the database's place, what identifies it.
+FIRST_CALLBACK = "SELECT id, sha256 FROM callbacks ORDER BY id LIMIT 1"
+
+#: (id, sha256) of the last callback at or below an id (parameter): a cache of the facts of the
+#: callbacks up to that id checks with it that they are still the same callbacks.
+LAST_UPTO = "SELECT id, sha256 FROM callbacks WHERE id <= ? ORDER BY id DESC LIMIT 1"
