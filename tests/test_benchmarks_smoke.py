@@ -205,3 +205,27 @@ def test_the_postgres_benchmark_measures_both_stores_and_checks_every_database(t
         assert row and "!=" not in row.group(0), out
         assert int(row.group(4).replace(",", "")) > 0  # the same rows from both stores
     assert re.search(r"^all three +[\d.]+ +[\d.]+ +[\d.]+x$", out, re.M)
+
+
+def test_the_load_benchmark_measures_cold_and_warm_loads(tmp_path):
+    """A tiny run of ``bench_load.py``: every variant runs and is printed with its ratios (the
+    targets are not met on 200 conversations, where fixed costs dominate: not checked)."""
+    cmd = [sys.executable, str(BENCH / "bench_load.py"), "--conversations", "200"]
+    cmd += ["--repeat", "1", "--out", str(tmp_path)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    out = done.stdout
+    assert done.returncode in (0, 1), out + done.stderr
+    for variant in (
+        "floor",
+        "conversations",
+        "events+conversations+turns",
+        "naive",
+        "warm-conversations",
+        "warm-events+conversations+turns",
+    ):
+        assert re.search(rf"^{re.escape(variant)} +[\d.]+ +[\d.]+ +\d+ +[\d.]+ ", out, re.M), out
+    checks = re.findall(r"^(ok  |MISS) (.+)$", out, re.M)
+    assert len(checks) == 7, out
+    # The warm database grew by 1 % after its cache was made, and that cache was used.
+    assert re.search(r"of [\d,]+ callbacks arrived after the cache", done.stderr)
+    assert list(tmp_path.glob("warm-demo-200.db.cache/*/conversations/*-*"))
