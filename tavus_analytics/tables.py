@@ -543,20 +543,21 @@ def _rebase_prompts(before: Sequence[Facts], facts: Facts) -> Facts:
     )
     local_keys = facts["prompts"]["key"]
     hits = fr.positions(local_keys, known_keys)  # the first prompt with the same key
-    texts = local.to_pylist()
-    candidates = iter(known.take(pa.array(hits[hits >= 0])).to_pylist())
-    numbers = np.empty(len(texts) + 1, dtype=np.int64)
+    hit = np.flatnonzero(hits >= 0)
+    mine = dict(zip(hit.tolist(), local.take(pa.array(hit)).to_pylist(), strict=True))
+    candidates = iter(known.take(pa.array(hits[hit])).to_pylist())
+    numbers = np.empty(len(local) + 1, dtype=np.int64)
     numbers[-1] = -1  # -1 (no prompt) stays -1
     new: list[int] = []
-    for j, hit in enumerate(hits):
+    for j, at in enumerate(hits):
         found = -1
-        if hit >= 0:
-            if next(candidates) == texts[j]:
-                found = int(hit)
+        if at >= 0:
+            if next(candidates) == mine[j]:
+                found = int(at)
             else:  # another prompt with the same key: compare with each of them
                 same = pc.equal(known_keys, local_keys[j]).to_numpy(zero_copy_only=False)
                 for i in np.flatnonzero(same):
-                    if known[int(i)].as_py() == texts[j]:
+                    if known[int(i)].as_py() == mine[j]:
                         found = int(i)
                         break
         if found < 0:
