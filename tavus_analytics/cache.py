@@ -367,10 +367,12 @@ def _sweep(folder: Path) -> None:
 
 
 def write_segment(
-    folder: Path, reader: ReaderInterface, lo: int, hi: int, facts: Facts
+    folder: Path, reader: ReaderInterface, lo: int, hi: int, facts: Facts, rebased: bool = True
 ) -> Path | None:
     """Write ``facts`` as the segment ``folder/<lo>-<hi>``, whole or not at all; None when
-    another loader wrote it first."""
+    another loader wrote it first. ``rebased``: whether the facts are numbered as the segments
+    before them continue to (see :attr:`tavus_analytics.tables.Builder.rebase`); those of a
+    range extracted on its own are rebased when read."""
     tmp = folder / f".tmp-{lo}-{hi}-{os.getpid()}-{secrets.token_hex(4)}"
     tmp.mkdir()
     try:
@@ -388,6 +390,7 @@ def write_segment(
             "last": list(last[0]) if last else None,
             "parts": list(facts),
             "rows": {part: table.num_rows for part, table in facts.items()},
+            "rebased": rebased,
         }
         (tmp / "meta.json").write_text(json.dumps(meta))
         target = folder / f"{lo}-{hi}"
@@ -421,12 +424,16 @@ def build(
     top = reader.max_id
     chain = cache.chain(name) if cache is not None else []
     after = chain[-1].hi if chain else 0
-    pieces = [seg.facts for seg in chain]
+    pieces: list[Facts] = []
+    for seg in chain:
+        if not seg.meta.get("rebased", True):  # kept by a child process as it read it
+            seg.facts = builder.combine(pieces, [seg.facts])[0]
+        pieces.append(seg.facts)
     new: list[Segment] = []
     if after < top or not chain:
-        # Child processes may keep what they read themselves, unless it is to be rebased.
-        direct = cache is not None and cache.writable and builder.rebase is None
-        new = _extract(name, reader, after, top, cache if direct else None)
+        # Child processes keep what they read themselves (into the cache, when it is kept).
+        keep = cache is not None and cache.writable
+        new = _extract(name, reader, after, top, cache if keep else None)
         rebased = builder.combine(pieces, [seg.facts for seg in new])
         for seg, facts in zip(new, rebased, strict=True):
             seg.facts = facts
@@ -530,8 +537,10 @@ def _run_children(
 
 
 def _child(name: str, reader: ReaderInterface, lo: int, hi: int, folder: Path) -> None:
+    builder = BUILDERS[name]
+    rebased = builder.rebase is None or lo == 0
     try:
-        write_segment(folder, reader, lo, hi, BUILDERS[name].extract(reader, lo, hi))
+        write_segment(folder, reader, lo, hi, builder.extract(reader, lo, hi), rebased)
     except BaseException as e:  # the parent reads the range itself: say why, briefly
         _log.info("extracting %s (%s, %s] failed in a child process: %r", name, lo, hi, e)
         os._exit(1)
