@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -26,7 +27,7 @@ import tavus_analytics as ta
 from tavus_analytics import cache as derived
 from tavus_analytics import demo
 from tavus_analytics import events as ev
-from tavus_analytics.store import open_store
+from tavus_analytics.store import Store, open_store
 from tavus_analytics.tables import BUILDERS, TABLES
 from tests.conftest import pg_query, query, run
 from tests.test_load import TRANSCRIPT, cb, full_call
@@ -358,3 +359,31 @@ def test_loading_with_the_cache_never_writes_the_database(db_path):
         getattr(ds, name)
     assert db_path.read_bytes() == before
     shutil.rmtree(ds.cache.root)
+
+
+def test_the_collector_never_waits_for_a_load(db_path, monkeypatch):
+    store_bodies(db_path, [raw(b) for b in full_call("c1")])
+    reading, done_writing = threading.Event(), threading.Event()
+    builder = BUILDERS["conversations"]
+
+    def slow(reader, after, upto):
+        facts = builder.extract(reader, after, upto)
+        reading.set()  # the load is between reading callbacks and writing its cache
+        done_writing.wait(30)
+        return facts
+
+    monkeypatch.setitem(BUILDERS, "conversations", dataclasses.replace(builder, extract=slow))
+    loaded: list = []
+    loader = threading.Thread(target=lambda: loaded.append(ta.load(db_path).conversations))
+    loader.start()
+    try:
+        assert reading.wait(30)
+        # A write that found the database locked would give up at once: it does not.
+        with Store(db_path, busy_timeout_ms=1) as store:
+            _, duplicate = store.insert_callback(raw(full_call("c2")[0]))
+        assert not duplicate
+    finally:
+        done_writing.set()
+        loader.join(30)
+    assert loaded[0]["conversation_id"].tolist() == ["c1"]  # the load's snapshot
+    assert sorted(ta.load(db_path).conversations["conversation_id"]) == ["c1", "c2"]
