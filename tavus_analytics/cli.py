@@ -778,6 +778,38 @@ def stats(db, since, until, replicas, as_json):
 
 @cli.command()
 @db_option
+@click.option(
+    "--clear", is_flag=True, help="Remove it (the next load makes it again, more slowly)."
+)
+@_user_errors
+def cache(db, clear):
+    """Show where the cache of what loading derives from a database is kept, and its size.
+
+    Loading keeps what it derives from each callback (counts, parsed times, transcript rows), so
+    that the next load reads only the callbacks that arrived since: beside a SQLite file, in
+    DB.cache, else in TAVUS_ANALYTICS_CACHE_DIR or the user's cache folder. The tables are the
+    same with or without it; removing it is always safe.
+
+    Example:
+
+        tavus-analytics cache --clear --db data/tavus.db
+    """
+    from .cache import cache_of
+
+    kept = cache_of(_existing_db(db))
+    if clear:
+        freed = kept.clear()
+        click.echo(f"Removed the cache of {kept.reader.name} ({freed / 2**20:,.1f} MiB)")
+        return
+    size = kept.size()
+    if not size:
+        click.echo(f"{kept.root}: no cache yet (the next load makes it)")
+        return
+    click.echo(f"{kept.root}: {size / 2**20:,.1f} MiB")
+
+
+@cli.command()
+@db_option
 @load_since_option
 @load_until_option
 @replica_option

@@ -7,8 +7,10 @@ is a snapshot: it reads only the rows that existed when it was made (``id <= max
 time; on PostgreSQL once the inserts then in flight have ended, see ``_PgReader._pin``), so its
 tables agree with each other even while callbacks keep arriving.
 
-Tables are built lazily, once, on first access (``functools.cached_property``), and each reads
-only what it needs: ``ds.conversations`` works from the indexed columns, a narrow SQL
+Tables are built lazily, once, on first access (``functools.cached_property``), from the facts
+of each callback kept by earlier loads (:mod:`tavus_analytics.cache`: a callback never changes,
+so what is derived from it is read once) and those of the callbacks that arrived since. Each
+reads only what it needs: ``ds.conversations`` works from the indexed columns, a narrow SQL
 extraction for the shutdown reason (``json_extract`` on SQLite, ``#>>`` on PostgreSQL's
 ``body_json``), and one streaming pass over the transcription bodies (parsed with orjson, words
 counted in bulk with numpy; a server-side cursor on PostgreSQL); it never builds ``ds.turns``.
@@ -32,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import cache as derived
 from . import events as ev
 from . import metrics
 from . import tables as tb
@@ -68,6 +71,10 @@ class Dataset:
     since, until, replicas, labels : optional
         Filters, as :meth:`filter` takes them (keyword only: a misspelled one is a
         ``TypeError``).
+    cache : bool, str or Path, default True
+        Keep what is derived from each callback for the next load, and use what earlier loads
+        kept (see :mod:`tavus_analytics.cache`); ``False`` reads every callback and keeps
+        nothing; a folder keeps the cache there.
 
     Attributes
     ----------
@@ -76,6 +83,9 @@ class Dataset:
         :attr:`name` instead).
     name : str
         The database as it may be shown: the file, or the URL with its password masked.
+    cache : TableCache or None
+        Where what is derived is kept (``cache.path``, ``cache.size()``), None with
+        ``cache=False``.
     """
 
     def __init__(
@@ -86,13 +96,21 @@ class Dataset:
         until: Any = None,
         replicas: Iterable[str] | str | None = None,
         labels: Iterable[str] | str | None = None,
+        cache: bool | str | Path = True,
         _root: Dataset | None = None,
     ) -> None:
         unfiltered = since is None and until is None and replicas is None and labels is None
         if _root is None and not unfiltered:
-            _root = Dataset(path)  # a filtered dataset is a view on the whole one
+            _root = Dataset(path, cache=cache)  # a filtered dataset is a view on the whole one
         self._root = _root
         self._reader = open_reader(path) if _root is None else _root._reader
+        if _root is not None:
+            self.cache: derived.TableCache | None = _root.cache
+        elif cache is False:
+            self.cache = None
+        else:
+            folder = None if cache is True else cache
+            self.cache = derived.TableCache(self._reader, folder)
         self.path: Path | str = self._reader.location
         self.name = self._reader.name
         self._problem_rows: dict[str, list[tuple]] = {}
@@ -166,6 +184,12 @@ class Dataset:
         narrowed._labels = self._labels + (() if labels is None else (_label_set(labels),))
         return narrowed
 
+    def _build(self, builder: str) -> dict[str, pd.DataFrame]:
+        """The tables of one builder (:data:`tavus_analytics.tables.BUILDERS`), their problems
+        kept for :attr:`problems`."""
+        tables, self._problem_rows[builder] = derived.build(builder, self._reader, self.cache)
+        return tables
+
     def _time_mask(self, times: pd.Series) -> np.ndarray:
         mask = np.ones(len(times), dtype=bool)
         if self._since is not None:
@@ -212,7 +236,7 @@ class Dataset:
             time).
         """
         if not self.filtered:
-            return tb.read_events(self._reader)
+            return self._build("events")["events"]
         e = self._root_table("events")
         conv = e["kind"] == ev.KIND_CONVERSATION
         keep_conv = conv & e["conversation_id"].isin(self.conversations["conversation_id"])
@@ -266,8 +290,7 @@ class Dataset:
             guardrail_triggers : Int64, guardrail triggers received (every delivery counts).
         """
         if not self.filtered:
-            frame, self._problem_rows["conversations"] = tb.read_conversations(self._reader)
-            return frame
+            return self._build("conversations")["conversations"]
         c = self._root_table("conversations")
         when = c["joined_at"].fillna(c["first_seen"])
         keep = self._time_mask(when) & self._replica_mask(c["replica_id"])
@@ -299,11 +322,13 @@ class Dataset:
             ended (NA where the turn or the one before is not timed).
         """
         if not self.filtered:
-            return tb.read_turns(self._reader)
+            return self._build("turns")["turns"]
         return self._by_conversation(self._root_table("turns"))
 
-    def _cached_table(self, name: str, reader) -> pd.DataFrame:
+    def _cached_table(self, name: str, reader=None) -> pd.DataFrame:
         if not self.filtered:
+            if name in tb.BUILDERS:
+                return self._build(name)[name]
             frame, self._problem_rows[name] = reader(self._reader)
             return frame
         return self._by_conversation(self._root_table(name))
@@ -325,7 +350,7 @@ class Dataset:
             bold headers (**User Appearance**, **User Behavior & Actions**, ...).
             sections : object, ``{header: text}`` of every section, custom queries included.
         """
-        return self._cached_table("perception", tb.read_perception)
+        return self._cached_table("perception")
 
     @functools.cached_property
     def recordings(self) -> pd.DataFrame:
@@ -341,7 +366,7 @@ class Dataset:
             storage_provider, storage_uri : str, newer payloads.
             uri : str, ``storage_uri``, else ``s3://bucket_name/s3_key``.
         """
-        return self._cached_table("recordings", tb.read_recordings)
+        return self._cached_table("recordings")
 
     @functools.cached_property
     def post_call_actions(self) -> pd.DataFrame:
@@ -357,7 +382,7 @@ class Dataset:
             request_body : object, the request's body, parsed when it was sent as a JSON string.
             response : object, as sent.
         """
-        return self._cached_table("post_call_actions", tb.read_post_call_actions)
+        return self._cached_table("post_call_actions")
 
     @functools.cached_property
     def recording_failures(self) -> pd.DataFrame:
@@ -374,12 +399,12 @@ class Dataset:
             storage_provider : str, ``s3``, ``gcs`` or ``azure_blob``.
             error_code, error_message : str, e.g. ``DESTINATION_AUTH_FAILED``.
         """
-        return self._cached_table("recording_failures", tb.read_recording_failures)
+        return self._cached_table("recording_failures")
 
     def _objective_tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         if "_objectives_built" not in self.__dict__:
-            done, outputs, self._problem_rows["objectives"] = tb.read_objectives(self._reader)
-            self.__dict__["_objectives_built"] = (done, outputs)
+            tables = self._build("objectives")
+            self.__dict__["_objectives_built"] = (tables["objectives"], tables["objective_outputs"])
         return self.__dict__["_objectives_built"]
 
     @functools.cached_property
@@ -443,7 +468,7 @@ class Dataset:
             reason : str, only in forwarded in-call messages.
             callback_id : int64, the ``callbacks`` row.
         """
-        return self._cached_table("guardrail_triggers", tb.read_guardrail_triggers)
+        return self._cached_table("guardrail_triggers")
 
     @functools.cached_property
     def canvas_interactions(self) -> pd.DataFrame:
@@ -464,7 +489,7 @@ class Dataset:
             client : str, ``metadata.client``.
             created_at : datetime64[ns, UTC] (sent without a zone: UTC).
         """
-        return self._cached_table("canvas_interactions", tb.read_canvas_interactions)
+        return self._cached_table("canvas_interactions")
 
     @functools.cached_property
     def other_events(self) -> pd.DataFrame:
@@ -477,7 +502,7 @@ class Dataset:
             timestamp : datetime64[ns, UTC].
             properties : object, as sent.
         """
-        return self._cached_table("other_events", tb.read_other_events)
+        return self._cached_table("other_events")
 
     @functools.cached_property
     def replicas(self) -> pd.DataFrame:
@@ -491,8 +516,7 @@ class Dataset:
             error_message : str, for ``status == "error"``.
         """
         if not self.filtered:
-            frame, self._problem_rows["replicas"] = tb.read_replicas(self._reader)
-            return frame
+            return self._build("replicas")["replicas"]
         r = self._root_table("replicas")
         keep = self._time_mask(r["received_at"]) & self._replica_mask(r["replica_id"])
         return r[keep].reset_index(drop=True)
@@ -513,8 +537,7 @@ class Dataset:
             callbacks : int64, callbacks received for the video.
         """
         if not self.filtered:
-            frame, self._problem_rows["videos"] = tb.read_videos(self._reader)
-            return frame
+            return self._build("videos")["videos"]
         v = self._root_table("videos")
         keep = self._time_mask(v["created_at"]) & self._replica_mask(v["replica_id"])
         return v[keep].reset_index(drop=True)
@@ -1046,6 +1069,7 @@ _STATE = (
     "_until",
     "_replica_ids",
     "_labels",
+    "cache",
 )
 
 
@@ -1076,6 +1100,7 @@ def load(
     until: Any = None,
     replicas: Iterable[str] | str | None = None,
     labels: Iterable[str] | str | None = None,
+    cache: bool | str | Path = True,
 ) -> Dataset:
     """Open a database of Tavus callbacks for analysis (read-only; tables load lazily).
 
@@ -1095,6 +1120,12 @@ def load(
         Keep only these replica ids.
     labels : str or iterable of str, optional
         Keep only conversations with one of these review labels (:attr:`Dataset.annotations`).
+    cache : bool, str or Path, default True
+        Read what earlier loads derived from each callback, and keep what this one derives
+        (``DB.cache/`` beside the file when its folder can be written, else
+        ``TAVUS_ANALYTICS_CACHE_DIR`` or the user's cache folder; see
+        :mod:`tavus_analytics.cache`). A table is the same either way; ``False`` reads every
+        callback and keeps nothing; a folder keeps the cache there.
 
     Returns
     -------
@@ -1121,4 +1152,5 @@ def load(
         until=until,
         replicas=replicas,
         labels=labels,
+        cache=cache,
     )

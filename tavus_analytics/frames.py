@@ -8,6 +8,7 @@ text is pandas' default string dtype (:data:`STR`), and the helpers here work on
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -18,8 +19,9 @@ import pandas as pd
 _PANDAS3 = int(pd.__version__.split(".")[0]) >= 3
 try:
     import pyarrow as pa
+    import pyarrow.compute as pc
 except ImportError:  # pragma: no cover - pyarrow is optional
-    pa = None
+    pa = pc = None
 
 #: The dtype of text columns: pandas' default string dtype (``str`` on pandas 3, ``object`` on 2).
 STR: Any = "str" if _PANDAS3 else object
@@ -278,3 +280,83 @@ def convert(values: list, convert) -> np.ndarray:
     if len(present):
         arr[present] = [convert(v) for v in arr[present]]
     return arr
+
+
+# -- Arrow: facts kept between loads -------------------------------------------------------------
+def arrow_text(values: Any) -> Any:
+    """Text (``str`` or ``None`` values, a list or an object array) as an Arrow large_string
+    array. A lone surrogate (a body stored without the collector's checks) becomes U+FFFD:
+    Arrow text is UTF-8."""
+    try:
+        return pa.array(values, type=pa.large_string())
+    except (UnicodeEncodeError, pa.ArrowInvalid):
+        return pa.array([_utf8(v) for v in values], type=pa.large_string())
+
+
+def _utf8(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
+    return value
+
+
+def repeated(values: Any) -> np.ndarray:
+    """Which of ``values`` (Arrow) appear more than once, as a boolean array (like pandas'
+    ``duplicated(keep=False)``; nulls count as a value)."""
+    counts = pc.value_counts(values)
+    many = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+    found = pc.is_in(values, value_set=many, skip_nulls=False)
+    return found.to_numpy(zero_copy_only=False).astype(bool, copy=False)
+
+
+def positions(values: Any, index: Any) -> np.ndarray:
+    """Where each of ``values`` is in ``index`` (Arrow text, unique), -1 where it is not:
+    hashed by Arrow, without making a Python string of either."""
+    found = pc.index_in(values, value_set=index)
+    return found.fill_null(-1).to_numpy().astype(np.int64, copy=False)
+
+
+def arrow_json(values: Any) -> Any:
+    """JSON values (what a parsed body holds: dicts, lists, text, numbers, booleans, ``None``)
+    as Arrow text, each value as JSON (``None`` as null). Python's own encoder, so that
+    :func:`from_json` gives back exactly the same values: integers of any size, NaN and
+    infinities, lone surrogates (escaped) included."""
+    return pa.array(
+        [None if v is None else json.dumps(v, allow_nan=True) for v in values],
+        type=pa.large_string(),
+    )
+
+
+def from_json(column: Any) -> list:
+    """The values :func:`arrow_json` encoded."""
+    loads = json.loads
+    return [None if v is None else loads(v) for v in column.to_pylist()]
+
+
+def texts(column: Any) -> np.ndarray:
+    """An Arrow text column as an object array of ``str`` and ``None``."""
+    return objects(column.to_pylist())
+
+
+def arrow_series(column: Any, dtype: Any) -> Any:
+    """An Arrow column (a chunked array of facts) as values :func:`frame` takes for the table
+    dtype ``dtype``: text as it is (Arrow-backed text columns take it without a copy), times
+    from int64 nanoseconds (:data:`NAT` for none), numbers and booleans (nullable where the
+    dtype is)."""
+    if dtype is STR:
+        return column if ARROW_STR else texts(column)  # frame() takes Arrow text as it is
+    if dtype == TIME:
+        ns_values = column.to_numpy()
+        return pd.Series(ns_values.view("datetime64[ns]")).dt.tz_localize("UTC")
+    if dtype in ("int64", "float64"):
+        return column.to_numpy().astype(dtype, copy=False)
+    if dtype == "boolean":
+        values = column.fill_null(False).to_numpy(zero_copy_only=False)
+        return pd.arrays.BooleanArray(values, column.is_null().to_numpy(zero_copy_only=False))
+    if dtype == "Int64":
+        values = column.fill_null(0).to_numpy()
+        return pd.arrays.IntegerArray(values, column.is_null().to_numpy(zero_copy_only=False))
+    raise TypeError(f"no Arrow conversion to {dtype!r}")

@@ -56,6 +56,8 @@ def summary(ds) -> dict[str, Any]:
         - ``replicas`` : int, distinct replicas of the conversations.
         - ``callbacks`` : int, callbacks in the dataset; ``last_received_at`` : str or None, the
           latest arrival among them (ISO 8601 UTC).
+        - ``cache`` : ``{"path", "bytes"}``, where what loading derives is kept and its size
+          (None when the dataset keeps nothing).
     """
     conv = ds.conversations
     n = len(conv)
@@ -95,7 +97,12 @@ def summary(ds) -> dict[str, Any]:
         "replicas": int(conv["replica_id"].dropna().nunique()),
         "callbacks": len(events),
         "last_received_at": _iso(events["received_at"].max()) if len(events) else None,
+        "cache": None if ds.cache is None else _cache(ds.cache),
     }
+
+
+def _cache(kept) -> dict[str, Any]:
+    return {"path": str(kept.root), "bytes": kept.size()}
 
 
 def duration_text(seconds: float | None) -> str:
@@ -171,5 +178,8 @@ def render(figures: dict[str, Any], *, title: str = "") -> str:
     last = f["last_received_at"]
     shown = "never" if last is None else last[:19].replace("T", " ") + " UTC"
     lines.append(("Last callback", f"{shown} ({f['callbacks']:,} callbacks)"))
+    if f.get("cache"):
+        kept = f["cache"]
+        lines.append(("Cache", f"{kept['path']} ({kept['bytes'] / 2**20:,.1f} MiB)"))
     width = max(len(k) for k, _ in lines)
     return "\n".join(f"{k:<{width}}  {v}" if k else v for k, v in lines)

@@ -1,25 +1,33 @@
 """The table builders: raw callbacks, read through a store's reader, to typed pandas frames.
 
-One function per table (:func:`read_conversations`, :func:`read_turns`, ...), each reading only
-what it needs through a :class:`~tavus_analytics.store.base.ReaderInterface` (the queries are in
+One :class:`Builder` per table (or pair of tables), in :data:`BUILDERS`, each reading only what
+it needs through a :class:`~tavus_analytics.store.base.ReaderInterface` (the queries are in
 :mod:`tavus_analytics.store.queries`; the builders never know the engine) and applying the rules
 of :mod:`tavus_analytics.events` (which shutdown, which transcript, which replica count for a
-conversation). What cannot be interpreted is left out and returned as problem rows; a load never
+conversation). A builder works in two steps: it *extracts* the facts of each callback of a range
+of ids (what a callback says never changes, so these can be kept: :mod:`tavus_analytics.cache`),
+then *assembles* the tables from the facts of every callback, applying the rules that span
+callbacks. ``read_conversations(reader)``, ``read_turns(reader)``, ... build a table from
+nothing kept. What cannot be interpreted is left out and returned as problem rows; a load never
 fails because of one row. :data:`TABLES` lists every table's columns and dtypes.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import dataclasses
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import events as ev
 from . import frames as fr
+from . import transcripts as tr
 from .frames import STR, TIME, count_words, parse_times
 from .store import queries as q
 from .store.base import ReaderInterface
@@ -266,55 +274,348 @@ class Problems:
     def add(self, callback_id, conversation_id, event_type, problem: str) -> None:
         self.rows.append((callback_id, conversation_id, event_type, self.table, problem))
 
+    def arrow(self) -> pa.Table:
+        """The problems as facts (a table without the ``table`` column)."""
+        cols = list(zip(*self.rows, strict=True)) if self.rows else [()] * 5
+        return pa.table(
+            {
+                "callback_id": pa.array(cols[0], pa.int64()),
+                "conversation_id": fr.arrow_text(cols[1]),
+                "event_type": fr.arrow_text(cols[2]),
+                "problem": fr.arrow_text(cols[4]),
+            }
+        )
 
-# -- table builders ------------------------------------------------------------------------------
+    def extend(self, facts: pa.Table) -> None:
+        """Add the problems of :meth:`arrow` facts, in their order."""
+        for cb_id, cid, et, problem in zip(
+            *(facts[c].to_pylist() for c in facts.column_names), strict=True
+        ):
+            self.add(cb_id, cid, et, problem)
+
+
+# -- facts and builders --------------------------------------------------------------------------
+#: What a builder extracts from the callbacks of one range of ids: named parts, each a pyarrow
+#: Table. A raw callback never changes, so neither do its facts: they can be kept
+#: (:mod:`tavus_analytics.cache`) and only the facts of newer callbacks read.
+Facts = dict[str, pa.Table]
+
+
+def concat(pieces: Sequence[Facts]) -> Facts:
+    """The facts of consecutive ranges of ids (in order) as the facts of their union: each part
+    the rows of every piece, in order."""
+    if len(pieces) == 1:
+        return dict(pieces[0])
+    return {name: pa.concat_tables([p[name] for p in pieces]) for name in pieces[0]}
+
+
+@dataclasses.dataclass(frozen=True)
+class Builder:
+    """How some of a :class:`~tavus_analytics.dataset.Dataset`'s tables are built.
+
+    ``extract(reader, after, upto)`` reads the callbacks with ids in ``(after, upto]`` and gives
+    their facts; ``merge`` makes the facts of consecutive ranges one; ``assemble(facts, reader)``
+    gives ``({table: frame}, problem rows)`` from the facts of every callback up to the
+    reader's ``max_id``, applying there every rule that spans callbacks (which shutdown, which
+    transcript, which join count; a delivery of an older callback), since a later callback can
+    change its outcome. ``parallel``: whether a large range is worth reading in several
+    processes. ``rebase(before, facts)``, when facts extracted on their own hold something
+    numbered in order of first appearance, numbers it as the facts of the ranges ``before``
+    continue to, so that facts kept already need no renumbering.
+    """
+
+    tables: tuple[str, ...]
+    extract: Callable[[ReaderInterface, int, int], Facts]
+    assemble: Callable[[Facts, ReaderInterface], tuple[dict[str, pd.DataFrame], list[tuple]]]
+    merge: Callable[[Sequence[Facts]], Facts] = concat
+    parallel: bool = False
+    rebase: Callable[[Sequence[Facts], Facts], Facts] | None = None
+
+    def build(self, reader: ReaderInterface) -> tuple[dict[str, pd.DataFrame], list[tuple]]:
+        """The tables from every callback of the reader's snapshot, nothing kept."""
+        return self.assemble(self.extract(reader, 0, reader.max_id), reader)
+
+    def combine(self, before: Sequence[Facts], pieces: Sequence[Facts]) -> list[Facts]:
+        """``pieces`` (extracted on their own, consecutive, after the facts ``before``) rebased
+        on everything before each of them."""
+        if self.rebase is None:
+            return list(pieces)
+        done = list(before)
+        out = []
+        for piece in pieces:
+            piece = self.rebase(done, piece)
+            done.append(piece)
+            out.append(piece)
+        return out
+
+
+# -- events ------------------------------------------------------------------------------------
+_EVENT_CHUNK = 50_000
+
+
+def _extract_events(reader: ReaderInterface, after: int, upto: int) -> Facts:
+    cols = list(_EVENTS)
+    batches = []
+    for rows in reader.stream(q.events(cols), (after, upto), size=_EVENT_CHUNK):
+        data = fr.columns_of(rows, len(cols))
+        arrays = []
+        for name, values in zip(cols, data, strict=True):
+            if name == "id":
+                arrays.append(pa.array(values.astype(np.int64)))
+            elif _EVENTS[name] == TIME:
+                arrays.append(pa.array(fr.ns(parse_times(values))))
+            else:
+                arrays.append(fr.arrow_text(values))
+        batches.append(pa.RecordBatch.from_arrays(arrays, schema=_EVENT_FACTS))
+    return {"events": pa.Table.from_batches(batches, schema=_EVENT_FACTS)}
+
+
+_EVENT_FACTS = pa.schema(
+    [
+        (name, pa.int64() if name == "id" or dtype == TIME else pa.large_string())
+        for name, dtype in _EVENTS.items()
+    ]
+)
+
+
+def _assemble_events(facts: Facts, reader: ReaderInterface):
+    rows = facts["events"]
+    return {"events": _frame_of(_EVENTS, rows)}, []
+
+
+def _frame_of(schema: dict[str, Any], table: pa.Table) -> pd.DataFrame:
+    """The frame of ``schema`` from facts holding its columns typed (:func:`fr.arrow_series`)."""
+    return fr.frame(
+        schema, {name: fr.arrow_series(table[name], dtype) for name, dtype in schema.items()}
+    )
+
+
 def read_events(reader: ReaderInterface) -> pd.DataFrame:
-    cols = [c for c in _EVENTS]
-    rows = reader.query(q.events(cols), (reader.max_id,))
-    data = dict(zip(cols, map(list, zip(*rows, strict=True)), strict=True)) if rows else {}
-    return fr.frame(_EVENTS, data)
+    return BUILDERS["events"].build(reader)[0]["events"]
 
 
+# -- conversations -------------------------------------------------------------------------------
 _JSON_PROBLEM = "body is not JSON that the database's JSON functions can read: skipped"
 
 
-def _sql_side(reader: ReaderInterface) -> dict[str, list[np.ndarray]]:
-    """Every SQL query ``conversations`` needs, as columns; run in a thread beside the
-    transcript pass (the database works with Python's GIL released, so the two use two cores)."""
-    kind, top = ev.KIND_CONVERSATION, reader.max_id
-    queries = {
-        "calls": (q.CONVERSATIONS, (*ev.JOIN_EVENTS, kind, top), 6),
-        "shutdowns": (q.SHUTDOWNS, (ev.SHUTDOWN, kind, top), 5),
-        "recordings": (q.RECORDINGS, (ev.RECORDING_READY, kind, top), 7),
-        "perception": (q.PERCEPTION_TYPES, (ev.PERCEPTION_ANALYSIS, kind, top), 3),
-        "objectives": (q.per_conversation(ev.KIND_OBJECTIVE), (top,), 2),
-        "guardrails": (q.deliveries_per_conversation(ev.KIND_GUARDRAIL), (top,), 2),
-    }
-    out = {}
+def _extract_conversations(reader: ReaderInterface, after: int, upto: int) -> Facts:
+    problems = Problems("conversations")
+    # The SQL queries run in a thread beside the transcript pass (the database works with
+    # Python's GIL released, so the two use two cores).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        sql = pool.submit(_sql_facts, reader, after, upto)
+        transcripts, prompts = tr.counts(reader, after, upto, problems)
+        facts = sql.result()
+    facts.update(transcripts=transcripts, prompts=prompts, problems=problems.arrow())
+    return facts
+
+
+def _sql_facts(reader: ReaderInterface, after: int, upto: int) -> Facts:
+    """Every SQL query ``conversations`` needs over a range of ids, as facts."""
+    kind = ev.KIND_CONVERSATION
     with reader.connect() as conn:
-        for name, (sql, params, width) in queries.items():
-            out[name] = fr.columns_of(reader.query(sql, params, conn), width)
+        calls = reader.query(q.CONVERSATIONS, (*ev.JOIN_EVENTS, kind, after, upto), conn)
+        shutdowns = reader.query(q.SHUTDOWNS, (ev.SHUTDOWN, kind, after, upto), conn)
+        recordings = reader.query(q.RECORDINGS, (ev.RECORDING_READY, kind, after, upto), conn)
+        perception = reader.query(
+            q.PERCEPTION_TYPES, (ev.PERCEPTION_ANALYSIS, kind, after, upto), conn
+        )
+    cid, join_replica, replica, jmin, jmax, jlen_min, jlen_max, first, last = fr.columns_of(
+        calls, 9
+    )
+    s_id, s_cid, s_time, s_type, s_reason = fr.columns_of(shutdowns, 5)
+    r_id, r_cid, r_time, r_valid, r_ptype, r_type, r_key = fr.columns_of(recordings, 7)
+    p_id, p_cid, p_type = fr.columns_of(perception, 3)
+    return {
+        # per conversation, aggregates that combine across ranges (_merge_calls)
+        "calls": pa.table(
+            {
+                "conversation_id": fr.arrow_text(cid),
+                "join_replica": fr.arrow_text(join_replica),
+                "replica": fr.arrow_text(replica),
+                "join_min": fr.arrow_text(jmin),
+                "join_max": fr.arrow_text(jmax),
+                "join_len_min": pa.array(jlen_min, pa.int64()),
+                "join_len_max": pa.array(jlen_max, pa.int64()),
+                "first": fr.arrow_text(first),
+                "last": fr.arrow_text(last),
+                # the three times, parsed (parsing is per value: they combine with the text)
+                "join_min_ns": pa.array(fr.ns(parse_times(jmin))),
+                "first_ns": pa.array(fr.ns(parse_times(first))),
+                "last_ns": pa.array(fr.ns(parse_times(last))),
+            }
+        ),
+        # per callback
+        "shutdowns": pa.table(
+            {
+                "id": pa.array(s_id, pa.int64()),
+                "conversation_id": fr.arrow_text(s_cid),
+                "at": pa.array(fr.ns(parse_times(s_time))),
+                "type": fr.arrow_text(s_type),
+                "reason": fr.arrow_text(np.where(s_type == "text", s_reason, None)),
+            }
+        ),
+        "recordings": pa.table(
+            {
+                "id": pa.array(r_id, pa.int64()),
+                "conversation_id": fr.arrow_text(r_cid),
+                "at": pa.array(fr.ns(parse_times(r_time))),
+                "valid": pa.array(r_valid, pa.int64()),
+                "properties_type": fr.arrow_text(r_ptype),
+                "key_type": fr.arrow_text(r_type),
+                "key": fr.arrow_text(np.where(r_type == "text", r_key, None)),
+            }
+        ),
+        "perception": pa.table(
+            {
+                "id": pa.array(p_id, pa.int64()),
+                "conversation_id": fr.arrow_text(p_cid),
+                "type": fr.arrow_text(p_type),
+            }
+        ),
+    }
+
+
+#: How the per-conversation aggregates of ``calls`` combine: (text column, how, parsed column).
+_CALL_AGGREGATES = (
+    ("join_replica", min, None),
+    ("replica", min, None),
+    ("join_min", min, "join_min_ns"),
+    ("join_max", max, None),
+    ("join_len_min", min, None),
+    ("join_len_max", max, None),
+    ("first", min, "first_ns"),
+    ("last", max, "last_ns"),
+)
+
+
+def _merge_calls(tables: Sequence[pa.Table]) -> pa.Table:
+    """The per-conversation aggregates of consecutive ranges of ids as those of their union:
+    the minimum of the minima (nulls ignored, as SQL's ``min`` does), sorted by conversation
+    id (byte order, as the query's ``ORDER BY``)."""
+    tables = [t for t in tables if t.num_rows] or list(tables[:1])
+    merged = tables[0]
+    for table in tables[1:]:
+        merged = _merge_two_calls(merged, table)
+    return merged
+
+
+def _merge_two_calls(a: pa.Table, b: pa.Table) -> pa.Table:
+    if b.num_rows > a.num_rows:
+        a, b = b, a  # hash the smaller one's ids into the larger one's
+    at = fr.positions(b["conversation_id"], a["conversation_id"])
+    shared = at >= 0
+    parts = [a]
+    if shared.any():
+        mine = a.take(pa.array(at[shared])).to_pylist()
+        for row, other in zip(mine, b.filter(pa.array(shared)).to_pylist(), strict=True):
+            for name, how, parsed in _CALL_AGGREGATES:
+                theirs = other[name]
+                if theirs is None or (
+                    row[name] is not None and how(row[name], theirs) == row[name]
+                ):
+                    continue
+                row[name] = theirs
+                if parsed is not None:
+                    row[parsed] = other[parsed]
+        stays = np.ones(a.num_rows, dtype=bool)
+        stays[at[shared]] = False
+        parts = [a.filter(pa.array(stays)), pa.Table.from_pylist(mine, schema=a.schema)]
+    parts.append(b.filter(pa.array(~shared)))
+    whole = pa.concat_tables(parts)
+    return whole.take(pc.sort_indices(whole["conversation_id"]))
+
+
+def _merge_conversations(pieces: Sequence[Facts]) -> Facts:
+    """Consecutive pieces, each rebased on the ones before it (:func:`_rebase_prompts`)."""
+    if len(pieces) == 1:
+        return dict(pieces[0])
+    out = concat([{k: v for k, v in p.items() if k != "calls"} for p in pieces])
+    out["calls"] = _merge_calls([p["calls"] for p in pieces])
     return out
 
 
-def read_conversations(reader: ReaderInterface) -> tuple[pd.DataFrame, list[tuple]]:
+def _rebase_prompts(before: Sequence[Facts], facts: Facts) -> Facts:
+    """Each range numbers its system prompts in order of first appearance. Number those of
+    ``facts`` as the ranges ``before`` it continue to: a prompt seen before keeps its number,
+    the others follow, in order; ``prompts`` then holds only those. Prompts repeat across calls
+    and are long: they are matched by their short key (:func:`transcripts.key`), then compared.
+    """
+    local = facts["prompts"]["prompt"]
+    known = pa.chunked_array(
+        [c for p in before for c in p["prompts"]["prompt"].chunks], type=pa.large_string()
+    )
+    if not len(local) or not len(known):
+        return facts
+    known_keys = pa.chunked_array(
+        [c for p in before for c in p["prompts"]["key"].chunks], type=pa.large_string()
+    )
+    local_keys = facts["prompts"]["key"]
+    hits = fr.positions(local_keys, known_keys)  # the first prompt with the same key
+    hit = np.flatnonzero(hits >= 0)
+    mine = dict(zip(hit.tolist(), local.take(pa.array(hit)).to_pylist(), strict=True))
+    candidates = iter(known.take(pa.array(hits[hit])).to_pylist())
+    numbers = np.empty(len(local) + 1, dtype=np.int64)
+    numbers[-1] = -1  # -1 (no prompt) stays -1
+    new: list[int] = []
+    for j, at in enumerate(hits):
+        found = -1
+        if at >= 0:
+            if next(candidates) == mine[j]:
+                found = int(at)
+            else:  # another prompt with the same key: compare with each of them
+                same = pc.equal(known_keys, local_keys[j]).to_numpy(zero_copy_only=False)
+                for i in np.flatnonzero(same):
+                    if known[int(i)].as_py() == mine[j]:
+                        found = int(i)
+                        break
+        if found < 0:
+            found = len(known) + len(new)
+            new.append(j)
+        numbers[j] = found
+    transcripts = facts["transcripts"]
+    codes = numbers[transcripts["prompt"].to_numpy()]
+    return {
+        **facts,
+        "transcripts": transcripts.set_column(
+            transcripts.schema.get_field_index("prompt"), "prompt", pa.array(codes)
+        ),
+        "prompts": facts["prompts"].take(pa.array(new, pa.int64())),
+    }
+
+
+def _assemble_conversations(facts: Facts, reader: ReaderInterface):
     problems = Problems("conversations")
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        sql = pool.submit(_sql_side, reader)
-        transcripts = _transcript_counts(reader, problems)
-        found = sql.result()
-    if not len(found["calls"][0]):
-        return fr.frame(_CONVERSATIONS), problems.rows
-    cid, replica, jmin, mixed, first, last = found["calls"]
-    n = len(cid)
-    index = pd.Index(cid, dtype=object)  # one row per conversation (GROUP BY)
+    problems.extend(facts["problems"])
+    transcripts = facts["transcripts"]
+    keep = tr.winners(
+        transcripts["id"].to_numpy(),
+        transcripts["conversation_id"],
+        transcripts["time"],
+        problems,
+    )
+    calls = facts["calls"]
+    if not calls.num_rows:
+        return {"conversations": fr.frame(_CONVERSATIONS)}, problems.rows
+    index = calls["conversation_id"]  # one row per conversation (GROUP BY), sorted
+    n = len(index)
+    replica = fr.arrow_series(pc.coalesce(calls["join_replica"], calls["replica"]), STR)
+    jmin_ns = calls["join_min_ns"].to_numpy()
+    has_join = calls["join_min"].is_valid().to_numpy(zero_copy_only=False)
 
     # The earliest join: the text minimum is the time minimum when every join timestamp of the
     # call has the same shape (one sender, one format); otherwise compare parsed times.
-    joined_at = parse_times(jmin).copy()  # assigned into below (a view on pandas 2)
-    mixed = mixed == 1
+    joined_at = pd.Series(jmin_ns.view("datetime64[ns]")).dt.tz_localize("UTC")
+    mixed = (
+        pc.and_(
+            pc.not_equal(calls["join_min"], calls["join_max"]),
+            pc.not_equal(calls["join_len_min"], calls["join_len_max"]),
+        )
+        .fill_null(False)
+        .to_numpy(zero_copy_only=False)
+    )
     if mixed.any():
-        ids = cid[mixed].tolist()
+        ids = index.filter(pa.array(mixed)).to_pylist()
         jc, jt = fr.columns_of(
             reader.query(
                 q.joins_of(ids),
@@ -323,117 +624,164 @@ def read_conversations(reader: ReaderInterface) -> tuple[pd.DataFrame, list[tupl
             2,
         )
         earliest = parse_times(jt).groupby(jc).min()
-        joined_at[mixed] = earliest.reindex(cid[mixed]).to_numpy()
-    has_join = ~pd.isna(jmin)
+        joined_at[mixed] = earliest.reindex(ids).to_numpy()
     for i in np.flatnonzero(has_join & joined_at.isna().to_numpy()):
-        problems.add(None, cid[i], ev.REPLICA_JOINED, "join timestamp is not a time: join unknown")
+        cid = index[int(i)].as_py()
+        problems.add(None, cid, ev.REPLICA_JOINED, "join timestamp is not a time: join unknown")
 
     # Shutdown: the earliest shutdown of each call, with its reason (narrow SQL extraction).
-    s_id, s_cid, s_time, s_type, s_reason = found["shutdowns"]
-    s_at = parse_times(s_time)
-    readable = s_type == "text"
-    for i in np.flatnonzero(~readable | s_at.isna().to_numpy()):
+    shutdowns = facts["shutdowns"]
+    s_id = shutdowns["id"].to_numpy()
+    s_at = shutdowns["at"].to_numpy()
+    s_type = shutdowns["type"]
+    readable = pc.equal(s_type, "text").fill_null(False).to_numpy(zero_copy_only=False)
+    for i in np.flatnonzero(~readable | (s_at == fr.NAT)):
         what = {
             "invalid": _JSON_PROBLEM,
             "properties": "properties is not an object",
             None: "no shutdown_reason",
             "text": "timestamp is not a time",
-        }.get(s_type[i], "shutdown_reason is not text")
-        problems.add(s_id[i], s_cid[i], ev.SHUTDOWN, what)
-    s_reason = np.where(readable, s_reason, None)
-    s_pos = index.get_indexer(s_cid)
+        }.get(s_type[int(i)].as_py(), "shutdown_reason is not text")
+        cid = shutdowns["conversation_id"][int(i)].as_py()
+        problems.add(int(s_id[i]), cid, ev.SHUTDOWN, what)
+    s_pos = fr.positions(shutdowns["conversation_id"], index)
     per_call = np.bincount(s_pos, minlength=n) if len(s_pos) else np.zeros(n, dtype=np.int64)
     for i in np.flatnonzero(per_call > 1):
         problems.add(
-            None, cid[i], ev.SHUTDOWN, f"{per_call[i]} shutdown callbacks: the earliest is used"
+            None,
+            index[int(i)].as_py(),
+            ev.SHUTDOWN,
+            f"{per_call[i]} shutdown callbacks: the earliest is used",
         )
-    firsts = fr.first_per_group(s_pos, fr.time_key(s_at), s_id.astype(np.int64))
+    firsts = fr.first_per_group(s_pos, _missing_last(s_at), s_id)
     has_shutdown = per_call > 0
     shutdown_ns = np.full(n, fr.NAT, dtype=np.int64)
-    shutdown_ns[s_pos[firsts]] = fr.ns(s_at)[firsts]
+    shutdown_ns[s_pos[firsts]] = s_at[firsts]
     joined_ns = fr.ns(joined_at)
     timed = (shutdown_ns != fr.NAT) & (joined_ns != fr.NAT)
     duration = np.full(n, np.nan)
     duration[timed] = (shutdown_ns[timed] - joined_ns[timed]) / 1e9
     reasons = np.full(n, None, dtype=object)
-    reasons[s_pos[firsts]] = s_reason[firsts]
+    reasons[s_pos[firsts]] = (
+        shutdowns["reason"].take(pa.array(firsts)).to_numpy(zero_copy_only=False)
+    )
 
     status = np.where(
         has_join & has_shutdown, "complete", np.where(has_join, "in_progress", "incomplete")
     )
     columns: dict[str, Any] = {
-        "conversation_id": cid,
+        "conversation_id": fr.arrow_series(index, STR),
         "replica_id": replica,
         "joined_at": joined_at,
         "shutdown_at": shutdown_ns.view("datetime64[ns]"),
         "duration_s": duration,
         "shutdown_reason": reasons,
         "status": status,
-        "first_seen": first,
-        "last_seen": last,
+        "first_seen": fr.arrow_series(calls["first_ns"], TIME),
+        "last_seen": fr.arrow_series(calls["last_ns"], TIME),
     }
     columns.update(_categorise(reasons, has_shutdown))
 
-    # Transcripts (counted by the pass above): scatter into one row per call.
-    t_pos = index.get_indexer(transcripts["conversation_id"])
+    # Transcripts (counted per transcript; the latest of each call counts): scatter into one
+    # row per call.
+    counted = transcripts.filter(pa.array(keep))
+    t_pos = fr.positions(counted["conversation_id"], index)
     has_transcript = np.zeros(n, dtype=bool)
     has_transcript[t_pos] = True
     columns["has_transcript"] = has_transcript
     for name in ("user_turns", "assistant_turns", "user_words", "assistant_words"):
         values = np.zeros(n, dtype=np.int64)
-        values[t_pos] = transcripts[name]
+        values[t_pos] = counted[name].to_numpy()
         columns[name] = pd.arrays.IntegerArray(values, ~has_transcript)
     codes = np.full(n, -1, dtype=np.int64)
-    codes[t_pos] = transcripts["prompt_code"]
+    codes[t_pos] = counted["prompt"].to_numpy()
     columns["system_prompt"] = pd.Categorical.from_codes(
-        codes, dtype=pd.CategoricalDtype(pd.Index(transcripts["prompts"], dtype=object))
+        codes, dtype=_categories(facts["prompts"]["prompt"])
     )
 
     # Recordings: the S3 key of the latest recording of each call.
-    r_id, r_cid, r_time, r_valid, r_ptype, r_type, r_key = found["recordings"]
+    recordings = facts["recordings"]
+    r_id = recordings["id"].to_numpy()
+    r_at = recordings["at"].to_numpy()
+    r_valid = recordings["valid"].to_numpy(zero_copy_only=False)
     for i in np.flatnonzero(r_valid != 1):
-        problems.add(r_id[i], r_cid[i], ev.RECORDING_READY, _JSON_PROBLEM)
-    r_pos = index.get_indexer(r_cid)
+        cid = recordings["conversation_id"][int(i)].as_py()
+        problems.add(int(r_id[i]), cid, ev.RECORDING_READY, _JSON_PROBLEM)
+    r_pos = fr.positions(recordings["conversation_id"], index)
     has_recording = np.zeros(n, dtype=bool)
-    has_recording[r_pos[r_ptype == "object"]] = True
-    keyed = np.flatnonzero(r_type == "text")
-    latest = keyed[
-        fr.first_per_group(
-            r_pos[keyed],
-            -fr.time_key(parse_times(r_time[keyed]), missing_last=False),
-            -r_id[keyed].astype(np.int64),
-        )
-    ]
+    is_object = pc.equal(recordings["properties_type"], "object").fill_null(False)
+    has_recording[r_pos[is_object.to_numpy(zero_copy_only=False)]] = True
+    is_text = pc.equal(recordings["key_type"], "text").fill_null(False)
+    keyed = np.flatnonzero(is_text.to_numpy(zero_copy_only=False))
+    latest = keyed[fr.first_per_group(r_pos[keyed], -r_at[keyed], -r_id[keyed])]
     s3_key = np.full(n, None, dtype=object)
-    s3_key[r_pos[latest]] = r_key[latest]
+    s3_key[r_pos[latest]] = recordings["key"].take(pa.array(latest)).to_numpy(zero_copy_only=False)
     columns["has_recording"] = has_recording
     columns["recording_s3_key"] = s3_key
 
     # Perception: an analysis that is text (perception_unavailable does not count).
-    p_id, p_cid, p_type = found["perception"]
-    for i in np.flatnonzero(p_type == "invalid"):
-        problems.add(p_id[i], p_cid[i], ev.PERCEPTION_ANALYSIS, _JSON_PROBLEM)
+    perception = facts["perception"]
+    p_id = perception["id"].to_numpy()
+    p_type = perception["type"]
+    invalid = pc.equal(p_type, "invalid").fill_null(False).to_numpy(zero_copy_only=False)
+    for i in np.flatnonzero(invalid):
+        cid = perception["conversation_id"][int(i)].as_py()
+        problems.add(int(p_id[i]), cid, ev.PERCEPTION_ANALYSIS, _JSON_PROBLEM)
     has_perception = np.zeros(n, dtype=bool)
-    has_perception[index.get_indexer(p_cid[p_type == "text"])] = True
+    text = pc.equal(p_type, "text").fill_null(False)
+    has_perception[fr.positions(perception["conversation_id"].filter(text), index)] = True
     columns["has_perception"] = has_perception
 
     # Timed turns: answer delays, talk time, pauses, overlaps (NA for untimed transcripts).
-    for name in TIMING_COLUMNS:
+    for name in tr.TIMING_COLUMNS:
         values = np.full(n, np.nan)
-        values[t_pos] = transcripts[name]
+        values[t_pos] = counted[name].to_numpy()
         if name == "overlaps":
             missing = np.isnan(values)
             values = pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int64), missing)
         columns[name] = values
 
-    # Objective completions and guardrail triggers received (each trigger a delivery).
-    for name, key in (("objectives_completed", "objectives"), ("guardrail_triggers", "guardrails")):
-        o_cid, o_n = found[key]
+    # Objective completions and guardrail triggers received (each trigger a delivery): read on
+    # every load, since a guardrail callback delivered again is one more trigger.
+    top = reader.max_id
+    with reader.connect() as conn:
+        found = {
+            "objectives_completed": reader.query(
+                q.per_conversation(ev.KIND_OBJECTIVE), (top,), conn
+            ),
+            "guardrail_triggers": reader.query(
+                q.deliveries_per_conversation(ev.KIND_GUARDRAIL), (top,), conn
+            ),
+        }
+    for name, rows in found.items():
+        o_cid, o_n = fr.columns_of(rows, 2)
         values = np.zeros(n, dtype=np.int64)
-        pos = index.get_indexer(o_cid)
+        pos = fr.positions(fr.arrow_text(o_cid), index)
         values[pos[pos >= 0]] = o_n[pos >= 0].astype(np.int64)
         columns[name] = values
-    return fr.frame(_CONVERSATIONS, columns), problems.rows
+    return {"conversations": fr.frame(_CONVERSATIONS, columns)}, problems.rows
+
+
+def _categories(prompts: Any) -> pd.CategoricalDtype:
+    """The dtype of ``system_prompt``: the prompts (distinct already), as text of the string
+    dtype of every text column (Arrow-backed: the prompts are not copied)."""
+    categories = pd.Index(fr.column(fr.arrow_series(prompts, STR), STR, len(prompts)))
+    fastpath = getattr(pd.CategoricalDtype, "_from_fastpath", None)
+    if fastpath is not None:  # distinct by construction: do not hash every prompt again
+        return fastpath(categories, False)
+    return pd.CategoricalDtype(categories)
+
+
+def _missing_last(ns: np.ndarray) -> np.ndarray:
+    """Nanoseconds as a sort key in which NaT sorts last."""
+    out = ns.copy()
+    out[out == fr.NAT] = np.iinfo(np.int64).max
+    return out
+
+
+def read_conversations(reader: ReaderInterface) -> tuple[pd.DataFrame, list[tuple]]:
+    tables, problems = BUILDERS["conversations"].build(reader)
+    return tables["conversations"], problems
 
 
 def _categorise(reasons: np.ndarray, has_shutdown: np.ndarray) -> dict[str, Any]:
@@ -461,370 +809,64 @@ def _categorise(reasons: np.ndarray, has_shutdown: np.ndarray) -> dict[str, Any]
     }
 
 
-def _transcript_rows(reader: ReaderInterface) -> Iterator[list[tuple]]:
-    return reader.stream(
-        q.TRANSCRIPTS,
-        (ev.TRANSCRIPTION_READY, ev.KIND_CONVERSATION, reader.max_id),
+# -- turns ---------------------------------------------------------------------------------------
+def _extract_turns(reader: ReaderInterface, after: int, upto: int) -> Facts:
+    messages, transcripts = tr.messages(reader, after, upto)
+    return {"messages": messages, "transcripts": transcripts}
+
+
+def _assemble_turns(facts: Facts, reader: ReaderInterface):
+    transcripts, messages = facts["transcripts"], facts["messages"]
+    keep = tr.winners(
+        transcripts["id"].to_numpy(),
+        transcripts["conversation_id"],
+        transcripts["time"],
+        Problems("turns"),  # the same problems are reported by ds.conversations
     )
-
-
-def _transcript_of(body: bytes, problems: Problems, cid: Any, cb_id: int) -> list | None:
-    """The transcript list of a transcription_ready body, or ``None`` (and a problem)."""
-    try:
-        obj = ev.loads(body)
-    except (ValueError, RecursionError):
-        problems.add(cb_id, cid, ev.TRANSCRIPTION_READY, "body is not JSON: skipped")
-        return None
-    props = obj.get("properties") if isinstance(obj, dict) else None
-    if not isinstance(props, dict):
-        problems.add(cb_id, cid, ev.TRANSCRIPTION_READY, "properties is not an object: skipped")
-        return None
-    transcript = props.get("transcript")
-    if not isinstance(transcript, list):
-        problems.add(cb_id, cid, ev.TRANSCRIPTION_READY, "transcript is not a list: skipped")
-        return None
-    return transcript
-
-
-def _winners(ids: list, cids: list, times: list, problems: Problems) -> np.ndarray:
-    """Which transcripts count: the latest (sender's time, then arrival) per conversation."""
-    keep = np.ones(len(ids), dtype=bool)
-    dup = pd.Index(cids, dtype=object).duplicated(keep=False)
-    if dup.any():
-        frame = pd.DataFrame(
-            {
-                "id": ids,
-                "conversation_id": pd.Series(cids, dtype=object),
-                "time": parse_times(times).array,
-            }
-        )
-        latest = set(fr.latest(frame[dup], "conversation_id", "time")["id"])
-        for i in np.flatnonzero(dup):
-            cb_id = frame.at[i, "id"]
-            if cb_id not in latest:
-                keep[i] = False
-                problems.add(
-                    int(cb_id),
-                    frame.at[i, "conversation_id"],
-                    ev.TRANSCRIPTION_READY,
-                    "a later transcription_ready for the same conversation replaces this one",
-                )
-    return keep
-
-
-# -- timed turns --------------------------------------------------------------------------------
-def floats(values: list) -> np.ndarray:
-    """Numbers (or numeric strings) as float64; anything else (null, text, booleans) NaN."""
-    if set(map(type, values)) <= _PLAIN_NUMBERS:  # the common case, at C speed
-        return np.array(values, dtype="float64")
-    return np.array(
-        [v if type(v) is float else (ev.number(v) if v is not None else None) for v in values],
-        dtype="float64",
-    )
-
-
-_PLAIN_NUMBERS = {float, int, type(None)}
-
-
-def turn_timing(
-    group: np.ndarray, role: np.ndarray, start: np.ndarray, duration: np.ndarray, spoken: np.ndarray
-) -> dict[str, np.ndarray]:
-    """The timing of every turn, from ``seconds_from_start`` and ``duration`` (float64, NaN
-    where not sent). A turn is *timed* when it is ``spoken`` (a user or assistant message with
-    text) and has both; ``group`` says which transcript each turn belongs to, in order.
-
-    Returns per turn (NaN where not timed or not defined): ``end_s`` (start + duration);
-    ``gap_s``, from the end of the previous timed turn of the transcript to this one's start
-    (negative: they overlap); ``answer_delay_s``, the gap of an assistant turn that follows a
-    user turn (the time the caller waited for the answer); ``overlap`` (1.0 or 0.0), whether a
-    turn starts before the other side's previous turn ended (an interruption).
-    """
-    n = len(group)
-    end = start + duration
-    gap = np.full(n, np.nan)
-    answer = np.full(n, np.nan)
-    overlap = np.full(n, np.nan)
-    timed = np.flatnonzero(spoken & ~np.isnan(start) & ~np.isnan(duration))
-    if len(timed) > 1:
-        g, r = group[timed], role[timed]
-        same = np.zeros(len(timed), dtype=bool)
-        same[1:] = g[1:] == g[:-1]
-        prev_end = np.empty(len(timed))
-        prev_end[0] = np.nan
-        prev_end[1:] = end[timed][:-1]
-        prev_role = np.empty(len(timed), dtype=object)
-        prev_role[1:] = r[:-1]
-        gaps = np.where(same, start[timed] - prev_end, np.nan)
-        gap[timed] = gaps
-        answers = same & (r == "assistant") & (prev_role == "user")
-        answer[timed[answers]] = gaps[answers]
-        change = same & (r != prev_role)
-        overlap[timed[change]] = (gaps[change] < 0).astype(float)
-    return {"end_s": end, "gap_s": gap, "answer_delay_s": answer, "overlap": overlap}
-
-
-def timing_summary(
-    group: np.ndarray,
-    role: np.ndarray,
-    duration: np.ndarray,
-    timing: dict[str, np.ndarray],
-    timed: np.ndarray,
-    n: int,
-) -> dict[str, np.ndarray]:
-    """Per transcript (``group`` 0..n-1): the median and 90th percentile (linear) of its answer
-    delays, talk time of each role (sum of the timed turns' durations), the longest pause (the
-    largest positive gap; 0 when turns never left silence between them) and the number of
-    overlaps. NaN for a transcript without timed turns: never 0 for "unknown"."""
-    out = {
-        name: np.full(n, np.nan)
-        for name in (
-            "answer_delay_median_s",
-            "answer_delay_p90_s",
-            "user_talk_s",
-            "assistant_talk_s",
-            "longest_pause_s",
-            "overlaps",
-        )
-    }
-    if not timed.any():
-        return out
-    frame = pd.DataFrame(
-        {
-            "group": group[timed],
-            "role": role[timed],
-            "duration": duration[timed],
-            "gap": timing["gap_s"][timed],
-            "answer": timing["answer_delay_s"][timed],
-            "overlap": timing["overlap"][timed],
-        }
-    )
-    by = frame.groupby("group", sort=True)
-    groups = by.size().index.to_numpy()
-    answers = frame.dropna(subset=["answer"]).groupby("group")["answer"]
-    median, p90 = answers.median(), answers.quantile(0.9)
-    out["answer_delay_median_s"][median.index.to_numpy()] = median.to_numpy()
-    out["answer_delay_p90_s"][p90.index.to_numpy()] = p90.to_numpy()
-    for r in ("user", "assistant"):
-        talk = frame["duration"].where(frame["role"] == r, 0.0).groupby(frame["group"]).sum()
-        out[f"{r}_talk_s"][talk.index.to_numpy()] = talk.to_numpy()
-    pause = frame["gap"].clip(lower=0).groupby(frame["group"]).max()  # NaN: one timed turn
-    out["longest_pause_s"][pause.index.to_numpy()] = pause.to_numpy()
-    out["overlaps"][groups] = (frame["overlap"] == 1.0).groupby(frame["group"]).sum().to_numpy()
-    return out
-
-
-#: The per-call timing columns of ``conversations`` (see :func:`timing_summary`).
-TIMING_COLUMNS = (
-    "answer_delay_median_s",
-    "answer_delay_p90_s",
-    "user_talk_s",
-    "assistant_talk_s",
-    "longest_pause_s",
-    "overlaps",
-)
-
-
-def _transcript_counts(reader: ReaderInterface, problems: Problems) -> dict[str, Any]:
-    """Turn and word counts and the system prompt of the transcript that counts for each call.
-
-    Returns a dict of equal-length arrays (``conversation_id``, ``user_turns``,
-    ``assistant_turns``, ``user_words``, ``assistant_words``, ``prompt_code``) and ``prompts``,
-    the distinct system prompts that ``prompt_code`` indexes (-1: none).
-    """
-    # (callback id, conversation id, time, user turns, assistant turns, prompt code) each
-    meta: list[tuple] = []
-    prompts: dict[str, int] = {}  # system prompts repeat across calls: keep each once
-    words: list[np.ndarray] = []
-    # the messages of timed transcripts: transcript index, role, start, duration, spoken
-    t_group: list[int] = []
-    t_role: list[Any] = []
-    t_start: list[Any] = []
-    t_duration: list[Any] = []
-    t_spoken: list[bool] = []
-    for rows in _transcript_rows(reader):
-        texts: list[str] = []
-        for cb_id, cid, ts, body in rows:
-            transcript = _transcript_of(body, problems, cid, cb_id)
-            if transcript is None:
-                continue
-            try:  # the common case, in comprehensions: every message is an object
-                roles = [m.get("role") for m in transcript]
-                messages = transcript
-            except AttributeError:
-                messages = [m for m in transcript if type(m) is dict]
-                roles = [m.get("role") for m in messages]
-                problems.add(
-                    cb_id,
-                    cid,
-                    ev.TRANSCRIPTION_READY,
-                    f"{len(transcript) - len(messages)} transcript messages are not objects: "
-                    "skipped",
-                )
-            user = [m.get("content") for m, r in zip(messages, roles, strict=True) if r == "user"]
-            assistant = [
-                m.get("content") for m, r in zip(messages, roles, strict=True) if r == "assistant"
-            ]
-            code = -1
-            if "system" in roles:
-                prompt = messages[roles.index("system")].get("content")
-                if type(prompt) is not str:
-                    prompt = ev.content_text(prompt)
-                if prompt is not None:
-                    code = prompts.setdefault(prompt, len(prompts))
-            if messages and max(map(len, messages)) > 2:  # newer payloads: per-message timing
-                t_group.extend([len(meta)] * len(messages))
-                t_role.extend(roles)
-                t_start.extend([m.get("seconds_from_start") for m in messages])
-                t_duration.extend([m.get("duration") for m in messages])
-                t_spoken.extend(
-                    [
-                        c != "" if type(c) is str else bool(ev.content_text(c))
-                        for c in (m.get("content") for m in messages)
-                    ]
-                )
-            meta.append((cb_id, cid, ts, len(user), len(assistant), code))
-            said = _joined_text(user)
-            if "USER_SPEECH:" in said or "VISUAL_SCENE:" in said:  # raven-0-era user turns
-                said = _joined_text([ev.spoken_text(c) for c in user])
-            texts.append(said)
-            texts.append(_joined_text(assistant))
-        words.append(count_words(texts))
-    counts = np.concatenate(words) if words else np.zeros(0, dtype=np.int64)
-    ids, cids, times, user_turns, assistant_turns, codes = (
-        map(list, zip(*meta, strict=True)) if meta else ([] for _ in range(6))
-    )
-    keep = _winners(ids, cids, times, problems)
-    cid_arr = np.empty(len(cids), dtype=object)
-    cid_arr[:] = cids
-    group = np.asarray(t_group, dtype=np.int64)
-    role = fr.objects(t_role)
-    start, duration = floats(t_start), floats(t_duration)
-    spoken = np.asarray(t_spoken, dtype=bool) & ((role == "user") | (role == "assistant"))
-    timing = turn_timing(group, role, start, duration, spoken)
-    timed = spoken & ~np.isnan(start) & ~np.isnan(duration)
-    summary = timing_summary(group, role, duration, timing, timed, len(meta))
-    return {
-        **{name: values[keep] for name, values in summary.items()},
-        "conversation_id": cid_arr[keep],
-        "user_turns": np.asarray(user_turns, dtype=np.int64)[keep],
-        "assistant_turns": np.asarray(assistant_turns, dtype=np.int64)[keep],
-        "user_words": counts[0::2][keep],
-        "assistant_words": counts[1::2][keep],
-        "prompt_code": np.asarray(codes, dtype=np.int64)[keep],
-        "prompts": list(prompts),
-    }
-
-
-def _joined_text(contents: list) -> str:
-    """The text of messages' contents, joined by spaces (which adds no word)."""
-    try:
-        return " ".join(contents)
-    except TypeError:  # some content is null, a list of parts or something else
-        texts = (c if type(c) is str else ev.content_text(c) for c in contents)
-        return " ".join(t for t in texts if t)
+    if not keep.all():
+        messages = messages.filter(pa.array(np.repeat(keep, transcripts["messages"].to_numpy())))
+    return {"turns": _frame_of(_TURNS, messages)}, []
 
 
 def read_turns(reader: ReaderInterface) -> pd.DataFrame:
-    scratch = Problems("turns")  # the same problems are reported by ds.conversations
-    meta: list[tuple] = []  # (callback id, conversation id, time, messages) per transcript
-    roles: list[Any] = []
-    contents: list[str | None] = []
-    extra: dict[str, list] = {name: [] for name in _EXTRA_FIELDS}
-    words: list[np.ndarray] = []
-    chars: list[np.ndarray] = []
-    arrow: list[Any] = []  # content as Arrow arrays, when text columns are Arrow-backed
-    for rows in _transcript_rows(reader):
-        chunk: list[Any] = []
-        for cb_id, cid, ts, body in rows:
-            transcript = _transcript_of(body, scratch, cid, cb_id)
-            if transcript is None:
-                continue
-            try:  # the common case, in comprehensions: every message is an object
-                roles.extend([m.get("role") for m in transcript])
-                messages = transcript
-            except AttributeError:
-                messages = [m for m in transcript if type(m) is dict]
-                roles.extend([m.get("role") for m in messages])
-            meta.append((cb_id, cid, ts, len(messages)))
-            chunk.extend([m.get("content") for m in messages])
-            if messages and max(map(len, messages)) > 2:  # newer payloads: per-message fields
-                for name in _EXTRA_FIELDS:
-                    extra[name].extend([m.get(name) for m in messages])
-            else:
-                nones = [None] * len(messages)
-                for name in _EXTRA_FIELDS:
-                    extra[name].extend(nones)
-        for i in [i for i, c in enumerate(chunk) if type(c) is not str]:
-            chunk[i] = ev.content_text(chunk[i])
-        texts = [c if c is not None else "" for c in chunk]
-        first = len(roles) - len(chunk)  # the roles of this chunk's messages
-        for i, t in enumerate(texts):
-            if ("USER_SPEECH:" in t or "VISUAL_SCENE:" in t) and roles[first + i] == "user":
-                texts[i] = ev.spoken_text(t)  # raven-0-era user turns: the speech only
-        words.append(count_words(texts))
-        chars.append(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)))
-        if fr.ARROW_STR:  # keep the text in Arrow, chunk by chunk, not twice at the end
-            arrow.append(fr.pa.array(chunk, type=fr.pa.large_string(), from_pandas=True))
+    return BUILDERS["turns"].build(reader)[0]["turns"]
+
+
+# -- tables of one row per callback ---------------------------------------------------------------
+#: How a column of rows is kept as facts: text, JSON values, numbers or booleans.
+_KINDS = {
+    "str": pa.large_string(),
+    "json": pa.large_string(),
+    "float": pa.float64(),
+    "int": pa.int64(),
+    "bool": pa.bool_(),
+}
+
+
+def _rows_facts(rows: list[dict], kinds: dict[str, str]) -> pa.Table:
+    """Rows (dicts holding the keys of ``kinds``) as facts, a column per key."""
+    arrays = {}
+    for name, kind in kinds.items():
+        values = [r.get(name) for r in rows]
+        if kind == "json":
+            arrays[name] = fr.arrow_json(values)
         else:
-            contents.extend(chunk)
-    if not meta:
-        return fr.frame(_TURNS)
-    ids, cids, times, counts = (list(c) for c in zip(*meta, strict=True))
-    counts_arr = np.asarray(counts, dtype=np.int64)
-    keep = np.repeat(_winners(ids, cids, times, scratch), counts_arr)
-    total = int(counts_arr.sum())
-    starts = np.repeat(np.cumsum(counts_arr) - counts_arr, counts_arr)
-    cid_arr = np.empty(len(cids), dtype=object)
-    cid_arr[:] = cids
-    for i in [i for i, r in enumerate(roles) if type(r) is not str]:
-        roles[i] = ev.scalar_text(roles[i])
-    col: dict[str, Any] = {
-        "conversation_id": np.repeat(cid_arr, counts_arr),
-        "turn": np.arange(total, dtype=np.int64) - starts,
-        "role": roles,
-        "content": fr.pa.chunked_array(arrow, type=fr.pa.large_string())
-        if fr.ARROW_STR
-        else contents,
-        "words": np.concatenate(words),
-        "chars": np.concatenate(chars),
-        "timestamp": extra["timestamp"],
-        "seconds_from_start": fr.convert(extra["seconds_from_start"], ev.number),
-        "duration": fr.convert(extra["duration"], ev.number),
-        "inference_id": fr.convert(extra["inference_id"], ev.scalar_text),
-        "tool_call_id": fr.convert(extra["tool_call_id"], ev.scalar_text),
-        "tool_calls": fr.convert(extra["tool_calls"], ev.json_text),
+            arrays[name] = pa.array(values, type=_KINDS[kind])
+    return pa.table(arrays)
+
+
+def _rows_of(facts: pa.Table, kinds: dict[str, str]) -> dict[str, list]:
+    """The columns :func:`_rows_facts` kept, as lists of the values they were made of."""
+    return {
+        name: fr.from_json(facts[name]) if kind == "json" else facts[name].to_pylist()
+        for name, kind in kinds.items()
     }
-    del roles, contents, extra
-    # Timing, per transcript (the index of each message's transcript is its group).
-    group = np.repeat(np.arange(len(meta), dtype=np.int64), counts_arr)
-    role = fr.objects(col["role"])
-    start = np.asarray(col["seconds_from_start"], dtype="float64")
-    duration = np.asarray(col["duration"], dtype="float64")
-    spoken = (col["chars"] > 0) & ((role == "user") | (role == "assistant"))
-    timing = turn_timing(group, role, start, duration, spoken)
-    col["end_s"] = timing["end_s"]
-    col["answer_delay_s"] = timing["answer_delay_s"]
-    overlap = timing["overlap"]
-    col["overlap"] = pd.array(np.where(np.isnan(overlap), False, overlap == 1.0), dtype="boolean")
-    col["overlap"][np.isnan(overlap)] = pd.NA
-    if not keep.all():
-        col = {k: fr.keep(v, keep) for k, v in col.items()}
-    return fr.frame(_TURNS, col)
 
 
-_EXTRA_FIELDS = (
-    "timestamp",
-    "seconds_from_start",
-    "duration",
-    "inference_id",
-    "tool_call_id",
-    "tool_calls",
-)
-
-
-def _bodies(reader: ReaderInterface, where: str, params: Sequence) -> Iterator[tuple]:
-    """(id, conversation_id, event_type, time, received_at, parsed body or exception)."""
-    for rows in reader.stream(q.bodies(where), (*params, reader.max_id)):
+def _bodies(reader: ReaderInterface, where: str, params: Sequence, after: int, upto: int):
+    """(id, conversation_id, event_type, time, received_at, parsed body or exception) of the
+    callbacks matching ``where`` with ids in ``(after, upto]``."""
+    for rows in reader.stream(q.bodies(where), (*params, after, upto)):
         for cb_id, cid, et, ts, received, body in rows:
             try:
                 obj: Any = ev.loads(body)
@@ -844,14 +886,38 @@ def _props(obj: Any, problems: Problems, cb_id, cid, et) -> dict | None:
     return props
 
 
-def read_perception(reader: ReaderInterface) -> tuple[pd.DataFrame, list[tuple]]:
-    problems = Problems("perception")
+def _row_table(
+    table: str,
+    schema: dict[str, Any],
+    kinds: dict[str, str],
+    rows_of: Callable[[ReaderInterface, int, int, Problems], list[dict]],
+) -> Builder:
+    """A builder of a table with one row per callback (or none): ``rows_of`` reads the rows of
+    a range; the table is their rows, in arrival order."""
+
+    def extract(reader: ReaderInterface, after: int, upto: int) -> Facts:
+        problems = Problems(table)
+        rows = rows_of(reader, after, upto, problems)
+        return {"rows": _rows_facts(rows, kinds), "problems": problems.arrow()}
+
+    def assemble(facts: Facts, reader: ReaderInterface):
+        problems = Problems(table)
+        problems.extend(facts["problems"])
+        data = _rows_of(facts["rows"], kinds) if facts["rows"].num_rows else None
+        return {table: fr.frame(schema, data)}, problems.rows
+
+    return Builder((table,), extract, assemble)
+
+
+def _perception_rows(reader, after, upto, problems) -> list[dict]:
     rows: list[dict] = []
     types = (ev.PERCEPTION_ANALYSIS, ev.PERCEPTION_UNAVAILABLE)
     for cb_id, cid, et, ts, _, obj in _bodies(
         reader,
         f"kind = ? AND event_type IN ({q.placeholders(types)})",
         (ev.KIND_CONVERSATION, *types),
+        after,
+        upto,
     ):
         props = _props(obj, problems, cb_id, cid, et)
         if props is None:
@@ -881,20 +947,41 @@ def read_perception(reader: ReaderInterface) -> tuple[pd.DataFrame, list[tuple]]
                 **ev.standard_sections(sections),
             }
         )
-    if not rows:
-        return fr.frame(_PERCEPTION), problems.rows
-    data = {k: [r.get(k) for r in rows] for k in _PERCEPTION}
-    analyses = [a for a in data["analysis"] if a is not None]
+    analyses = [r["analysis"] for r in rows if r.get("analysis") is not None]
     counted = iter(count_words(analyses))
-    data["words"] = [next(counted) if a is not None else None for a in data["analysis"]]
-    return fr.frame(_PERCEPTION, data), problems.rows
+    for r in rows:
+        r["words"] = next(counted) if r.get("analysis") is not None else None
+    return rows
 
 
-def read_recordings(reader: ReaderInterface) -> tuple[pd.DataFrame, list[tuple]]:
-    problems = Problems("recordings")
+_PERCEPTION_KINDS = {
+    "conversation_id": "str",
+    "timestamp": "str",
+    "available": "bool",
+    "reason": "str",
+    "analysis": "str",
+    "words": "int",
+    "appearance": "str",
+    "behavior": "str",
+    "emotions": "str",
+    "screen_activity": "str",
+    "sections": "json",
+}
+
+
+def read_perception(reader: ReaderInterface) -> tuple[pd.DataFrame, list[tuple]]:
+    tables, problems = BUILDERS["perception"].build(reader)
+    return tables["perception"], problems
+
+
+def _recording_rows(reader, after, upto, problems) -> list[dict]:
     rows = []
     for cb_id, cid, et, ts, _, obj in _bodies(
-        reader, "kind = ? AND event_type = ?", (ev.KIND_CONVERSATION, ev.RECORDING_READY)
+        reader,
+        "kind = ? AND event_type = ?",
+        (ev.KIND_CONVERSATION, ev.RECORDING_READY),
+        after,
+        upto,
     ):
         props = _props(obj, problems, cb_id, cid, et)
         if props is None:
@@ -916,15 +1003,22 @@ def read_recordings(reader: ReaderInterface) -> tuple[pd.DataFrame, list[tuple]]
                 "uri": uri,
             }
         )
-    data = {k: [r[k] for r in rows] for k in _RECORDINGS} if rows else None
-    return fr.frame(_RECORDINGS, data), problems.rows
+    return rows
 
 
-def read_post_call_actions(reader: ReaderInterface) -> tuple[pd.DataFrame, list[tuple]]:
-    problems = Problems("post_call_actions")
+def read_recordings(reader: ReaderInterface) -> tuple[pd.DataFrame, list[tuple]]:
+    tables, problems = BUILDERS["recordings"].build(reader)
+    return tables["recordings"], problems
+
+
+def _post_call_action_rows(reader, after, upto, problems) -> list[dict]:
     rows = []
     for cb_id, cid, et, ts, _, obj in _bodies(
-        reader, "kind = ? AND event_type = ?", (ev.KIND_CONVERSATION, ev.POST_CALL_ACTION)
+        reader,
+        "kind = ? AND event_type = ?",
+        (ev.KIND_CONVERSATION, ev.POST_CALL_ACTION),
+        after,
+        upto,
     ):
         props = _props(obj, problems, cb_id, cid, et)
         if props is None:
@@ -947,17 +1041,22 @@ def read_post_call_actions(reader: ReaderInterface) -> tuple[pd.DataFrame, list[
                 "response": props.get("response"),
             }
         )
-    data = {k: [r[k] for r in rows] for k in _POST_CALL_ACTIONS} if rows else None
-    return fr.frame(_POST_CALL_ACTIONS, data), problems.rows
+    return rows
 
 
-def read_other_events(reader: ReaderInterface) -> tuple[pd.DataFrame, list[tuple]]:
-    problems = Problems("other_events")
+def read_post_call_actions(reader: ReaderInterface) -> tuple[pd.DataFrame, list[tuple]]:
+    tables, problems = BUILDERS["post_call_actions"].build(reader)
+    return tables["post_call_actions"], problems
+
+
+def _other_event_rows(reader, after, upto, problems) -> list[dict]:
     rows = []
     for cb_id, cid, et, ts, _, obj in _bodies(
         reader,
         f"kind = ? AND event_type NOT IN ({q.placeholders(_TABULATED)})",
         (ev.KIND_CONVERSATION, *_TABULATED),
+        after,
+        upto,
     ):
         if isinstance(obj, Exception):
             problems.add(cb_id, cid, et, "body is not JSON: skipped")
@@ -970,14 +1069,19 @@ def read_other_events(reader: ReaderInterface) -> tuple[pd.DataFrame, list[tuple
                 "properties": obj.get("properties") if isinstance(obj, dict) else None,
             }
         )
-    data = {k: [r[k] for r in rows] for k in _OTHER_EVENTS} if rows else None
-    return fr.frame(_OTHER_EVENTS, data), problems.rows
+    return rows
 
 
-def read_replicas(reader: ReaderInterface) -> tuple[pd.DataFrame, list[tuple]]:
-    problems = Problems("replicas")
+def read_other_events(reader: ReaderInterface) -> tuple[pd.DataFrame, list[tuple]]:
+    tables, problems = BUILDERS["other_events"].build(reader)
+    return tables["other_events"], problems
+
+
+def _replica_rows(reader, after, upto, problems) -> list[dict]:
     rows = []
-    for cb_id, _, et, _, received, obj in _bodies(reader, "kind = ?", (ev.KIND_REPLICA_TRAINING,)):
+    for cb_id, _, et, _, received, obj in _bodies(
+        reader, "kind = ?", (ev.KIND_REPLICA_TRAINING,), after, upto
+    ):
         if not isinstance(obj, dict):
             problems.add(cb_id, None, et, "body is not JSON: skipped")
             continue
@@ -989,14 +1093,39 @@ def read_replicas(reader: ReaderInterface) -> tuple[pd.DataFrame, list[tuple]]:
                 "error_message": ev.scalar_text(obj.get("error_message")),
             }
         )
-    data = {k: [r[k] for r in rows] for k in _REPLICAS} if rows else None
-    return fr.frame(_REPLICAS, data), problems.rows
+    return rows
 
 
-def read_videos(reader: ReaderInterface) -> tuple[pd.DataFrame, list[tuple]]:
+def read_replicas(reader: ReaderInterface) -> tuple[pd.DataFrame, list[tuple]]:
+    tables, problems = BUILDERS["replicas"].build(reader)
+    return tables["replicas"], problems
+
+
+_VIDEO_KINDS = {
+    "id": "int",
+    "received_at": "str",
+    "video_id": "str",
+    "replica_id": "str",
+    "video_name": "str",
+    "status": "str",
+    "status_details": "str",
+    "created_at": "str",
+    "updated_at": "str",
+    "generation_progress": "str",
+    "script": "str",
+    "download_url": "str",
+    "hosted_url": "str",
+    "stream_url": "str",
+    "error_details": "str",
+}
+
+
+def _extract_videos(reader: ReaderInterface, after: int, upto: int) -> Facts:
     problems = Problems("videos")
     rows = []
-    for cb_id, _, et, _, received, obj in _bodies(reader, "kind = ?", (ev.KIND_VIDEO,)):
+    for cb_id, _, et, _, received, obj in _bodies(
+        reader, "kind = ?", (ev.KIND_VIDEO,), after, upto
+    ):
         if not isinstance(obj, dict):
             problems.add(cb_id, None, et, "body is not JSON: skipped")
             continue
@@ -1021,8 +1150,17 @@ def read_videos(reader: ReaderInterface) -> tuple[pd.DataFrame, list[tuple]]:
                 "error_details": ev.json_text(obj.get("error_details")),
             }
         )
-    if not rows:
-        return fr.frame(_VIDEOS), problems.rows
+    return {"rows": _rows_facts(rows, _VIDEO_KINDS), "problems": problems.arrow()}
+
+
+def _assemble_videos(facts: Facts, reader: ReaderInterface):
+    """One row per video: its latest callback (by ``updated_at``, else arrival)."""
+    problems = Problems("videos")
+    problems.extend(facts["problems"])
+    if not facts["rows"].num_rows:
+        return {"videos": fr.frame(_VIDEOS)}, problems.rows
+    columns = _rows_of(facts["rows"], _VIDEO_KINDS)
+    rows = [dict(zip(columns, v, strict=True)) for v in zip(*columns.values(), strict=True)]
     frame = pd.DataFrame(rows)
     frame["callbacks"] = frame.groupby("video_id", dropna=False)["id"].transform("size")
     for name in ("created_at", "updated_at", "received_at"):
@@ -1030,14 +1168,22 @@ def read_videos(reader: ReaderInterface) -> tuple[pd.DataFrame, list[tuple]]:
     frame["order"] = frame["updated_at"].fillna(frame["received_at"])
     latest = fr.latest(frame, "video_id", "order").sort_values("id")
     latest["generation_s"] = (latest["updated_at"] - latest["created_at"]).dt.total_seconds()
-    return fr.frame(_VIDEOS, {c: latest[c] for c in latest.columns}), problems.rows
+    return {"videos": fr.frame(_VIDEOS, {c: latest[c] for c in latest.columns})}, problems.rows
 
 
-def read_recording_failures(reader: ReaderInterface) -> tuple[pd.DataFrame, list[tuple]]:
-    problems = Problems("recording_failures")
+def read_videos(reader: ReaderInterface) -> tuple[pd.DataFrame, list[tuple]]:
+    tables, problems = BUILDERS["videos"].build(reader)
+    return tables["videos"], problems
+
+
+def _recording_failure_rows(reader, after, upto, problems) -> list[dict]:
     rows = []
     for cb_id, cid, et, ts, _, obj in _bodies(
-        reader, "kind = ? AND event_type = ?", (ev.KIND_CONVERSATION, ev.RECORDING_COPY_FAILED)
+        reader,
+        "kind = ? AND event_type = ?",
+        (ev.KIND_CONVERSATION, ev.RECORDING_COPY_FAILED),
+        after,
+        upto,
     ):
         props = _props(obj, problems, cb_id, cid, et)
         if props is None:
@@ -1054,8 +1200,12 @@ def read_recording_failures(reader: ReaderInterface) -> tuple[pd.DataFrame, list
                 "error_message": ev.scalar_text(props.get("error_message")),
             }
         )
-    data = {k: [r[k] for r in rows] for k in _RECORDING_FAILURES} if rows else None
-    return fr.frame(_RECORDING_FAILURES, data), problems.rows
+    return rows
+
+
+def read_recording_failures(reader: ReaderInterface) -> tuple[pd.DataFrame, list[tuple]]:
+    tables, problems = BUILDERS["recording_failures"].build(reader)
+    return tables["recording_failures"], problems
 
 
 def _objective(obj: Any) -> tuple[str, dict] | None:
@@ -1069,11 +1219,34 @@ def _objective(obj: Any) -> tuple[str, dict] | None:
     return (shape, obj) if shape == "flat" else None
 
 
-def read_objectives(reader: ReaderInterface) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple]]:
-    """``objectives`` and ``objective_outputs``, from the objective completion callbacks."""
+_OBJECTIVE_KINDS = {
+    "conversation_id": "str",
+    "objective_name": "str",
+    "completed_at": "str",
+    "shape": "str",
+    "variables": "int",
+    "found": "int",
+    "output_variables": "json",
+    "callback_id": "int",
+}
+_OUTPUT_KINDS = {
+    "conversation_id": "str",
+    "objective_name": "str",
+    "completed_at": "str",
+    "variable": "str",
+    "value": "str",
+    "value_type": "str",
+    "found": "bool",
+    "raw": "json",
+}
+
+
+def _extract_objectives(reader: ReaderInterface, after: int, upto: int) -> Facts:
     problems = Problems("objectives")
     completions, outputs = [], []
-    for cb_id, cid, et, _, received, obj in _bodies(reader, q.of_kind(ev.KIND_OBJECTIVE), ()):
+    for cb_id, cid, et, _, received, obj in _bodies(
+        reader, q.of_kind(ev.KIND_OBJECTIVE), (), after, upto
+    ):
         if isinstance(obj, Exception):
             problems.add(cb_id, cid, et, "body is not JSON: skipped")
             continue
@@ -1113,61 +1286,125 @@ def read_objectives(reader: ReaderInterface) -> tuple[pd.DataFrame, pd.DataFrame
                     "raw": raw,
                 }
             )
-    done = {k: [r[k] for r in completions] for k in _OBJECTIVES} if completions else None
-    out = {k: [r[k] for r in outputs] for k in _OBJECTIVE_OUTPUTS} if outputs else None
-    return fr.frame(_OBJECTIVES, done), fr.frame(_OBJECTIVE_OUTPUTS, out), problems.rows
+    return {
+        "completions": _rows_facts(completions, _OBJECTIVE_KINDS),
+        "outputs": _rows_facts(outputs, _OUTPUT_KINDS),
+        "problems": problems.arrow(),
+    }
+
+
+def _assemble_objectives(facts: Facts, reader: ReaderInterface):
+    problems = Problems("objectives")
+    problems.extend(facts["problems"])
+    done = facts["completions"]
+    out = facts["outputs"]
+    return {
+        "objectives": fr.frame(
+            _OBJECTIVES, _rows_of(done, _OBJECTIVE_KINDS) if done.num_rows else None
+        ),
+        "objective_outputs": fr.frame(
+            _OBJECTIVE_OUTPUTS, _rows_of(out, _OUTPUT_KINDS) if out.num_rows else None
+        ),
+    }, problems.rows
+
+
+def read_objectives(reader: ReaderInterface) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple]]:
+    """``objectives`` and ``objective_outputs``, from the objective completion callbacks."""
+    tables, problems = BUILDERS["objectives"].build(reader)
+    return tables["objectives"], tables["objective_outputs"], problems
+
+
+_GUARDRAIL_KINDS = {
+    "id": "int",
+    "conversation_id": "str",
+    "event_type": "str",
+    "readable": "bool",
+    "guardrail": "str",
+    "guardrail_uuid": "str",
+    "reason": "str",
+}
+
+
+def _extract_guardrails(reader: ReaderInterface, after: int, upto: int) -> Facts:
+    """What each guardrail callback says; its deliveries (each one a trigger) are read when the
+    table is assembled, since an older callback can be delivered again."""
+    facts = []
+    for cb_id, cid, et, _, _, obj in _bodies(reader, q.of_kind(ev.KIND_GUARDRAIL), (), after, upto):
+        props = obj.get("properties") if isinstance(obj, dict) else None
+        row = {"id": cb_id, "conversation_id": cid, "event_type": et}
+        if isinstance(props, dict):
+            row.update(
+                readable=True,
+                guardrail=ev.scalar_text(props.get("guardrail", props.get("guardrail_name"))),
+                guardrail_uuid=ev.scalar_text(props.get("guardrail_uuid")),
+                reason=ev.scalar_text(props.get("reason")),
+            )
+        else:
+            row["readable"] = False
+        facts.append(row)
+    return {"callbacks": _rows_facts(facts, _GUARDRAIL_KINDS)}
+
+
+def _assemble_guardrails(facts: Facts, reader: ReaderInterface):
+    """One row per delivery of a guardrail callback: each is a trigger."""
+    problems = Problems("guardrail_triggers")
+    callbacks = _rows_of(facts["callbacks"], _GUARDRAIL_KINDS)
+    where = {cb_id: i for i, cb_id in enumerate(callbacks["id"])}
+    deliveries = reader.query(q.deliveries_of(ev.KIND_GUARDRAIL), (reader.max_id,))
+    rows = []
+    seen: dict[int, int] = {}
+    for cb_id, received in deliveries:
+        i = where[cb_id]
+        cid, et = callbacks["conversation_id"][i], callbacks["event_type"][i]
+        if not callbacks["readable"][i]:
+            if cb_id not in seen:
+                problems.add(cb_id, cid, et, "properties is not an object: skipped")
+            seen[cb_id] = seen.get(cb_id, 0) + 1
+            continue
+        seen[cb_id] = seen.get(cb_id, 0) + 1
+        rows.append(
+            {
+                "conversation_id": cid,
+                "guardrail": callbacks["guardrail"][i],
+                "guardrail_uuid": callbacks["guardrail_uuid"][i],
+                "triggered_at": received,  # no timestamp is sent: each arrival
+                "delivery": seen[cb_id],
+                "event_type": et,
+                "reason": callbacks["reason"][i],
+                "callback_id": cb_id,
+            }
+        )
+    data = {k: [r[k] for r in rows] for k in _GUARDRAIL_TRIGGERS} if rows else None
+    return {"guardrail_triggers": fr.frame(_GUARDRAIL_TRIGGERS, data)}, problems.rows
 
 
 def read_guardrail_triggers(reader: ReaderInterface) -> tuple[pd.DataFrame, list[tuple]]:
-    """One row per delivery of a guardrail callback: each is a trigger."""
-    problems = Problems("guardrail_triggers")
-    rows = []
-    seen: dict[int, int] = {}
-    for chunk in reader.stream(q.delivered_bodies(ev.KIND_GUARDRAIL), (reader.max_id,)):
-        for cb_id, received, cid, et, body in chunk:
-            try:
-                obj = ev.loads(body)
-            except (ValueError, RecursionError):
-                obj = None
-            props = obj.get("properties") if isinstance(obj, dict) else None
-            if not isinstance(props, dict):
-                if cb_id not in seen:
-                    problems.add(cb_id, cid, et, "properties is not an object: skipped")
-                seen[cb_id] = seen.get(cb_id, 0) + 1
-                continue
-            seen[cb_id] = seen.get(cb_id, 0) + 1
-            name = props.get("guardrail", props.get("guardrail_name"))
-            rows.append(
-                {
-                    "conversation_id": cid,
-                    "guardrail": ev.scalar_text(name),
-                    "guardrail_uuid": ev.scalar_text(props.get("guardrail_uuid")),
-                    "triggered_at": received,  # no timestamp is sent: each arrival
-                    "delivery": seen[cb_id],
-                    "event_type": et,
-                    "reason": ev.scalar_text(props.get("reason")),
-                    "callback_id": cb_id,
-                }
-            )
-    data = {k: [r[k] for r in rows] for k in _GUARDRAIL_TRIGGERS} if rows else None
-    return fr.frame(_GUARDRAIL_TRIGGERS, data), problems.rows
+    tables, problems = BUILDERS["guardrail_triggers"].build(reader)
+    return tables["guardrail_triggers"], problems
 
 
-def read_canvas_interactions(reader: ReaderInterface) -> tuple[pd.DataFrame, list[tuple]]:
-    """One row per canvas interaction (by ``interaction_id``: one received live and again from
-    the history endpoint counts once, the first stored)."""
-    problems = Problems("canvas_interactions")
+_CANVAS_KINDS = {
+    "conversation_id": "str",
+    "timestamp": "str",
+    "interaction_id": "str",
+    "tool_call_id": "str",
+    "component": "str",
+    "component_version": "str",
+    "type": "str",
+    "skipped": "bool",
+    "selected_option_ids": "json",
+    "value": "json",
+    "client": "str",
+    "created_at": "str",
+}
+
+
+def _canvas_rows(reader, after, upto, problems) -> list[dict]:
     rows = []
-    ids: set[str] = set()
-    for cb_id, cid, et, ts, _, obj in _bodies(reader, q.of_kind(ev.KIND_CANVAS), ()):
+    for cb_id, cid, et, ts, _, obj in _bodies(reader, q.of_kind(ev.KIND_CANVAS), (), after, upto):
         props = _props(obj, problems, cb_id, cid, et)
         if props is None:
             continue
-        interaction = ev.scalar_text(props.get("interaction_id"))
-        if interaction is not None:
-            if interaction in ids:
-                continue
-            ids.add(interaction)
         value = props.get("value")
         metadata = props.get("metadata")
         skipped = value.get("skipped") if isinstance(value, dict) else None
@@ -1175,7 +1412,7 @@ def read_canvas_interactions(reader: ReaderInterface) -> tuple[pd.DataFrame, lis
             {
                 "conversation_id": cid,
                 "timestamp": ts,
-                "interaction_id": interaction,
+                "interaction_id": ev.scalar_text(props.get("interaction_id")),
                 "tool_call_id": ev.scalar_text(props.get("tool_call_id")),
                 "component": ev.scalar_text(props.get("component")),
                 "component_version": ev.scalar_text(props.get("component_version")),
@@ -1191,8 +1428,88 @@ def read_canvas_interactions(reader: ReaderInterface) -> tuple[pd.DataFrame, lis
                 "created_at": ev.scalar_text(props.get("created_at")),
             }
         )
-    data = {k: [r[k] for r in rows] for k in _CANVAS_INTERACTIONS} if rows else None
-    return fr.frame(_CANVAS_INTERACTIONS, data), problems.rows
+    return rows
+
+
+def _assemble_canvas(facts: Facts, reader: ReaderInterface):
+    """One row per canvas interaction (by ``interaction_id``: one received live and again from
+    the history endpoint counts once, the first stored)."""
+    problems = Problems("canvas_interactions")
+    problems.extend(facts["problems"])
+    columns = _rows_of(facts["rows"], _CANVAS_KINDS)
+    ids: set[str] = set()
+    keep = []
+    for interaction in columns["interaction_id"]:
+        if interaction is not None:
+            if interaction in ids:
+                keep.append(False)
+                continue
+            ids.add(interaction)
+        keep.append(True)
+    data = {k: [v for v, kept in zip(vs, keep, strict=True) if kept] for k, vs in columns.items()}
+    return {
+        "canvas_interactions": fr.frame(_CANVAS_INTERACTIONS, data if any(keep) else None)
+    }, problems.rows
+
+
+def read_canvas_interactions(reader: ReaderInterface) -> tuple[pd.DataFrame, list[tuple]]:
+    tables, problems = BUILDERS["canvas_interactions"].build(reader)
+    return tables["canvas_interactions"], problems
+
+
+def _canvas_builder() -> Builder:
+    rows = _row_table("canvas_interactions", _CANVAS_INTERACTIONS, _CANVAS_KINDS, _canvas_rows)
+    return dataclasses.replace(rows, assemble=_assemble_canvas)
+
+
+#: Every builder, by name; each gives the tables it names (``objectives`` gives two).
+BUILDERS: dict[str, Builder] = {
+    "events": Builder(("events",), _extract_events, _assemble_events, parallel=True),
+    "conversations": Builder(
+        ("conversations",),
+        _extract_conversations,
+        _assemble_conversations,
+        _merge_conversations,
+        parallel=True,
+        rebase=_rebase_prompts,
+    ),
+    "turns": Builder(("turns",), _extract_turns, _assemble_turns, parallel=True),
+    "perception": _row_table("perception", _PERCEPTION, _PERCEPTION_KINDS, _perception_rows),
+    "recordings": _row_table(
+        "recordings",
+        _RECORDINGS,
+        {c: "str" for c in _RECORDINGS} | {"duration": "float"},
+        _recording_rows,
+    ),
+    "post_call_actions": _row_table(
+        "post_call_actions",
+        _POST_CALL_ACTIONS,
+        {c: "str" for c in _POST_CALL_ACTIONS}
+        | {"request": "json", "request_body": "json", "response": "json"},
+        _post_call_action_rows,
+    ),
+    "recording_failures": _row_table(
+        "recording_failures",
+        _RECORDING_FAILURES,
+        {c: "str" for c in _RECORDING_FAILURES} | {"duration": "float"},
+        _recording_failure_rows,
+    ),
+    "objectives": Builder(
+        ("objectives", "objective_outputs"), _extract_objectives, _assemble_objectives
+    ),
+    "guardrail_triggers": Builder(
+        ("guardrail_triggers",), _extract_guardrails, _assemble_guardrails
+    ),
+    "canvas_interactions": _canvas_builder(),
+    "other_events": _row_table(
+        "other_events",
+        _OTHER_EVENTS,
+        {c: "str" for c in _OTHER_EVENTS} | {"properties": "json"},
+        _other_event_rows,
+    ),
+    "replicas": _row_table("replicas", _REPLICAS, {c: "str" for c in _REPLICAS}, _replica_rows),
+    "videos": Builder(("videos",), _extract_videos, _assemble_videos),
+}
 
 
 def read_annotations(reader: ReaderInterface) -> pd.DataFrame:

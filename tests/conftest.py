@@ -140,6 +140,13 @@ def client(app):
 
 
 @pytest.fixture(autouse=True)
+def _user_cache(tmp_path_factory, monkeypatch):
+    """Caches that do not go beside their database go to a folder of the test run, never to
+    the user's own cache folder."""
+    monkeypatch.setenv("TAVUS_ANALYTICS_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture(autouse=True)
 def _close_figures():
     yield
     import matplotlib.pyplot as plt

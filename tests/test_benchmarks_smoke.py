@@ -244,3 +244,27 @@ def test_the_content_benchmark_measures_every_analysis_and_its_quality(tmp_path)
     for mood in ("neutral", "sour", "delighted"):
         assert re.search(rf"^sentiment, {mood} +calls \([\d,]+\): \d+% negative", out, re.M)
     assert re.search(r"\(precision\) [\d.]+, right pairs grouped \(recall\) [\d.]+$", out, re.M)
+
+
+def test_the_load_benchmark_measures_cold_and_warm_loads(tmp_path):
+    """A tiny run of ``bench_load.py``: every variant runs and is printed with its ratios (the
+    targets are not met on 200 conversations, where fixed costs dominate: not checked)."""
+    cmd = [sys.executable, str(BENCH / "bench_load.py"), "--conversations", "200"]
+    cmd += ["--repeat", "1", "--out", str(tmp_path)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    out = done.stdout
+    assert done.returncode in (0, 1), out + done.stderr
+    for variant in (
+        "floor",
+        "conversations",
+        "events+conversations+turns",
+        "naive",
+        "warm-conversations",
+        "warm-events+conversations+turns",
+    ):
+        assert re.search(rf"^{re.escape(variant)} +[\d.]+ +[\d.]+ +\d+ +[\d.]+ ", out, re.M), out
+    checks = re.findall(r"^(ok  |MISS) (.+)$", out, re.M)
+    assert len(checks) == 7, out
+    # The warm database grew by 1 % after its cache was made, and that cache was used.
+    assert re.search(r"of [\d,]+ callbacks arrived after the cache", done.stderr)
+    assert list(tmp_path.glob("warm-demo-200.db.cache/*/conversations/*-*"))

@@ -27,7 +27,7 @@ from tavus_analytics.cli import cli
 #: ledger only with --send.)
 READS = {
     "stats", "report", "charts", "export", "search", "replay", "migrate", "show", "evaluate",
-    "content", "labels", "alerts status", "digest",
+    "content", "labels", "alerts status", "digest", "cache",
 }  # fmt: skip
 #: Commands that write it (and may create it; ``alerts check`` writes its alert states into a
 #: database that must exist).

@@ -137,10 +137,12 @@ def leaks(text: str) -> list[str]:
 
 
 def fingerprint(db) -> dict[str, str]:
-    """SHA-256 of the database file and of every file beside it that belongs to it."""
+    """SHA-256 of the database file and of every file beside it that belongs to it (the
+    loader's cache is a folder beside it, not part of it)."""
     return {
         p.name: hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(db.parent.glob(db.name + "*"))
+        if p.is_file()
     }
 
 

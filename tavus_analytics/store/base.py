@@ -374,15 +374,22 @@ class StoreInterface(Protocol):
 class ReaderInterface(Protocol):
     """Read-only access for the loader, pinned to the rows present when it was opened.
 
-    ``max_id`` is the highest callback id a dataset reads; ``location`` the SQLite file (a
+    ``max_id`` is the highest callback id a dataset reads; ``settled`` whether every callback at
+    or below it is known to be visible (a PostgreSQL reader that stopped waiting for an import
+    in flight is not: nothing is then kept from its reads); ``location`` the SQLite file (a
     Path) or the PostgreSQL URL (a str); ``name`` the database as it may be shown.
+    ``identity()`` says what makes the database this one (a cache of what is derived from it is
+    keyed by it), ``beside()`` the folder beside it for such files, if it has one.
     """
 
     max_id: int
     name: str
     location: Path | str
+    settled: bool
 
     def connect(self) -> AbstractContextManager[Any]: ...
+    def identity(self) -> dict[str, Any]: ...
+    def beside(self) -> Path | None: ...
     def query(self, sql: str | Query, params: Sequence = (), conn: Any = None) -> list[tuple]: ...
     def stream(
         self, sql: str | Query, params: Sequence = (), size: int = ...

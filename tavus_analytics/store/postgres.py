@@ -83,7 +83,7 @@ from .base import (
     status_summary,
     utc_now,
 )
-from .queries import INDEXED_KINDS
+from .queries import FIRST_CALLBACK, INDEXED_KINDS
 from .search import invalid_query
 
 _TEXT = 'text COLLATE "C"'
@@ -1321,7 +1321,7 @@ class PgReader:
         self.name = mask_url(url)
         self._password = psycopg.conninfo.conninfo_to_dict(url).get("password") or None
         with self.connect() as conn:
-            self.max_id = self._pin(conn)
+            self.max_id, self.settled = self._pin(conn)
 
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
@@ -1366,8 +1366,9 @@ class PgReader:
         finally:
             conn.close()
 
-    def _pin(self, conn: Any) -> int:
-        """The highest id to read, once no row at or below it can still appear.
+    def _pin(self, conn: Any) -> tuple[int, bool]:
+        """The highest id to read, once no row at or below it can still appear, and whether
+        that is so (``settled``: False when the wait below ran out).
 
         Ids come from a sequence, and transactions commit out of id order: a row with a lower
         id than the highest one visible may still be uncommitted, and would turn up in a later
@@ -1384,7 +1385,39 @@ class PgReader:
         longer than the wait (an import, a ``migrate`` into this database) is left running:
         rows it commits later with lower ids may then appear in tables built later.
         """
-        return settled_top(conn, wait_s=_PIN_WAIT_S)[0]
+        return settled_top(conn, wait_s=_PIN_WAIT_S)
+
+    def identity(self) -> dict[str, Any]:
+        """What makes this database this one, for a cache of what is derived from it: the
+        server's cluster (its system identifier, when the role may read it; else its address),
+        the database (name and oid: a database made again is a new oid), its schema version
+        and its first callback."""
+        with self.connect() as conn:
+            try:
+                with conn.transaction():
+                    cluster = conn.execute(
+                        "SELECT system_identifier::text FROM pg_control_system()"
+                    ).fetchone()[0]
+            except self._psycopg.Error:  # not granted to every role
+                cluster = None
+            server, port, name, oid = conn.execute(
+                "SELECT host(inet_server_addr()), inet_server_port(), current_database(), "
+                "(SELECT oid::bigint FROM pg_database WHERE datname = current_database())"
+            ).fetchone()
+            schema = conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+            first = conn.execute(FIRST_CALLBACK).fetchone()
+        place = f"{cluster or f'{server}:{port}'}/{name}"
+        return {
+            "engine": self.engine,
+            "place": place,
+            "oid": oid,
+            "schema": schema,
+            "first": list(first) if first else None,
+        }
+
+    def beside(self) -> None:
+        """No folder is beside a database on a server."""
+        return None
 
     @staticmethod
     def sql(query: str | Query) -> str:

@@ -3,7 +3,10 @@
 A :class:`~tavus_analytics.store.base.Query` holds both dialects where the JSON functions differ
 (SQLite's ``json_extract`` on ``body``, PostgreSQL's jsonb operators on ``body_json``); a plain
 string is SQLite text with ``?`` placeholders, which the PostgreSQL reader translates. Every
-query reads only the rows of a dataset's snapshot (``id <= ?``, the reader's ``max_id``).
+query reads only the rows of a dataset's snapshot (``id <= ?``, the reader's ``max_id``); the
+queries of per-callback facts read one range of ids (``id > ? AND id <= ?``), so that the facts
+of older callbacks can be kept (:mod:`tavus_analytics.cache`) and a range can be read by another
+process.
 """
 
 from __future__ import annotations
@@ -20,30 +23,35 @@ def placeholders(values: Sequence) -> str:
 
 
 def events(columns: Sequence[str]) -> str:
-    """These columns of every callback of the snapshot, in arrival order."""
-    return f"SELECT {', '.join(columns)} FROM callbacks WHERE id <= ? ORDER BY id"
+    """These columns of the callbacks with ids in a range, in arrival order. Parameters: the
+    range (after, upto)."""
+    return f"SELECT {', '.join(columns)} FROM callbacks WHERE id > ? AND id <= ? ORDER BY id"
 
 
 _JOINS_IN = placeholders(ev.JOIN_EVENTS)
+# Per conversation, over the callbacks of one range of ids, aggregates that combine with those
+# of other ranges (a minimum of minima): the smallest replica id among the joins and among all
+# callbacks, the smallest and largest join time (as text) and its length (when the shapes
+# differ, the text minimum is not the earliest time), the first and last arrival.
 # A full scan sorted in a temporary b-tree measures faster here than walking the
 # conversation_id index, which visits the rows of the table in random order. ORDER BY: the
 # order SQLite's GROUP BY gives anyway, made explicit for PostgreSQL (whose "C" collation
 # orders text by bytes, as SQLite does).
 CONVERSATIONS = f"""
 SELECT conversation_id,
-       coalesce(min(CASE WHEN is_join THEN replica_id END), min(replica_id)),
+       min(CASE WHEN is_join THEN replica_id END),
+       min(replica_id),
        min(CASE WHEN is_join THEN ts END),
-       -- 1 when the join timestamps differ in shape: then the text minimum is not the earliest
-       CASE WHEN min(CASE WHEN is_join THEN ts END) <> max(CASE WHEN is_join THEN ts END)
-            AND min(CASE WHEN is_join THEN length(ts) END)
-                <> max(CASE WHEN is_join THEN length(ts) END) THEN 1 ELSE 0 END,
+       max(CASE WHEN is_join THEN ts END),
+       min(CASE WHEN is_join THEN length(ts) END),
+       max(CASE WHEN is_join THEN length(ts) END),
        min(received_at),
        max(received_at)
 FROM (
     SELECT conversation_id, replica_id, received_at, event_type IN ({_JOINS_IN}) AS is_join,
            coalesce(timestamp, received_at) AS ts
     FROM callbacks NOT INDEXED
-    WHERE kind = ? AND id <= ? AND conversation_id IS NOT NULL
+    WHERE kind = ? AND id > ? AND id <= ? AND conversation_id IS NOT NULL
 ) AS calls
 GROUP BY conversation_id
 ORDER BY conversation_id
@@ -69,7 +77,7 @@ SELECT id, conversation_id, coalesce(timestamp, received_at),
             ELSE json_type(body, '$.properties.shutdown_reason') END,
        CASE WHEN json_valid(body) THEN json_extract(body, '$.properties.shutdown_reason') END
 FROM callbacks
-WHERE event_type = ? AND kind = ? AND id <= ?
+WHERE event_type = ? AND kind = ? AND id > ? AND id <= ?
 ORDER BY id
 """,
     postgres=f"""
@@ -80,7 +88,7 @@ SELECT id, conversation_id, coalesce(timestamp, received_at),
             ELSE {_pg_json_type("{properties,shutdown_reason}")} END,
        body_json #>> '{{properties,shutdown_reason}}'
 FROM callbacks
-WHERE event_type = %s AND kind = %s AND id <= %s
+WHERE event_type = %s AND kind = %s AND id > %s AND id <= %s
 ORDER BY id
 """,
 )
@@ -89,7 +97,7 @@ PERCEPTION_TYPES = Query(
 SELECT id, conversation_id,
        CASE WHEN json_valid(body) THEN json_type(body, '$.properties.analysis') ELSE 'invalid' END
 FROM callbacks
-WHERE event_type = ? AND kind = ? AND id <= ?
+WHERE event_type = ? AND kind = ? AND id > ? AND id <= ?
 ORDER BY id
 """,
     postgres=f"""
@@ -97,7 +105,7 @@ SELECT id, conversation_id,
        CASE WHEN body_json IS NULL THEN 'invalid'
             ELSE {_pg_json_type("{properties,analysis}")} END
 FROM callbacks
-WHERE event_type = %s AND kind = %s AND id <= %s
+WHERE event_type = %s AND kind = %s AND id > %s AND id <= %s
 ORDER BY id
 """,
 )
@@ -110,7 +118,7 @@ SELECT id, conversation_id, coalesce(timestamp, received_at), json_valid(body),
        CASE WHEN json_valid(body) THEN json_type(body, '$.properties.s3_key') END,
        CASE WHEN json_valid(body) THEN json_extract(body, '$.properties.s3_key') END
 FROM callbacks
-WHERE event_type = ? AND kind = ? AND id <= ?
+WHERE event_type = ? AND kind = ? AND id > ? AND id <= ?
 ORDER BY id
 """,
     postgres=f"""
@@ -120,7 +128,7 @@ SELECT id, conversation_id, coalesce(timestamp, received_at),
        {_pg_json_type("{properties,s3_key}")},
        body_json #>> '{{properties,s3_key}}'
 FROM callbacks
-WHERE event_type = %s AND kind = %s AND id <= %s
+WHERE event_type = %s AND kind = %s AND id > %s AND id <= %s
 ORDER BY id
 """,
 )
@@ -136,11 +144,11 @@ def joins_of(conversations: Sequence[str]) -> str:
     )
 
 
-#: (id, conversation, time, body as bytes) of every transcript callback, in arrival order.
-#: Parameters: the event type, the kind, ``max_id``.
+#: (id, conversation, time, body as bytes) of the transcript callbacks with ids in a range, in
+#: arrival order. Parameters: the event type, the kind, the range (after, upto).
 TRANSCRIPTS = (
     "SELECT id, conversation_id, coalesce(timestamp, received_at), CAST(body AS BLOB) "
-    "FROM callbacks WHERE event_type = ? AND kind = ? AND id <= ? ORDER BY id"
+    "FROM callbacks WHERE event_type = ? AND kind = ? AND id > ? AND id <= ? ORDER BY id"
 )
 
 
@@ -154,10 +162,11 @@ TRANSCRIPT_SOURCES = (
 
 def bodies(where: str) -> str:
     """(id, conversation, event type, time, arrival, body as bytes) of the callbacks matching
-    ``where`` (with ``?`` placeholders, then one more for ``max_id``), in arrival order."""
+    ``where`` (with ``?`` placeholders, then two more for the range of ids: after, upto), in
+    arrival order."""
     return (
         "SELECT id, conversation_id, event_type, coalesce(timestamp, received_at), received_at, "
-        f"CAST(body AS BLOB) FROM callbacks WHERE {where} AND id <= ? ORDER BY id"
+        f"CAST(body AS BLOB) FROM callbacks WHERE {where} AND id > ? AND id <= ? ORDER BY id"
     )
 
 
@@ -198,36 +207,22 @@ def deliveries_per_conversation(kind: str) -> str:
     )
 
 
-def delivered_bodies(kind: str) -> str:
-    """(callback id, arrival, conversation, event type, body as bytes) for every delivery of
-    the callbacks of one indexed kind, in arrival order. Parameter: ``max_id``."""
+def deliveries_of(kind: str) -> str:
+    """(callback id, arrival) of every delivery of the callbacks of one indexed kind, in
+    arrival order. Parameter: ``max_id``. Deliveries are read on every load: a callback
+    delivered again gains one."""
     return (
-        "SELECT d.callback_id, d.received_at, x.conversation_id, x.event_type, x.body "
-        "FROM deliveries AS d JOIN (SELECT id, conversation_id, event_type, "
-        f"CAST(body AS BLOB) AS body FROM callbacks WHERE {of_kind(kind)} AND id <= ?) AS x "
-        "ON x.id = d.callback_id ORDER BY d.id"
+        "SELECT d.callback_id, d.received_at FROM deliveries AS d JOIN (SELECT id FROM callbacks "
+        f"WHERE {of_kind(kind)} AND id <= ?) AS x ON x.id = d.callback_id ORDER BY d.id"
     )
 
 
-#: (conversation, callbacks) of one kind per conversation. Parameters: the kind, ``max_id``.
-PER_CONVERSATION = (
-    "SELECT conversation_id, count(*) FROM callbacks WHERE kind = ? AND id <= ? "
-    "AND conversation_id IS NOT NULL GROUP BY conversation_id"
-)
-#: (conversation, deliveries) of the callbacks of one kind. Parameters: the kind, ``max_id``.
-DELIVERIES_PER_CONVERSATION = (
-    "SELECT c.conversation_id, count(*) FROM deliveries AS d JOIN callbacks AS c "
-    "ON c.id = d.callback_id WHERE c.kind = ? AND c.id <= ? AND c.conversation_id IS NOT NULL "
-    "GROUP BY c.conversation_id"
-)
-#: (callback id, arrival, conversation, event type, body as bytes) for every delivery of the
-#: callbacks of one kind, in arrival order. Parameters: the kind, ``max_id``.
-DELIVERED_BODIES = (
-    "SELECT d.callback_id, d.received_at, x.conversation_id, x.event_type, x.body "
-    "FROM deliveries AS d JOIN (SELECT id, conversation_id, event_type, "
-    "CAST(body AS BLOB) AS body FROM callbacks WHERE kind = ? AND id <= ?) AS x "
-    "ON x.id = d.callback_id ORDER BY d.id"
-)
+#: (id, sha256) of the first callback: with the database's place, what identifies it.
+FIRST_CALLBACK = "SELECT id, sha256 FROM callbacks ORDER BY id LIMIT 1"
+
+#: (id, sha256) of the last callback at or below an id (parameter): a cache of the facts of the
+#: callbacks up to that id checks with it that they are still the same callbacks.
+LAST_UPTO = "SELECT id, sha256 FROM callbacks WHERE id <= ? ORDER BY id DESC LIMIT 1"
 
 #: Whether the database has ``annotations`` (one made before review labels has none until a
 #: store opens it, which the read-only loader never does).

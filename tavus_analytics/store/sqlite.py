@@ -84,7 +84,7 @@ from .base import (
     status_summary,
     utc_now,
 )
-from .queries import INDEXED_KINDS
+from .queries import FIRST_CALLBACK, INDEXED_KINDS
 from .search import invalid_query, phrase_query
 
 #: :meth:`Store.check_writable` reports a disk with less free space than this as full.
@@ -1276,6 +1276,29 @@ class SqliteReader:
             yield conn
         finally:
             conn.close()
+
+    #: Every row at or below ``max_id`` is committed and visible (SQLite has one writer).
+    settled = True
+
+    def identity(self) -> dict[str, Any]:
+        """What makes this database this one, for a cache of what is derived from it: its file
+        (resolved path and inode: a database made again at the same path is a new file), its
+        schema version and its first callback. The database is only read."""
+        resolved = self.path.resolve()
+        with self.connect() as conn:
+            first = conn.execute(FIRST_CALLBACK).fetchone()
+            schema = conn.execute("PRAGMA user_version").fetchone()[0]
+        return {
+            "engine": self.engine,
+            "place": str(resolved),
+            "inode": resolved.stat().st_ino,
+            "schema": schema,
+            "first": list(first) if first else None,
+        }
+
+    def beside(self) -> Path:
+        """The folder beside the database for files derived from it: ``DB.cache``."""
+        return self.path.with_name(self.path.name + ".cache")
 
     @staticmethod
     def sql(query: str | Query) -> str:
