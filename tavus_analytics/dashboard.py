@@ -387,6 +387,7 @@ class Dashboard:
             rows=report.key_figures(ds),
             sections=sections,
             recent=_recent(ds.conversations),
+            latest=None if len(ds.conversations) else _latest(root.conversations, view.replica),
             replicas=known,
             computed_at=now,
             cache_s=self.cache_s,
@@ -553,6 +554,33 @@ def _form(view: View, replicas: list[str]) -> str:
     )
 
 
+def _latest(conversations: Any, replica: str | None) -> datetime | None:
+    """When the latest conversation stored (of ``replica``, if given) started, or None."""
+    if replica is not None:
+        conversations = conversations[conversations["replica_id"] == replica]
+    when = conversations["joined_at"].fillna(conversations["first_seen"]).dropna()
+    return None if when.empty else when.max().to_pydatetime()
+
+
+def _older_only(view: View, latest: datetime) -> str:
+    """What to say when a selection is empty but older conversations are stored: when the
+    latest started, with links to the week up to it and to everything stored."""
+    e = html.escape
+    midnight = latest.replace(hour=0, minute=0, second=0, microsecond=0)
+    week = View(
+        since=midnight - timedelta(days=6),
+        until=midnight + timedelta(days=1),
+        replica=view.replica,
+    )
+    everything = View(period="all", replica=view.replica)
+    return (
+        "No conversation in this selection. The latest one stored started "
+        f"{latest:%Y-%m-%d %H:%M} UTC: show "
+        f'<a href="/dashboard?{e(urlencode(week.query()))}">the 7 days up to it</a> or '
+        f'<a href="/dashboard?{e(urlencode(everything.query()))}">everything stored</a>.'
+    )
+
+
 def _page(
     *,
     view: View,
@@ -562,6 +590,7 @@ def _page(
     rows: list[tuple[str, str]],
     sections: list[tuple[str, str, list[tuple[str, str, str]]]],
     recent: list[dict[str, Any]],
+    latest: datetime | None = None,
     replicas: list[str],
     computed_at: datetime,
     cache_s: float,
@@ -577,6 +606,8 @@ def _page(
         f'<p class="meta">Computed {computed_at:%Y-%m-%d %H:%M:%S} UTC from the live database; '
         f"kept {cache_s:g} s.</p>",
     ]
+    if latest is not None:  # older data only (a demo database, a quiet collector)
+        parts.append(f'<p class="note">{_older_only(view, latest)}</p>')
     if no_auth:
         parts.append(
             '<p class="warn">Token checking is off (--no-auth): anyone who can reach this '
@@ -627,6 +658,8 @@ def _page(
             ]
             parts.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         parts.append("</table>")
+    elif latest is not None:
+        parts.append(f'<p class="lead">{_older_only(view, latest)}</p>')
     else:
         parts.append(
             '<p class="lead">No conversation in this selection: choose a longer period.</p>'

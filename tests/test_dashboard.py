@@ -192,6 +192,25 @@ def test_the_page_has_the_reports_figures_and_charts_and_nothing_external(client
     assert "Latest conversations" in body
 
 
+def test_an_empty_period_points_at_the_latest_conversations_stored(client):
+    """The demo ends before the last 7 days: the default page says when the latest call
+    started and links to the week up to it, which shows it."""
+    signed_in(client)
+    body = client.get("/dashboard").get_data(as_text=True)
+    found = re.search(
+        r"The latest one stored started (\d{4}-\d\d-\d\d \d\d:\d\d) UTC: show "
+        r'<a href="(/dashboard\?[^"]+)">the 7 days up to it</a> or '
+        r'<a href="/dashboard\?period=all">everything stored</a>',
+        body,
+    )
+    assert found, body[-2000:]
+    latest, link = found.group(1), found.group(2).replace("&amp;", "&")
+    week = client.get(link).get_data(as_text=True)
+    assert "No conversation in this selection" not in week
+    started = re.findall(r"<td>(\d{4}-\d\d-\d\d \d\d:\d\d)", week)
+    assert latest in started  # the latest call is in that week's list
+
+
 def test_the_data_has_the_selection_and_no_content(client, said):
     signed_in(client)
     r = client.get("/dashboard/data.json?since=2026-10-01&until=2026-10-15&replica=rd5c6e4337")
