@@ -464,3 +464,18 @@ def output_value(value: Any) -> tuple[str | None, str]:
         return str(value), "number"
     kind = "list" if isinstance(value, list) else "object"
     return orjson.dumps(value).decode(), kind
+
+
+def valid_utf8(value: Any) -> Any:
+    """Text as valid UTF-8 (anything that is not text as it is).
+
+    JSON may escape a lone UTF-16 surrogate (``"\\ud800"``); the parsed string then cannot be
+    encoded to UTF-8 for the database. The raw body keeps the escape; the index copy gets U+FFFD.
+    """
+    if type(value) is not str or value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
+    return value

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .events import valid_utf8
+
 _PANDAS3 = int(pd.__version__.split(".")[0]) >= 3
 try:
     import pyarrow as pa
@@ -290,17 +292,7 @@ def arrow_text(values: Any) -> Any:
     try:
         return pa.array(values, type=pa.large_string())
     except (UnicodeEncodeError, pa.ArrowInvalid):
-        return pa.array([_utf8(v) for v in values], type=pa.large_string())
-
-
-def _utf8(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
-    return value
+        return pa.array([valid_utf8(v) for v in values], type=pa.large_string())
 
 
 def repeated(values: Any) -> np.ndarray:

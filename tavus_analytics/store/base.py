@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from ..errors import InvalidAnnotation
 from ..events import Fields, classify, parse_body
+from ..events import valid_utf8 as index_text
 
 #: How much of a refused body is kept in ``rejected``.
 REJECTED_BODY_LIMIT = 64 * 1024
@@ -122,21 +123,6 @@ def reclassified(rows: Iterable[tuple]) -> list[tuple[str, int]]:
         if new != kind:
             changed.append((new, cb_id))
     return changed
-
-
-def index_text(value: str | None) -> str | None:
-    """An index column's text as valid UTF-8.
-
-    JSON may escape a lone UTF-16 surrogate (``"\\ud800"``); the parsed string then cannot be
-    encoded to UTF-8 for the database. The raw body keeps the escape; the index copy gets U+FFFD.
-    """
-    if value is None or value.isascii():
-        return value
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
-    return value
 
 
 def callback_row(
