@@ -248,6 +248,93 @@ def no_annotation(annotation_id: int, name: str) -> InvalidAnnotation:
     )
 
 
+class LiveState:
+    """The alert states and the digest ledger of live operations, the same SQL on both engines
+    (SQLite's ``?`` placeholders; PostgreSQL's store translates them). An engine gives
+    ``_state_read(sql, params)`` (rows) and ``_state_write(sql, params)`` (the rows changed,
+    in a transaction of its own)."""
+
+    def _state_read(self, sql: str, params: tuple = ()) -> list[tuple]:
+        raise NotImplementedError
+
+    def _state_write(self, sql: str, params: tuple) -> int:
+        raise NotImplementedError
+
+    def alert_states(self) -> list[tuple]:
+        """Every rule's row of ``alert_state``, in :data:`ALERT_STATE_COLUMNS` order, by rule."""
+        return self._state_read(
+            f"SELECT {', '.join(ALERT_STATE_COLUMNS)} FROM alert_state ORDER BY rule"
+        )
+
+    def note_alert_check(
+        self, rule: str, checked_at: str, value: float | None, detail: str
+    ) -> None:
+        """Record a check of ``rule`` that changes nothing: its last value and when; a rule
+        checked for the first time starts ``OK``."""
+        self._state_write(
+            "INSERT INTO alert_state (rule, state, changed_at, checked_at, value, detail) "
+            "VALUES (?, 'OK', ?, ?, ?, ?) ON CONFLICT (rule) DO UPDATE SET "
+            "checked_at = excluded.checked_at, value = excluded.value, detail = excluded.detail",
+            (rule, checked_at, checked_at, value, detail),
+        )
+
+    def change_alert_state(
+        self,
+        rule: str,
+        expected_changed_at: str,
+        state: str,
+        changed_at: str,
+        value: float | None,
+        detail: str,
+    ) -> bool:
+        """Move ``rule`` to ``state`` if it has not changed since ``expected_changed_at``;
+        whether this call made the change (a checker that loses the race does not notify)."""
+        return (
+            self._state_write(
+                "UPDATE alert_state SET state = ?, changed_at = ?, checked_at = ?, value = ?, "
+                "detail = ?, notified = '' WHERE rule = ? AND changed_at = ?",
+                (state, changed_at, changed_at, value, detail, rule, expected_changed_at),
+            )
+            == 1
+        )
+
+    def alert_notified(self, rule: str, changed_at: str, channels: str) -> None:
+        """Record which channels (comma-separated names) were told of the change at
+        ``changed_at`` (nothing when the rule has changed again since)."""
+        self._state_write(
+            "UPDATE alert_state SET notified = ? WHERE rule = ? AND changed_at = ?",
+            (channels, rule, changed_at),
+        )
+
+    def claim_digest(self, period: str, period_start: str, channel: str, sent_at: str) -> bool:
+        """Enter a digest in the ledger before sending it; False when it is there already
+        (sent, or being sent, by an earlier run)."""
+        return (
+            self._state_write(
+                "INSERT INTO digest_ledger (period, period_start, channel, sent_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (period, period_start, channel, sent_at),
+            )
+            == 1
+        )
+
+    def release_digest(self, period: str, period_start: str, channel: str) -> None:
+        """Take a digest out of the ledger again: its sending failed, the next run retries."""
+        self._state_write(
+            "DELETE FROM digest_ledger WHERE period = ? AND period_start = ? AND channel = ?",
+            (period, period_start, channel),
+        )
+
+    def digests_sent(self, period: str, period_start: str) -> dict[str, str]:
+        """``{channel: sent_at}`` of the ledger's entries for one period."""
+        return dict(
+            self._state_read(
+                "SELECT channel, sent_at FROM digest_ledger WHERE period = ? AND period_start = ?",
+                (period, period_start),
+            )
+        )
+
+
 def status_summary(conn) -> dict:
     """The status page's figures, read on ``conn`` (SQLite or PostgreSQL, the same SQL): counts
     by kind and event type, the rejected count and the last arrival."""

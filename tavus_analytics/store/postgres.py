@@ -62,7 +62,6 @@ from ..events import Fields
 from ..masking import first_line, mask_url
 from . import views
 from .base import (
-    ALERT_STATE_COLUMNS,
     ALERT_STATE_TABLE,
     CALLBACK_COLUMNS,
     DIGEST_LEDGER_TABLE,
@@ -70,6 +69,7 @@ from .base import (
     RECLASSIFY_WHERE,
     REJECTED_COLUMNS,
     BatchResult,
+    LiveState,
     Query,
     accept,
     annotation_values,
@@ -486,7 +486,7 @@ def _broken(conn: psycopg.Connection) -> bool:
     return conn.closed or conn.broken
 
 
-class PgStore:
+class PgStore(LiveState):
     """A PostgreSQL database of callbacks, safe to share between threads and processes.
 
     Parameters
@@ -1166,78 +1166,12 @@ class PgStore:
         another connection: a lost answer could hide a change this call made."""
         with self.connection() as conn:
             try:
-                return conn.execute(sql, params).rowcount
+                return conn.execute(_pg_text(sql), params).rowcount
             except psycopg.Error as e:
                 raise _unavailable(e, self.name) from None
 
-    def alert_states(self) -> list[tuple]:
-        """Every rule's row of ``alert_state``, in :data:`ALERT_STATE_COLUMNS` order, by rule."""
-        sql = f"SELECT {', '.join(ALERT_STATE_COLUMNS)} FROM alert_state ORDER BY rule"
-        return self._run(lambda conn: conn.execute(sql).fetchall())
-
-    def note_alert_check(
-        self, rule: str, checked_at: str, value: float | None, detail: str
-    ) -> None:
-        """Record a check of ``rule`` that changes nothing: its last value and when; a rule
-        checked for the first time starts ``OK``."""
-        self._state_write(
-            "INSERT INTO alert_state (rule, state, changed_at, checked_at, value, detail) "
-            "VALUES (%s, 'OK', %s, %s, %s, %s) ON CONFLICT (rule) DO UPDATE SET "
-            "checked_at = excluded.checked_at, value = excluded.value, detail = excluded.detail",
-            (rule, checked_at, checked_at, value, detail),
-        )
-
-    def change_alert_state(
-        self,
-        rule: str,
-        expected_changed_at: str,
-        state: str,
-        changed_at: str,
-        value: float | None,
-        detail: str,
-    ) -> bool:
-        """Move ``rule`` to ``state`` if it has not changed since ``expected_changed_at``;
-        whether this call made the change (a collector that loses the race does not notify)."""
-        return (
-            self._state_write(
-                "UPDATE alert_state SET state = %s, changed_at = %s, checked_at = %s, "
-                "value = %s, detail = %s, notified = '' WHERE rule = %s AND changed_at = %s",
-                (state, changed_at, changed_at, value, detail, rule, expected_changed_at),
-            )
-            == 1
-        )
-
-    def alert_notified(self, rule: str, changed_at: str, channels: str) -> None:
-        """Record which channels (comma-separated names) were told of the change at
-        ``changed_at`` (nothing when the rule has changed again since)."""
-        self._state_write(
-            "UPDATE alert_state SET notified = %s WHERE rule = %s AND changed_at = %s",
-            (channels, rule, changed_at),
-        )
-
-    def claim_digest(self, period: str, period_start: str, channel: str, sent_at: str) -> bool:
-        """Enter a digest in the ledger before sending it; False when it is there already
-        (sent, or being sent, by an earlier run)."""
-        return (
-            self._state_write(
-                "INSERT INTO digest_ledger (period, period_start, channel, sent_at) "
-                "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (period, period_start, channel, sent_at),
-            )
-            == 1
-        )
-
-    def release_digest(self, period: str, period_start: str, channel: str) -> None:
-        """Take a digest out of the ledger again: its sending failed, the next run retries."""
-        self._state_write(
-            "DELETE FROM digest_ledger WHERE period = %s AND period_start = %s AND channel = %s",
-            (period, period_start, channel),
-        )
-
-    def digests_sent(self, period: str, period_start: str) -> dict[str, str]:
-        """``{channel: sent_at}`` of the ledger's entries for one period."""
-        sql = "SELECT channel, sent_at FROM digest_ledger WHERE period = %s AND period_start = %s"
-        return dict(self._run(lambda conn: conn.execute(sql, (period, period_start)).fetchall()))
+    def _state_read(self, sql: str, params: tuple = ()) -> list[tuple]:
+        return self._run(lambda conn: conn.execute(_pg_text(sql), params).fetchall())
 
 
 _HAS_CONVERSATION = "SELECT 1 FROM callbacks WHERE conversation_id = %s LIMIT 1"

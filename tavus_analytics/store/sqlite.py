@@ -63,7 +63,6 @@ from ..errors import (
 from ..events import Fields
 from . import views
 from .base import (
-    ALERT_STATE_COLUMNS,
     ALERT_STATE_TABLE,
     CALLBACK_COLUMNS,
     DIGEST_LEDGER_TABLE,
@@ -71,6 +70,7 @@ from .base import (
     RECLASSIFY_WHERE,
     REJECTED_COLUMNS,
     BatchResult,
+    LiveState,
     Query,
     accept,
     annotation_values,
@@ -444,7 +444,7 @@ class _Pending:
         self.done = False
 
 
-class Store:
+class Store(LiveState):
     """A SQLite database of callbacks, safe to share between threads.
 
     Each thread gets its own connection (SQLite connections must not be shared). The database
@@ -1140,91 +1140,11 @@ class Store:
         except sqlite3.Error as e:
             raise _unavailable(e) from None
 
-    def alert_states(self) -> list[tuple]:
-        """Every rule's row of ``alert_state``, in :data:`ALERT_STATE_COLUMNS` order, by rule."""
+    def _state_read(self, sql: str, params: tuple = ()) -> list[tuple]:
         try:
-            return (
-                self.connection()
-                .execute(f"SELECT {', '.join(ALERT_STATE_COLUMNS)} FROM alert_state ORDER BY rule")
-                .fetchall()
-            )
+            return self.connection().execute(sql, params).fetchall()
         except sqlite3.Error as e:
             raise _unavailable(e) from None
-
-    def note_alert_check(
-        self, rule: str, checked_at: str, value: float | None, detail: str
-    ) -> None:
-        """Record a check of ``rule`` that changes nothing: its last value and when; a rule
-        checked for the first time starts ``OK``."""
-        self._state_write(
-            "INSERT INTO alert_state (rule, state, changed_at, checked_at, value, detail) "
-            "VALUES (?, 'OK', ?, ?, ?, ?) ON CONFLICT (rule) DO UPDATE SET "
-            "checked_at = excluded.checked_at, value = excluded.value, detail = excluded.detail",
-            (rule, checked_at, checked_at, value, detail),
-        )
-
-    def change_alert_state(
-        self,
-        rule: str,
-        expected_changed_at: str,
-        state: str,
-        changed_at: str,
-        value: float | None,
-        detail: str,
-    ) -> bool:
-        """Move ``rule`` to ``state`` if it has not changed since ``expected_changed_at``;
-        whether this call made the change (a checker that loses the race does not notify)."""
-        return (
-            self._state_write(
-                "UPDATE alert_state SET state = ?, changed_at = ?, checked_at = ?, value = ?, "
-                "detail = ?, notified = '' WHERE rule = ? AND changed_at = ?",
-                (state, changed_at, changed_at, value, detail, rule, expected_changed_at),
-            )
-            == 1
-        )
-
-    def alert_notified(self, rule: str, changed_at: str, channels: str) -> None:
-        """Record which channels (comma-separated names) were told of the change at
-        ``changed_at`` (nothing when the rule has changed again since)."""
-        self._state_write(
-            "UPDATE alert_state SET notified = ? WHERE rule = ? AND changed_at = ?",
-            (channels, rule, changed_at),
-        )
-
-    def claim_digest(self, period: str, period_start: str, channel: str, sent_at: str) -> bool:
-        """Enter a digest in the ledger before sending it; False when it is there already
-        (sent, or being sent, by an earlier run)."""
-        return (
-            self._state_write(
-                "INSERT INTO digest_ledger (period, period_start, channel, sent_at) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (period, period_start, channel, sent_at),
-            )
-            == 1
-        )
-
-    def release_digest(self, period: str, period_start: str, channel: str) -> None:
-        """Take a digest out of the ledger again: its sending failed, the next run retries."""
-        self._state_write(
-            "DELETE FROM digest_ledger WHERE period = ? AND period_start = ? AND channel = ?",
-            (period, period_start, channel),
-        )
-
-    def digests_sent(self, period: str, period_start: str) -> dict[str, str]:
-        """``{channel: sent_at}`` of the ledger's entries for one period."""
-        try:
-            rows = (
-                self.connection()
-                .execute(
-                    "SELECT channel, sent_at FROM digest_ledger WHERE period = ? "
-                    "AND period_start = ?",
-                    (period, period_start),
-                )
-                .fetchall()
-            )
-        except sqlite3.Error as e:
-            raise _unavailable(e) from None
-        return dict(rows)
 
 
 _HAS_CONVERSATION = "SELECT 1 FROM callbacks WHERE conversation_id = ? LIMIT 1"
