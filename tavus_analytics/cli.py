@@ -466,9 +466,8 @@ def replay(db, url, since, until, event_types, conversations, rate, timeout):
         )
 
 
-@cli.command()
-@db_option
-@click.option(
+#: The Tavus API key of the commands that call Tavus's API.
+api_key_option = click.option(
     "--api-key",
     envvar="TAVUS_API_KEY",
     show_envvar=True,
@@ -477,36 +476,53 @@ def replay(db, url, since, until, event_types, conversations, rate, timeout):
     help="Tavus API key (prefer the environment variable: a flag shows in shell history). "
     "Sent only in the x-api-key header; never printed, logged or stored.",
 )
+
+
+def api_client_options(command):
+    """``--base-url``, ``--rate``, ``--max-retries`` and ``--backoff``: how a command talks
+    to Tavus's API."""
+    options = (
+        click.option(
+            "--base-url",
+            envvar="TAVUS_API_BASE_URL",
+            show_envvar=True,
+            default="https://tavusapi.com",
+            show_default=True,
+            help="Root of the Tavus API.",
+        ),
+        click.option(
+            "--rate",
+            type=click.FloatRange(min=0),
+            default=5.0,
+            show_default=True,
+            help="Requests per second at most (0: no limit).",
+        ),
+        click.option(
+            "--max-retries",
+            type=click.IntRange(min=0),
+            default=5,
+            show_default=True,
+            help="Tries again this many times on 429, 5xx or no answer.",
+        ),
+        click.option(
+            "--backoff",
+            type=click.FloatRange(min=0),
+            default=1.0,
+            show_default=True,
+            help="First wait before trying again, in seconds, doubled each time (Retry-After "
+            "wins).",
+        ),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@cli.command()
+@db_option
+@api_key_option
 @since_option
-@click.option(
-    "--base-url",
-    envvar="TAVUS_API_BASE_URL",
-    show_envvar=True,
-    default="https://tavusapi.com",
-    show_default=True,
-    help="Root of the Tavus API.",
-)
-@click.option(
-    "--rate",
-    type=click.FloatRange(min=0),
-    default=5.0,
-    show_default=True,
-    help="Requests per second at most (0: no limit).",
-)
-@click.option(
-    "--max-retries",
-    type=click.IntRange(min=0),
-    default=5,
-    show_default=True,
-    help="Tries again this many times on 429, 5xx or no answer.",
-)
-@click.option(
-    "--backoff",
-    type=click.FloatRange(min=0),
-    default=1.0,
-    show_default=True,
-    help="First wait before trying again, in seconds, doubled each time (Retry-After wins).",
-)
+@api_client_options
 @click.option(
     "--page-size",
     type=click.IntRange(min=1),
@@ -1194,15 +1210,7 @@ def digest(db, period, at, rate_per_minute, replicas, fmt, out, send, rules):
 
 
 @cli.command()
-@click.option(
-    "--api-key",
-    envvar="TAVUS_API_KEY",
-    show_envvar=True,
-    default=None,
-    metavar="KEY",
-    help="Tavus API key (prefer the environment variable: a flag shows in shell history). "
-    "Sent only in the x-api-key header; never printed, logged or stored.",
-)
+@api_key_option
 @click.option(
     "--callback-url",
     default=None,
@@ -1217,35 +1225,7 @@ def digest(db, period, at, rate_per_minute, replicas, fmt, out, send, rules):
     "run, which changes nothing).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON, for machines.")
-@click.option(
-    "--base-url",
-    envvar="TAVUS_API_BASE_URL",
-    show_envvar=True,
-    default="https://tavusapi.com",
-    show_default=True,
-    help="Root of the Tavus API.",
-)
-@click.option(
-    "--rate",
-    type=click.FloatRange(min=0),
-    default=5.0,
-    show_default=True,
-    help="Requests per second at most (0: no limit).",
-)
-@click.option(
-    "--max-retries",
-    type=click.IntRange(min=0),
-    default=5,
-    show_default=True,
-    help="Tries again this many times on 429, 5xx or no answer.",
-)
-@click.option(
-    "--backoff",
-    type=click.FloatRange(min=0),
-    default=1.0,
-    show_default=True,
-    help="First wait before trying again, in seconds, doubled each time (Retry-After wins).",
-)
+@api_client_options
 @_user_errors
 def setup(api_key, callback_url, apply, as_json, base_url, rate, max_retries, backoff):
     """Point the account's objectives and guardrails at the collector.
