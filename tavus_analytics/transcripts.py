@@ -13,6 +13,7 @@ picked with list comprehensions and words counted for a whole batch at once
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Iterator
 from typing import Any
 
@@ -55,6 +56,8 @@ _ROLE = itertools.repeat("role")
 _CONTENT = itertools.repeat("content")
 _START = itertools.repeat("seconds_from_start")
 _DURATION = itertools.repeat("duration")
+_USER = itertools.repeat("user")
+_ASSISTANT = itertools.repeat("assistant")
 
 
 def rows(reader: ReaderInterface, after: int, upto: int) -> Iterator[list[tuple]]:
@@ -237,8 +240,8 @@ def counts(
                     "skipped",
                 )
             contents = list(map(_get, messages, _CONTENT))
-            user = [c for c, r in zip(contents, roles, strict=True) if r == "user"]
-            assistant = [c for c, r in zip(contents, roles, strict=True) if r == "assistant"]
+            user = list(itertools.compress(contents, map(operator.eq, roles, _USER)))
+            assistant = list(itertools.compress(contents, map(operator.eq, roles, _ASSISTANT)))
             code = -1
             if "system" in roles:
                 prompt = contents[roles.index("system")]
