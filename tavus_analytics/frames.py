@@ -326,6 +326,20 @@ def repeated(values: Any) -> np.ndarray:
     return found.to_numpy(zero_copy_only=False).astype(bool, copy=False)
 
 
+def rows_in_order(table: Any, rows: np.ndarray) -> Any:
+    """The rows ``rows`` (increasing) of an Arrow table, as slices of it where they follow each
+    other: no copy when most rows are kept (a ``take`` of a table read from a memory-mapped file
+    copies every row, and may concatenate its chunks first)."""
+    if not len(rows):
+        return table.slice(0, 0)
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    starts = rows[np.concatenate(([0], breaks))]
+    ends = rows[np.concatenate((breaks - 1, [len(rows) - 1]))] + 1
+    return pa.concat_tables(
+        [table.slice(int(a), int(b - a)) for a, b in zip(starts, ends, strict=True)]
+    )
+
+
 def positions(values: Any, index: Any) -> np.ndarray:
     """Where each of ``values`` is in ``index`` (Arrow text, unique), -1 where it is not:
     hashed by Arrow, without making a Python string of either."""

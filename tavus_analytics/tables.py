@@ -552,27 +552,23 @@ def _rebase_prompts(before: Sequence[Facts], facts: Facts) -> Facts:
     )
     local_keys = facts["prompts"]["key"]
     hits = fr.positions(local_keys, known_keys)  # the first prompt with the same key
-    hit = np.flatnonzero(hits >= 0)
-    mine = dict(zip(hit.tolist(), local.take(pa.array(hit)).to_pylist(), strict=True))
-    candidates = iter(known.take(pa.array(hits[hit])).to_pylist())
-    numbers = np.empty(len(local) + 1, dtype=np.int64)
-    numbers[-1] = -1  # -1 (no prompt) stays -1
-    new: list[int] = []
-    for j, at in enumerate(hits):
-        found = -1
-        if at >= 0:
-            if next(candidates) == mine[j]:
-                found = int(at)
-            else:  # another prompt with the same key: compare with each of them
-                same = pc.equal(known_keys, local_keys[j]).to_numpy(zero_copy_only=False)
-                for i in np.flatnonzero(same):
-                    if known[int(i)].as_py() == mine[j]:
-                        found = int(i)
-                        break
-        if found < 0:
-            found = len(known) + len(new)
-            new.append(j)
-        numbers[j] = found
+    # Each prompt with a known key is compared with the known one, value by value in Arrow:
+    # a take of every hit would concatenate (copy) every chunk first.
+    found = np.full(len(local), -1, dtype=np.int64)
+    for j in np.flatnonzero(hits >= 0):
+        mine = local[int(j)]
+        if known[int(hits[j])].equals(mine):
+            found[j] = hits[j]
+            continue
+        # another prompt with the same key: compare with each of them
+        same = pc.equal(known_keys, local_keys[int(j)]).to_numpy(zero_copy_only=False)
+        for i in np.flatnonzero(same):
+            if known[int(i)].equals(mine):
+                found[j] = i
+                break
+    new = np.flatnonzero(found < 0)
+    numbers = np.append(found, -1)  # -1 (no prompt) stays -1
+    numbers[new] = len(known) + np.arange(len(new))
     transcripts = facts["transcripts"]
     codes = numbers[transcripts["prompt"].to_numpy()]
     return {
@@ -580,7 +576,7 @@ def _rebase_prompts(before: Sequence[Facts], facts: Facts) -> Facts:
         "transcripts": transcripts.set_column(
             transcripts.schema.get_field_index("prompt"), "prompt", pa.array(codes)
         ),
-        "prompts": facts["prompts"].take(pa.array(new, pa.int64())),
+        "prompts": fr.rows_in_order(facts["prompts"], new),
     }
 
 

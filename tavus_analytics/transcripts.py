@@ -57,6 +57,7 @@ _CONTENT = itertools.repeat("content")
 _START = itertools.repeat("seconds_from_start")
 _DURATION = itertools.repeat("duration")
 _USER = itertools.repeat("user")
+_ROLE_NAMES = np.array(["", "user", "assistant"], dtype=object)
 _ASSISTANT = itertools.repeat("assistant")
 
 
@@ -214,14 +215,16 @@ def counts(
     meta: list[tuple] = []  # (id, conversation id, time, user turns, assistant turns, prompt)
     prompts = Prompts()
     words: list[np.ndarray] = []
-    # the messages of timed transcripts: transcript index, role, start, duration, spoken
-    t_group: list[int] = []
-    t_role: list[Any] = []
-    t_start: list[Any] = []
-    t_duration: list[Any] = []
-    t_spoken: list[bool] = []
+    # The messages of timed transcripts: transcript index, role, start, duration, spoken; as
+    # Python lists for a batch, then as arrays (a float object per value would weigh 4 times).
+    timed_batches: list[tuple[np.ndarray, ...]] = []
     for batch in rows(reader, after, upto):
         texts: list[str] = []
+        t_group: list[int] = []
+        t_role: list[Any] = []
+        t_start: list[Any] = []
+        t_duration: list[Any] = []
+        t_spoken: list[bool] = []
         for cb_id, cid, ts, body in batch:
             transcript = transcript_of(body, problems, cid, cb_id)
             if transcript is None:
@@ -265,14 +268,35 @@ def counts(
             texts.append(_joined_text(assistant))
         words.append(count_words(texts))
         prompts.end_batch()
+        if t_group:
+            roles = fr.objects(t_role)
+            code = (roles == "user").astype(np.int8) + 2 * (roles == "assistant")
+            timed_batches.append(
+                (
+                    np.asarray(t_group, dtype=np.int64),
+                    code,
+                    floats(t_start),
+                    floats(t_duration),
+                    np.asarray(t_spoken, dtype=bool) & (code > 0),
+                )
+            )
     counted = np.concatenate(words) if words else np.zeros(0, dtype=np.int64)
     ids, cids, times, user_turns, assistant_turns, codes = (
         map(list, zip(*meta, strict=True)) if meta else ([] for _ in range(6))
     )
-    group = np.asarray(t_group, dtype=np.int64)
-    role = fr.objects(t_role)
-    start, duration = floats(t_start), floats(t_duration)
-    spoken = np.asarray(t_spoken, dtype=bool) & ((role == "user") | (role == "assistant"))
+    group, code, start, duration, spoken = (
+        (np.concatenate(parts) for parts in zip(*timed_batches, strict=True))
+        if timed_batches
+        else (
+            np.zeros(0, dtype=np.int64),
+            np.zeros(0, dtype=np.int8),
+            np.zeros(0),
+            np.zeros(0),
+            np.zeros(0, dtype=bool),
+        )
+    )
+    # Only user and assistant turns are timed: every other role may read as one.
+    role = _ROLE_NAMES[code]
     timing = turn_timing(group, role, start, duration, spoken)
     timed = spoken & ~np.isnan(start) & ~np.isnan(duration)
     summary = timing_summary(group, role, duration, timing, timed, len(meta))

@@ -387,3 +387,32 @@ def test_the_collector_never_waits_for_a_load(db_path, monkeypatch):
         loader.join(30)
     assert loaded[0]["conversation_id"].tolist() == ["c1"]  # the load's snapshot
     assert sorted(ta.load(db_path).conversations["conversation_id"]) == ["c1", "c2"]
+
+
+def test_prompts_of_a_range_are_numbered_as_the_ranges_before_continue():
+    """A prompt seen in an earlier range keeps its number; one with the same short key but
+    another text (same length, start and end) is a new prompt; the new ones follow in order."""
+    import pyarrow as pa
+
+    from tavus_analytics import transcripts
+    from tavus_analytics.tables import _rebase_prompts
+
+    head, tail = "h" * 80, "t" * 80
+    a, b, c, d = "prompt a", head + "middle one" + tail, head + "middle two" + tail, "prompt d"
+    assert transcripts.key(b) == transcripts.key(c) and b != c
+
+    def facts(prompts: list[str], codes: list[int]) -> dict:
+        return {
+            "prompts": pa.table(
+                {
+                    "prompt": pa.array(prompts, pa.large_string()),
+                    "key": pa.array([transcripts.key(p) for p in prompts], pa.large_string()),
+                }
+            ),
+            "transcripts": pa.table({"prompt": pa.array(codes, pa.int64())}),
+        }
+
+    before = facts([a, b], [0, 1])
+    rebased = _rebase_prompts([before], facts([c, a, d], [0, 1, 2, -1, 1]))
+    assert rebased["prompts"]["prompt"].to_pylist() == [c, d]
+    assert rebased["transcripts"]["prompt"].to_pylist() == [2, 0, 3, -1, 0]
