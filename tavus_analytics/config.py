@@ -86,7 +86,7 @@ class Settings:
         False,
         "Open a public HTTPS URL to the collector with ngrok, inside the process (the [tunnel] "
         "extra; needs NGROK_AUTHTOKEN), print the callback URL and a ready curl, and close it "
-        "on exit. With the default server (waitress) only.",
+        "on exit. With waitress (the default) or granian, not gunicorn.",
         "TAVUS_ANALYTICS_TUNNEL",
     )
     tunnel_domain: str | None = _setting(
@@ -116,8 +116,8 @@ class Settings:
     alerts: str | None = _setting(
         None,
         "An alert rules file (TOML) the collector checks every alerts_every seconds, "
-        "notifying its channels of each change. With the default server (waitress) only; "
-        "elsewhere run tavus-analytics alerts check from cron.",
+        "notifying its channels of each change. With waitress (the default) or granian; with "
+        "gunicorn run tavus-analytics alerts check from cron.",
         "TAVUS_ANALYTICS_ALERTS",
     )
     alerts_every: int = _setting(

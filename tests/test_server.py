@@ -105,13 +105,13 @@ def test_python_collector_py_serves_and_prints_the_callback_url(tmp_path):
         secret = (tmp_path / "sub.db.secret").read_text().strip()
         assert f"callback URL:  http://127.0.0.1:{port}/webhook?token={secret}" in out
         assert f"ngrok http {port}" in out
-        _wait_healthy(f"http://127.0.0.1:{port}")  # granian's worker starts after the banner
+        # Sent as soon as the banner shows, once, no retry: the server answers already.
         r = requests.post(
             f"http://127.0.0.1:{port}/webhook?token={secret}", data=json.dumps(SHUTDOWN_EXAMPLE)
         )
         assert r.status_code == 200 and r.json()["id"] == 1
     finally:
-        proc.terminate()  # granian stops its worker too
+        proc.terminate()
         proc.wait(timeout=20)
         proc.stdout.close()
     conn = sqlite3.connect(db)
@@ -234,7 +234,7 @@ def _start_collector(tmp_path, *args):
 
 
 def _wait_healthy(url):
-    for _ in range(200):  # the workers start after the banner
+    for _ in range(200):  # gunicorn's workers start after its banner
         try:
             if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
                 return
@@ -319,3 +319,92 @@ def test_a_port_in_use_is_a_one_line_error(db_path, server):
     assert result.exit_code == 1
     assert f"Error: cannot listen on 127.0.0.1:{port}: Address already in use" in result.output
     assert "Traceback" not in result.output
+
+
+def _until_banner(proc) -> str:
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("Status page"):
+            break
+    return "".join(lines)
+
+
+def _post_raw(port: int, body: bytes) -> bytes:
+    """One POST on a new connection, no retry: a refused connection is an error here."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(
+            b"POST /webhook?token=%s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n"
+            b"Connection: close\r\n\r\n%s" % (SECRET.encode(), len(body), body)
+        )
+        answer = b""
+        while data := s.recv(65536):
+            answer += data
+    return answer
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("--server", "granian"), ("--server", "granian", "--workers", "2"), ()],
+    ids=["granian", "granian-2-workers", "default"],
+)
+def test_a_callback_sent_as_soon_as_the_banner_shows_is_answered(tmp_path, args):
+    """The banner says "listening" only once the port answers: granian's supervisor prints it
+    after its worker has answered a probe, not when it starts the worker. ``--port 0`` picks a
+    free port (granian's workers each bind it: the supervisor chooses it first)."""
+    import signal
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAVUS_")}
+    proc = subprocess.Popen(
+        [sys.executable, "collector.py", "--db", str(tmp_path / "b.db"), "--port", "0"]
+        + ["--secret", SECRET, *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        out = _until_banner(proc)
+        port = int(out.split("listening on http://127.0.0.1:", 1)[1].split()[0])
+        answer = _post_raw(port, json.dumps(SHUTDOWN_EXAMPLE).encode())
+        assert answer.startswith(b"HTTP/1.1 200 OK"), answer[:200]
+        assert json.loads(answer.partition(b"\r\n\r\n")[2])["id"] == 1
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+        proc.stdout.close()
+    assert _stored(tmp_path / "b.db") == 1
+
+
+def test_granian_says_it_closes_a_connection_whose_body_was_not_read(tmp_path):
+    """A response given before the request's body was read (here a 401: the token is checked
+    first) says ``Connection: close``, which granian then does: a client does not send its next
+    request on a connection that is going away. A body read to its end keeps the connection."""
+    import signal
+
+    proc, url, _ = _start_collector(tmp_path, "--server", "granian")
+    port = int(url.rsplit(":", 1)[1])
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(
+                b"POST /webhook?token=wrong HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
+                + b"{" * 10
+            )
+            answer = b""
+            while data := s.recv(65536):  # the server closes: the loop ends
+                answer += data
+        head = answer.partition(b"\r\n\r\n")[0].lower()
+        assert head.startswith(b"http/1.1 401") and b"\r\nconnection: close" in head
+        with requests.Session() as session:
+            ok = [
+                session.post(f"{url}/webhook?token={SECRET}", data=json.dumps({"n": i}))
+                for i in range(3)
+            ]
+        assert [r.status_code for r in ok] == [200] * 3
+        assert all("connection" not in r.headers for r in ok)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+        proc.stdout.close()
