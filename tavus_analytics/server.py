@@ -1,16 +1,34 @@
 """Running the collector: the secret, the start-up banner and the production WSGI servers.
 
-The default server is waitress: pure Python, one process with a pool of threads (each with its
-own SQLite connection), on Linux, macOS and Windows. It answers every request it reads,
-half-closed connections included, and a SIGKILL stops all of it. ``--server granian`` runs the
-same app on granian, a Rust HTTP server (benchmarks/README.md): one worker process of
-``--threads`` blocking threads (``--workers N`` for more) under a supervisor that is plain
-Python, where the banner, the tunnel and the alert checks live; the worker ends with it, even
-after a SIGKILL of the supervisor, and the banner is printed once the worker answers on the
-port. A request whose sender half-closes the connection gets no answer from granian (its HTTP
-layer drops the connection when it reads the end of the stream); it may have been stored, and
-its retry is then answered as a duplicate. ``--server gunicorn`` (Linux and macOS) runs several
-processes; it forks them from its master, so it has no tunnel and no alert checks.
+The default server is granian, a Rust HTTP server: its HTTP layer runs outside the GIL, so the
+one core of Python goes to the app (benchmarks/README.md has the figures against waitress and
+Tavus's sample server). One worker process of ``--threads`` blocking threads (``--workers N``
+for more) under a supervisor that is plain Python: the banner, the tunnel and the alert checks
+live there, and the worker ends with it, even after a SIGKILL of the supervisor. The banner is
+printed once the worker answers on the port, so a callback sent as soon as it shows is
+answered.
+
+What a sender sees differently with granian (``stress/hostile.py`` checks both):
+
+* A request whose sender half-closes the connection (``shutdown(SHUT_WR)`` once the request is
+  sent) gets no answer: granian's HTTP layer (hyper, without half-close support, and granian
+  has no setting for it) drops the connection when it reads the end of the stream. The request
+  may have been processed: the callback is then stored, and its retry is answered ``200`` with
+  ``"duplicate": true``; or not, and the retry stores it. Either way it is stored once, and a
+  ``200`` still means it is on disk. HTTP client libraries (requests, curl) keep their side
+  open while they wait for the answer.
+* A chunked body cut short (the connection ends before its last chunk, or a chunk size is
+  broken) reaches the app as what arrived: refused with ``400``, unless what arrived is a JSON
+  object on its own (the rest was white space or trailing bytes), which is then stored as it
+  arrived. waitress never passes such a body on. A Content-Length body cut short is refused by
+  either.
+
+``--server waitress`` is pure Python, one process with a pool of threads, on every platform.
+The collector uses it where granian cannot run: granian is a dependency only where it
+publishes wheels (Linux on x86-64, ARM64, ARMv7 and i686; macOS; Windows on x86-64), and
+elsewhere the default server falls back to waitress, saying so in one line. ``--server
+gunicorn`` (Linux and macOS) runs several processes; it forks them from its master, so it has
+no tunnel and no alert checks.
 """
 
 from __future__ import annotations
@@ -31,8 +49,8 @@ from .store import display_url, needs_shared_secret, open_store
 
 log = logging.getLogger("tavus_analytics.collector")
 
-#: The WSGI servers the collector runs on.
-SERVERS = ("waitress", "granian", "gunicorn")
+#: The WSGI servers the collector runs on; the first is the default.
+SERVERS = ("granian", "waitress", "gunicorn")
 
 
 def _store(settings: Settings):
@@ -224,13 +242,17 @@ def stop(server, timeout: float = 10) -> None:
     server.store.close()
 
 
-def serve(settings: Settings, *, out=None) -> None:
+def serve(settings: Settings, *, out=None, fallback: bool = False) -> None:
     """Resolve the secret, print the banner and serve until interrupted (Ctrl-C or SIGTERM).
 
     With ``settings.tunnel`` a public URL is opened once the port answers and closed on the
     way out; with ``settings.alerts`` the rules are read before anything starts (an error in
     the file stops the start, in one line) and checked in a thread every
     ``settings.alerts_every`` seconds (with granian, in its supervisor process).
+
+    ``fallback``: the server is the default rather than chosen (no ``--server``, no
+    ``TAVUS_ANALYTICS_SERVER``), so where granian cannot run, waitress serves instead, and one
+    line says so. A server that was chosen and cannot run is an error.
     """
     out = out or sys.stdout
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -241,6 +263,9 @@ def serve(settings: Settings, *, out=None) -> None:
         raise TavusAnalyticsError(
             f"unknown server {settings.server!r}: choose one of {', '.join(SERVERS)}"
         )
+    if fallback and settings.server == "granian" and (why := granian_unavailable()):
+        log.warning("%s: serving with waitress, the pure-Python server", why)
+        settings = dataclasses.replace(settings, server="waitress")
     settings, source = resolve_secret(settings)
     if settings.tunnel_domain and not settings.tunnel:
         settings = dataclasses.replace(settings, tunnel=True)
@@ -288,6 +313,18 @@ def serve(settings: Settings, *, out=None) -> None:
         server.store.close()
 
 
+def granian_unavailable() -> str | None:
+    """Why granian cannot run here (one line), or None when it can."""
+    import platform
+
+    try:
+        import granian  # noqa: F401
+    except ImportError:
+        where = f"{platform.system()} on {platform.machine() or 'this machine'}"
+        return f"granian is not installed ({where}: it has no wheel for every platform)"
+    return None
+
+
 def _alert_watcher(settings: Settings):
     """The thread that checks ``settings.alerts`` (not started), or None; the rules file is
     read now, so that a mistake in it stops the start with one line naming the line."""
@@ -295,7 +332,7 @@ def _alert_watcher(settings: Settings):
         return None
     if settings.server == "gunicorn":
         raise TavusAnalyticsError(
-            "--alerts runs inside the collector (waitress or granian), not --server gunicorn, "
+            "--alerts runs inside the collector (granian or waitress), not --server gunicorn, "
             "whose master forks its workers: run tavus-analytics alerts check --rules "
             f"{settings.alerts} from cron or a systemd timer instead (docs/deployment.md)"
         )

@@ -69,7 +69,7 @@ class Tunnel:
         self.close()
 
 
-def check(server: str = "waitress", environ: Mapping[str, str] | None = None) -> ModuleType:
+def check(server: str = "granian", environ: Mapping[str, str] | None = None) -> ModuleType:
     """The ``ngrok`` module, once it is clear a tunnel can be asked for.
 
     Raises
@@ -84,7 +84,7 @@ def check(server: str = "waitress", environ: Mapping[str, str] | None = None) ->
     environ = os.environ if environ is None else environ
     if server == "gunicorn":
         raise TunnelUnavailable(
-            "--tunnel runs with waitress (the default) or granian, not --server gunicorn: its "
+            "--tunnel runs with granian (the default) or waitress, not --server gunicorn: its "
             "master forks workers from the process that would hold the tunnel; run ngrok "
             "beside it instead (docs/deployment.md)"
         )

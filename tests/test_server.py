@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import platform
 import socket
 import sqlite3
 import stat
@@ -21,7 +22,7 @@ from conftest import SECRET, SHUTDOWN_EXAMPLE
 from tavus_analytics import Settings
 from tavus_analytics.cli import cli
 from tavus_analytics.config import settings_help
-from tavus_analytics.server import banner, resolve_secret, start_in_thread, stop
+from tavus_analytics.server import SERVERS, banner, resolve_secret, start_in_thread, stop
 from tavus_analytics.testing import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,7 +112,7 @@ def test_python_collector_py_serves_and_prints_the_callback_url(tmp_path):
         )
         assert r.status_code == 200 and r.json()["id"] == 1
     finally:
-        proc.terminate()
+        proc.terminate()  # granian stops its worker too
         proc.wait(timeout=20)
         proc.stdout.close()
     conn = sqlite3.connect(db)
@@ -173,7 +174,10 @@ def test_every_setting_is_a_serve_option_made_from_its_declaration():
         assert f"env {f.metadata['env']}" in option.help, f.name
         assert option.default is None, f.name  # so that the environment applies
     assert params["no_auth"].is_flag
-    assert list(params["server"].type.choices) == ["waitress", "granian", "gunicorn"]
+    assert (
+        list(params["server"].type.choices) == list(SERVERS) == ["granian", "waitress", "gunicorn"]
+    )
+    assert Settings().server == SERVERS[0]  # the default
     assert params["workers"].type.min == 1
     # and the --db of every other command is the same option
     assert cli.commands["stats"].params[0].help == params["db"].help
@@ -345,8 +349,8 @@ def _post_raw(port: int, body: bytes) -> bytes:
 
 @pytest.mark.parametrize(
     "args",
-    [("--server", "granian"), ("--server", "granian", "--workers", "2"), ()],
-    ids=["granian", "granian-2-workers", "default"],
+    [(), ("--server", "granian", "--workers", "2"), ("--server", "waitress")],
+    ids=["default", "granian-2-workers", "waitress"],
 )
 def test_a_callback_sent_as_soon_as_the_banner_shows_is_answered(tmp_path, args):
     """The banner says "listening" only once the port answers: granian's supervisor prints it
@@ -376,6 +380,59 @@ def test_a_callback_sent_as_soon_as_the_banner_shows_is_answered(tmp_path, args)
         proc.wait(timeout=20)
         proc.stdout.close()
     assert _stored(tmp_path / "b.db") == 1
+
+
+def test_the_default_falls_back_to_waitress_where_granian_cannot_run(tmp_path):
+    """Where granian has no wheel (here: a stand-in whose import fails), the default server is
+    waitress, said in one line; a chosen --server granian is an error naming what to install."""
+    import signal
+
+    standin = tmp_path / "standin"
+    standin.mkdir()
+    (standin / "granian.py").write_text('raise ImportError("no wheel for this platform")\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAVUS_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(standin), str(ROOT)])
+    base = [sys.executable, "collector.py", "--db", str(tmp_path / "f.db"), "--secret", SECRET]
+    proc = subprocess.Popen(
+        [*base, "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        out = _until_banner(proc)
+        port = int(out.split("listening on http://127.0.0.1:", 1)[1].split()[0])
+        assert _post_raw(port, b'{"replica_id": "r1", "status": "ready"}').startswith(
+            b"HTTP/1.1 200 OK"
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    notice = [line for line in err.splitlines() if "granian" in line]
+    assert len(notice) == 1 and notice[0].endswith(
+        f"WARNING granian is not installed ({platform.system()} on {platform.machine()}: it has "
+        "no wheel for every platform): serving with waitress, the pure-Python server"
+    ), err
+    assert "Traceback" not in err
+    for chosen, extra_env in (
+        (["--server", "granian"], {}),
+        ([], {"TAVUS_ANALYTICS_SERVER": "granian"}),
+    ):
+        done = subprocess.run(
+            [*base, "--port", str(free_port()), *chosen],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env={**env, **extra_env},
+            timeout=60,
+        )
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip().splitlines() == [
+            "Error: --server granian needs the optional package granian: "
+            "pip install 'tavus-analytics[granian]'"
+        ]
 
 
 def test_granian_says_it_closes_a_connection_whose_body_was_not_read(tmp_path):

@@ -198,8 +198,8 @@ def test_when_ngrok_refuses_the_collector_stops_and_says_why(standin, tmp_path, 
 
 
 def test_when_ngrok_refuses_granian_stops_its_worker_and_says_why(tmp_path):
-    """With granian the tunnel opens in its supervisor once the worker answers: refused, the
-    collector stops its worker and exits 2 with one line, before any banner."""
+    """With granian (the default) the tunnel opens in its supervisor once the worker answers:
+    refused, the collector stops its worker and exits 2 with one line, before any banner."""
     fail = f"ERR_NGROK_105: authtoken {AUTHTOKEN} is invalid"
     proc = serve_process(
         tmp_path, "--tunnel", "--server", "granian", "--db", "x.db", "--secret", "s",
@@ -222,7 +222,7 @@ def test_a_server_that_forks_its_workers_is_refused(standin, tmp_path):
     result = serve_cli(tmp_path, "--tunnel", "--server", "gunicorn", "--port", "5999")
     assert result.exit_code == 2
     assert (
-        "--tunnel runs with waitress (the default) or granian, not --server gunicorn"
+        "--tunnel runs with granian (the default) or waitress, not --server gunicorn"
         in one_line(result)
     )
     assert calls(standin) == []
