@@ -7,7 +7,7 @@ Runs, in one go and on loopback, a bounded load (a fixed number of seconds and c
 * ``reference``: what Tavus's documented Flask sample does (parse the JSON, transcripts in a
   dict, no persistence, Flask's development server, threaded), ``reference_server.py``;
 * ``collector``: exactly ``python collector.py --port N --db TMP --secret S``, the default
-  server (granian, one worker process of 8 threads, every callback committed to SQLite before
+  server (granian, one worker process of 16 threads, every callback committed to SQLite before
   the 200);
 * ``collector-waitress``: the same with ``--server waitress`` (one process, pure Python);
 * ``collector-workers-2``: the same with ``--server gunicorn --workers 2`` (two gunicorn gthread
@@ -22,7 +22,7 @@ misses the target. ``--matrix`` adds the variants: more or fewer threads, more w
     python benchmarks/bench_collector.py                    # about 1 minute
     python benchmarks/bench_collector.py --repeat 3         # about 3 minutes
     python benchmarks/bench_collector.py --matrix           # about 2 minutes
-    python benchmarks/bench_collector.py --configs reference,waitress-16 --seconds 5 --repeat 3
+    python benchmarks/bench_collector.py --configs reference,granian-8 --seconds 5 --repeat 3
 
 ``srvCPU`` and ``genCPU`` are the server's (all its processes) and the load generator's CPU time
 over the run's wall time (100% = one core); ``fsync`` is the median fsync time measured just
@@ -334,7 +334,9 @@ class Config:
     def threads(self) -> int:
         if "--threads" in self.args:
             return int(self.args[self.args.index("--threads") + 1])
-        return 8  # the collector's default
+        from tavus_analytics import Settings
+
+        return Settings().threads  # the collector's default
 
     def describe(self) -> str:
         if self.kind == "trivial":
@@ -362,9 +364,9 @@ CONFIGS = {
         Config("granian-workers-2", "collector", ("--server", "granian", "--workers", "2")),
         Config("collector-workers-3", "collector", ("--server", "gunicorn", "--workers", "3")),
         Config("granian-4", "collector", ("--server", "granian", "--threads", "4")),
-        Config("granian-16", "collector", ("--server", "granian", "--threads", "16")),
+        Config("granian-8", "collector", ("--server", "granian", "--threads", "8")),
         Config("waitress-4", "collector", ("--server", "waitress", "--threads", "4")),
-        Config("waitress-16", "collector", ("--server", "waitress", "--threads", "16")),
+        Config("waitress-8", "collector", ("--server", "waitress", "--threads", "8")),
         Config("collector-normal", "collector", synchronous="NORMAL"),
         Config(
             "collector-workers-2-normal",

@@ -67,7 +67,12 @@ class Settings:
         "How long a write waits for a locked database before the sender gets 503, in ms.",
         "TAVUS_ANALYTICS_BUSY_TIMEOUT_MS",
     )
-    threads: int = _setting(8, "Worker threads of the WSGI server.", "TAVUS_ANALYTICS_THREADS")
+    threads: int = _setting(
+        16,
+        "Worker threads of the WSGI server. They mostly wait for the disk: the more of them, the "
+        "more callbacks one commit (one fsync) stores.",
+        "TAVUS_ANALYTICS_THREADS",
+    )
     server: str = _setting(
         "granian",
         "WSGI server: granian (Rust HTTP server, the fastest measured; where it has no wheel "
