@@ -443,9 +443,10 @@ def _serve_granian(settings: Settings, source: str, out, watcher=None) -> None:
         raise ready.error
 
 
-#: How granian is tuned for the collector (each measured: benchmarks/README.md).
+#: How granian runs the collector (the options tried and measured: benchmarks/README.md).
 GRANIAN_OPTIONS = {
-    "http": "1",  # HTTP/1.1 only, as every other server here: no protocol sniffing per connection
+    # HTTP/1.1 only, as waitress and gunicorn: no detection of HTTP/2 per connection (6 to 7%)
+    "http": "1",
     "websockets": False,
     # granian's own lines go where the collector's log goes, standard error, in its format:
     # standard output is the banner's, and the tail's with --tail.
