@@ -121,10 +121,22 @@ def is_url(db: str | Path) -> bool:
     return isinstance(db, str) and db.lower().startswith(("postgresql://", "postgres://"))
 
 
+def server_name(server: str | None) -> str:
+    """The server a collector started with ``--server server`` runs (None: the default)."""
+    if server:
+        return server
+    from tavus_analytics import Settings
+
+    return Settings().server
+
+
 class Collector:
     """``python collector.py --db DB --port N --secret S`` as a subprocess, log in ``logdir``.
 
-    ``db`` is a SQLite file or a ``postgresql://`` URL.
+    ``db`` is a SQLite file or a ``postgresql://`` URL; ``server`` adds ``--server SERVER``
+    (None: the collector's default, granian). The process starts in a session of its own, so
+    that granian's supervisor and its workers (or gunicorn's master and workers) are one
+    process group: :meth:`kill` and :meth:`stop` end all of it, and wait until none is left.
     """
 
     def __init__(
@@ -137,13 +149,15 @@ class Collector:
         port: int | None = None,
         env: dict[str, str] | None = None,
         extra_args: Sequence[str] = (),
+        server: str | None = None,
     ) -> None:
         self.db = db if is_url(db) else Path(db)
         self.secret, self.logdir, self.name = secret, Path(logdir), name
         self.port = port or free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("TAVUS_")}
         self.env.update(env or {})
-        self.extra_args = list(extra_args)
+        self.server = server
+        self.extra_args = (["--server", server] if server else []) + list(extra_args)
         self.proc: subprocess.Popen | None = None
         self.starts = 0
         self.logs: list[Path] = []
@@ -171,6 +185,7 @@ class Collector:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=self.env,
+                start_new_session=True,  # its own process group: the server and its workers
             )
         while time.monotonic() - t0 < timeout:
             if b"\nStatus page" in log.read_bytes():
@@ -181,20 +196,50 @@ class Collector:
         self.kill()
         raise RuntimeError(f"{self.name} not ready after {timeout} s")
 
-    def kill(self) -> None:
-        """SIGKILL, by PID."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
+    def pids(self) -> list[int]:
+        """The live processes of the collector's group: the server and its workers."""
+        return group_pids(self.proc.pid) if self.proc is not None else []
+
+    def kill(self, *, parent_only: bool = False) -> float | None:
+        """SIGKILL the whole process group, by its ID (the server's PID), and wait until none
+        of it is left, so that its port is free again.
+
+        ``parent_only``: SIGKILL the server's own process only (granian's supervisor,
+        gunicorn's master): its workers must end by themselves. Returns how long the last of
+        them took, or None if one was still there after 10 s (it is then killed too).
+        """
+        if self.proc is None:
+            return 0.0
+        pgid = self.proc.pid
+        t0 = time.monotonic()
+        if self.proc.poll() is None or group_pids(pgid):
+            with contextlib.suppress(ProcessLookupError):
+                if parent_only:
+                    os.kill(pgid, signal.SIGKILL)
+                else:
+                    os.killpg(pgid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        if _wait_group_gone(pgid, 10.0):
+            return time.monotonic() - t0
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+        _wait_group_gone(pgid, 10.0)
+        return None
 
     def stop(self) -> None:
-        """Stop cleanly (SIGINT: the server closes and the store checkpoints), else SIGKILL."""
-        if self.proc is not None and self.proc.poll() is None:
+        """Stop cleanly (SIGINT: the server stops its workers, the store checkpoints), else
+        SIGKILL the group."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGINT)
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.kill()
+                return
+        if not _wait_group_gone(self.proc.pid, 10.0):
+            self.kill()
 
     def problems(self) -> list[str]:
         """Log lines that show a crash of a request: tracebacks and unexpected errors."""
@@ -206,14 +251,50 @@ class Collector:
         return found
 
 
-def rss_and_fds(pid: int) -> tuple[float, int]:
-    """Resident memory (MiB) and open file descriptors of a process (Linux ``/proc``)."""
-    rss = 0.0
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                rss = int(line.split()[1]) / 1024
-    return rss, len(os.listdir(f"/proc/{pid}/fd"))
+def group_pids(pgid: int) -> list[int]:
+    """The live processes (zombies excluded) of process group ``pgid``: ``/proc`` on Linux,
+    elsewhere ``[pgid]`` while the group exists."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return []
+        return [pgid]
+    found = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def _wait_group_gone(pgid: int, timeout: float) -> bool:
+    """Wait until no process of group ``pgid`` is left; False after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while group_pids(pgid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def rss_and_fds(pids: int | Sequence[int]) -> tuple[float, int]:
+    """Resident memory (MiB) and open file descriptors of a process, or summed over several
+    (a server and its workers), from Linux's ``/proc``."""
+    rss, fds = 0.0, 0
+    for pid in [pids] if isinstance(pids, int) else pids:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    rss += int(line.split()[1]) / 1024
+        fds += len(os.listdir(f"/proc/{pid}/fd"))
+    return rss, fds
 
 
 # -- a bounded load generator --------------------------------------------------------------------
@@ -485,6 +566,7 @@ def crash(
     seed: int = 0,
     db: Path | str | None = None,
     collectors: int = 1,
+    server: str | None = None,
     log: Callable[[str], None] = lambda s: None,
 ) -> dict:
     """SIGKILL the collector at random moments under load, restart it, check nothing is lost.
@@ -492,14 +574,24 @@ def crash(
     ``db`` defaults to a new SQLite file in ``workdir``; a PostgreSQL URL names an empty
     database. With ``collectors`` above 1, that many processes share the database, the senders
     spread bodies over them (a retry goes to the next one) and each kill picks one at random.
+
+    A kill is a SIGKILL of the collector's whole process group (the server and its workers at
+    once, as the OOM killer or a crash of the machine would). With a server that has worker
+    processes (granian, gunicorn), every other kill hits the supervisor alone: its workers
+    must end by themselves (``orphan_exit_s_max``), none may keep serving or keep the port.
     """
     workdir = Path(workdir)
     db = workdir / "crash.db" if db is None else db
     secret, rng = new_secret(), random.Random(seed)
     cols = [
-        Collector(db, secret, workdir, name="crash" if collectors == 1 else f"crash{i}")
+        Collector(
+            db, secret, workdir, name="crash" if collectors == 1 else f"crash{i}", server=server
+        )
         for i in range(collectors)
     ]
+    has_workers = server_name(server) != "waitress"
+    orphan_exits: list[float] = []
+    orphans_left = 0
     t0 = time.monotonic()
     for c in cols:
         c.start()
@@ -516,7 +608,13 @@ def crash(
             time.sleep(rng.uniform(*gap))
             col = cols[rng.randrange(len(cols))] if len(cols) > 1 else cols[0]
             in_flight.append(sender.in_flight)
-            col.kill()
+            parent_only = has_workers and k % 2 == 1
+            took = col.kill(parent_only=parent_only)
+            if parent_only:
+                if took is None:
+                    orphans_left += 1
+                else:
+                    orphan_exits.append(took)
             done += 1
             victims[col.name] += 1
             ready.append(col.start())
@@ -533,8 +631,12 @@ def crash(
             c.stop()
     figures = {
         "scenario": "crash",
+        "server": server_name(server),
         "collectors": collectors,
         "kills": done,
+        "kills_of_the_supervisor_alone": len(orphan_exits) + orphans_left,
+        "orphan_exit_s_max": round(max(orphan_exits), 3) if orphan_exits else None,
+        "workers_left_after_their_supervisor_died": orphans_left,
         "kills_with_requests_in_flight": sum(1 for n in in_flight if n > 0),
         "restart_to_ready_s_median": round(statistics.median(ready), 2) if ready else None,
         **sender.figures(),
@@ -551,6 +653,7 @@ def crash(
     figures["ok"] = (
         figures["ok"]
         and done == kills
+        and not orphans_left
         and not sender.bad
         and not figures["collector_log_problems"]
         and not figures.get("password_in_logs")
@@ -569,6 +672,7 @@ def contention(
     busy_timeout_ms: int | None = None,
     import_batch: int = 300,
     seed: int = 0,
+    server: str | None = None,
     log: Callable[[str], None] = lambda s: None,
 ) -> dict:
     """Several collector processes, repeated imports and notebook loads on one database at once.
@@ -583,7 +687,8 @@ def contention(
     if busy_timeout_ms is not None:
         env["TAVUS_ANALYTICS_BUSY_TIMEOUT_MS"] = str(busy_timeout_ms)
     cols = [
-        Collector(db, secret, workdir, name=f"contention{i}", env=env) for i in range(collectors)
+        Collector(db, secret, workdir, name=f"contention{i}", env=env, server=server)
+        for i in range(collectors)
     ]
     t0 = time.monotonic()
     starters = [threading.Thread(target=c.start) for c in cols]
@@ -672,6 +777,7 @@ def contention(
     loads_done = sum(v for k, v in loads.items() if k != "rows_last")
     figures = {
         "scenario": "contention",
+        "server": server_name(server),
         "collectors": collectors,
         "busy_timeout_ms": busy_timeout_ms or 5000,
         **sender.figures(),
@@ -743,14 +849,20 @@ def diskfull(
     *,
     body_size: int = 8192,
     max_bodies: int = 400,
+    server: str | None = None,
     log: Callable[[str], None] = lambda s: None,
 ) -> dict:
     """A collector whose database is on the (tmpfs) folder ``fs``, which then fills up.
 
     Phases: some callbacks stored; the disk filled to the last byte; callbacks sent until five
     ``503`` in a row; the space freed; every refused callback resent and acknowledged; more
-    stored. Then the database is made read-only under a running in-process server (its
-    connections closed, the filesystem remounted read-only): ``503``; writable again: ``200``.
+    stored. All of it through a collector process (``server``: its ``--server``). Then the
+    database is made read-only under a running in-process server (its connections closed, the
+    filesystem remounted read-only): ``503``; writable again: ``200``. That phase runs the app
+    on waitress in this process whatever ``server``: Linux refuses to remount a filesystem
+    read-only while a process holds files on it open for writing, and only an in-process
+    server's store can be told to close them; what it checks (the store's ``503``, ``/healthz``)
+    is the app's, not the HTTP server's.
     """
     fs, workdir = Path(fs), Path(workdir)
     db, secret = fs / "full.db", new_secret()
@@ -773,7 +885,7 @@ def diskfull(
         return r.status_code
 
     n = 0
-    col = Collector(db, secret, workdir, name="diskfull")
+    col = Collector(db, secret, workdir, name="diskfull", server=server)
     col.start()
     filler = fs / "filler"
     try:
@@ -812,6 +924,8 @@ def diskfull(
     ro = _readonly_phase(fs, db, secret, acked, answers, bad)
     figures = {
         "scenario": "diskfull",
+        "server": server_name(server),
+        "read_only_phase_server": "waitress, in-process",
         "filesystem": "tmpfs",
         "accepted_after_disk_filled": accepted_while_full,
         "refused_503_while_full": refused_while_full,
@@ -905,9 +1019,11 @@ def soak(
     threads: int = 2,
     sample_every: float = 5.0,
     db: Path | str | None = None,
+    server: str | None = None,
     log: Callable[[str], None] = lambda s: None,
 ) -> dict:
-    """A steady rate for ``duration`` seconds; memory and open descriptors sampled throughout.
+    """A steady rate for ``duration`` seconds; memory and open descriptors sampled throughout,
+    summed over the collector's processes (granian's supervisor and its workers).
 
     ``db`` defaults to a new SQLite file in ``workdir``; a PostgreSQL URL names an empty
     database (the descriptors then include the pool's connections to the server).
@@ -915,7 +1031,7 @@ def soak(
     workdir = Path(workdir)
     db = workdir / "soak.db" if db is None else db
     secret = new_secret()
-    col = Collector(db, secret, workdir, name="soak")
+    col = Collector(db, secret, workdir, name="soak", server=server)
     col.start()
     t0 = time.monotonic()
     sender = Sender(
@@ -924,6 +1040,7 @@ def soak(
     sender.start()
     samples: list[tuple[float, float, int]] = []
     sessions: list[int] = []  # on PostgreSQL: the collector's sessions on the server
+    nprocs: list[int] = []  # processes sampled: the server and its workers
     pages = Counter()
     try:
         with requests.Session() as s:
@@ -931,7 +1048,9 @@ def soak(
                 time.sleep(min(sample_every, max(0.0, duration - (time.monotonic() - t0))))
                 pages[s.get(f"{col.url}/healthz", timeout=10).status_code] += 1
                 pages[s.get(f"{col.url}/", params={"token": secret}, timeout=10).status_code] += 1
-                rss, fds = rss_and_fds(col.pid)
+                pids = col.pids()
+                nprocs.append(len(pids))
+                rss, fds = rss_and_fds(pids)
                 samples.append((round(time.monotonic() - t0, 1), round(rss, 1), fds))
                 more = ""
                 if is_url(db):
@@ -940,8 +1059,8 @@ def soak(
                     sessions.append(pg.other_sessions(db))
                     more = f" server sessions={sessions[-1]}"
                 log(
-                    f"t={samples[-1][0]:>6}s rss={rss:.1f} MiB fds={fds}{more} "
-                    f"acknowledged={len(sender.acked)}"
+                    f"t={samples[-1][0]:>6}s rss={rss:.1f} MiB fds={fds} "
+                    f"processes={len(pids)}{more} acknowledged={len(sender.acked)}"
                 )
         sender.stop_new()
         sender.join(timeout=20)
@@ -956,6 +1075,8 @@ def soak(
     fds_after_warmup = [f for _, _, f in samples[k:]] or [samples[-1][2]]
     figures = {
         "scenario": "soak",
+        "server": server_name(server),
+        "processes_sampled": sorted(set(nprocs)),
         "duration_s": duration,
         "target_rate_per_s": rate,
         "achieved_rate_per_s": round(len(sender.acked) / duration, 1),

@@ -3,9 +3,9 @@ and a measurement of the token check's timing.
 
 The fuzzers use hypothesis strategies (:func:`bodies`, :func:`content_types`,
 :func:`transfers`) and one checker per path: :func:`check_answer` for Flask's test client,
-:func:`raw_exchange` + :func:`check_raw` for the real waitress server over raw sockets (chunked,
-truncated and malformed framing). The same functions serve the test suite (few examples) and
-``stress/run.py fuzz`` (many).
+:func:`raw_exchange` + :func:`check_raw` for a real collector process over raw sockets (chunked,
+truncated and malformed framing; what granian and waitress each answer). The same functions
+serve the test suite (few examples) and ``stress/run.py fuzz`` (many).
 
 ``fuzz_app``, ``fuzz_server`` and ``access`` take ``db=``, a PostgreSQL URL of an empty database,
 to run against PostgreSQL instead of a SQLite file in ``workdir``: the checks then read through
@@ -38,6 +38,7 @@ from .harness import (
     make_body,
     new_secret,
     notebook_load,
+    server_name,
     sha,
     stop_in_process,
 )
@@ -367,17 +368,17 @@ def raw_exchange(
     cuts: list[int],
     content_type: str | None = "application/json",
     timeout: float = 10.0,
+    half_close: bool = True,
 ) -> bytes:
-    """Send ``body`` with the framing ``mode`` over a fresh connection; return all it answered."""
+    """Send ``body`` with the framing ``mode`` over a fresh connection; return all it answered.
+
+    ``half_close``: the sender shuts its side down once it has sent (``shutdown(SHUT_WR)``), as
+    a sender that gives up mid-body does; without it (only for the complete framings, which
+    need no end of stream) the connection stays open until the server closes it."""
     head = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close"]
     if content_type is not None:
         head.append(f"Content-Type: {content_type}")
-    pieces, pos = [], 0
-    for c in cuts:
-        pieces.append(body[pos : pos + c])
-        pos += c
-    pieces.append(body[pos:])
-    pieces = [p for p in pieces if p]
+    pieces = _pieces(body, cuts)
     if mode == "content-length":
         payload = [f"Content-Length: {len(body)}"], pieces
     elif mode == "content-length-too-large":
@@ -401,7 +402,8 @@ def raw_exchange(
             s.sendall(request_head)
             for p in parts:
                 s.sendall(p)
-            s.shutdown(socket.SHUT_WR)  # the sender stops here, complete or not
+            if half_close:
+                s.shutdown(socket.SHUT_WR)  # the sender stops here, complete or not
         except OSError:  # the server answered and closed before the sender was done
             pass
         answer = b""
@@ -416,8 +418,58 @@ def raw_exchange(
     return answer
 
 
-def check_raw(answer: bytes, body: bytes, mode: str, before: int, conn) -> str:
-    """Assert what the real server may do with a framed body; return the outcome's name."""
+def _pieces(body: bytes, cuts: list[int]) -> list[bytes]:
+    """``body`` cut at ``cuts`` (lengths), empty pieces left out: one write or chunk each."""
+    pieces, pos = [], 0
+    for c in cuts:
+        pieces.append(body[pos : pos + c])
+        pos += c
+    pieces.append(body[pos:])
+    return [p for p in pieces if p]
+
+
+def arrived(body: bytes, mode: str, cuts: list[int]) -> bytes:
+    """The body bytes a server reads from :func:`raw_exchange` before the framing ends or
+    breaks: all of it for the complete framings, what was sent of it otherwise."""
+    pieces = _pieces(body, cuts)
+    if mode in ("content-length", "chunked", "content-length-too-large"):
+        return body
+    if mode == "truncated-content-length":
+        return b"".join(pieces[:-1]) or body[: len(body) // 2]
+    if mode == "truncated-chunked":
+        return b"".join(pieces[:-1])
+    if mode == "bad-chunk-size":
+        return b"".join(pieces[: len(pieces) // 2])
+    raise ValueError(f"unknown framing {mode!r}")
+
+
+def _status(answer: bytes) -> tuple[int, bytes]:
+    status = int(answer.split(b" ", 2)[1])
+    assert status < 500, answer[:300]
+    assert b"Traceback" not in answer and str(ROOT).encode() not in answer
+    return status, answer.partition(b"\r\n\r\n")[2]
+
+
+def check_raw(
+    answer: bytes,
+    body: bytes,
+    mode: str,
+    before: int,
+    conn,
+    *,
+    server: str = "waitress",
+    cuts: list[int] | None = None,
+    resend=None,
+    was_stored: bool = False,
+) -> str:
+    """Assert what the real server may do with a framed body; return the outcome's name.
+
+    ``server``: the collector's ``--server``. granian differs from waitress in what a sender
+    sees (:func:`_check_raw_granian`, which needs the ``cuts``, a ``resend`` that sends the
+    body again on an ordinary connection, and whether the body was stored before it was sent).
+    """
+    if server == "granian":
+        return _check_raw_granian(answer, body, mode, before, conn, cuts or [], resend, was_stored)
     count = conn.execute("SELECT count(*) FROM callbacks").fetchone()[0]
     if not answer:
         assert mode.startswith("truncated") or mode == "content-length-too-large", mode
@@ -438,6 +490,67 @@ def check_raw(answer: bytes, body: bytes, mode: str, before: int, conn) -> str:
         assert status == 400, (mode, answer[:300])  # waitress refuses broken framing itself
         assert count == before, "a request with broken framing stored something"
     return str(status)
+
+
+def _check_raw_granian(answer, body, mode, before, conn, cuts, resend, was_stored) -> str:
+    """What granian may do with a framed body, and how it differs from waitress.
+
+    * A complete request whose sender half-closes the connection gets no answer: granian's HTTP
+      layer (hyper, without half-close support) drops the connection when it reads the end of
+      the stream. The app may have run, and may still be running: the check is then that the
+      sender's retry, on an ordinary connection, is answered as any request is, and the body
+      stored once (``200`` with ``"duplicate": true`` when the unanswered request stored it).
+    * A broken or cut body reaches the app, which answers (granian refuses no framing itself):
+      a Content-Length tells it what is missing (``400``, or ``413`` past the limit). A chunked
+      body that ends early looks complete to the app (granian reads a broken chunk or the end of
+      the stream as the end of the body): it is refused unless what arrived is itself a JSON
+      object, which is then stored as it arrived and answered ``200``. The check holds the
+      stored bytes to exactly what arrived (:func:`arrived`).
+    """
+
+    def count() -> int:
+        return conn.execute("SELECT count(*) FROM callbacks").fetchone()[0]
+
+    complete = mode in ("content-length", "chunked")
+    if not answer and complete:
+        assert count() in (before, before + 1)
+        retry = resend()
+        assert retry, "the retry, on an ordinary connection, got no answer"
+        status, payload = _status(retry)
+        check_answer(status, payload, body, conn)
+        stored = status == 200 and not was_stored
+        assert count() == before + stored, "the body is not stored exactly once"
+        return f"no answer (half-closed), retry {status}"
+    if not answer:  # not seen in practice: let a request the app may still run finish first
+        _settle(count)
+        assert count() == before, "an unanswered request with broken framing stored something"
+        return "no answer"
+    status, payload = _status(answer)
+    assert payload.startswith(b"{"), (mode, answer[:300])  # the app's answer, never granian's
+    received = body if complete else arrived(body, mode, cuts)
+    if complete or status == 200:
+        check_answer(status, payload, received, conn)
+    else:  # what arrived may be a whole body stored before: the count says nothing was stored
+        got = json.loads(payload)
+        assert status in (400, 413) and got["ok"] is False and got["status"] == status, got
+        assert isinstance(got["error"], str)
+    stored = status == 200 and not json.loads(payload)["duplicate"]
+    assert count() == before + stored, "a row was stored that the answer does not account for"
+    if status == 200 and not complete:
+        assert mode in ("truncated-chunked", "bad-chunk-size"), (mode, answer[:300])
+        return "200 (what arrived)"
+    return str(status)
+
+
+def _settle(count, quiet: float = 0.2, limit: float = 3.0) -> None:
+    """Wait until ``count()`` has not changed for ``quiet`` seconds (at most ``limit``)."""
+    deadline = time.monotonic() + limit
+    last, since = count(), time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - since < quiet:
+        time.sleep(0.02)
+        now = count()
+        if now != last:
+            last, since = now, time.monotonic()
 
 
 # -- access --------------------------------------------------------------------------------------
@@ -486,7 +599,9 @@ def _auths(secret: str) -> dict[str, tuple[dict, dict]]:
 _RIGHT = ("query", "header")
 
 
-def access(workdir: Path, *, db: str | None = None, log=lambda s: None) -> dict:
+def access(
+    workdir: Path, *, db: str | None = None, server: str | None = None, log=lambda s: None
+) -> dict:
     """Every route, with every way of presenting a token, on a working and on a locked database,
     through the real server. Checks: no write and no content without the token; no secret, path
     or traceback in any answer or header; the secret in no log record; never a 500.
@@ -494,7 +609,12 @@ def access(workdir: Path, *, db: str | None = None, log=lambda s: None) -> dict:
     ``db``: a PostgreSQL URL instead of a SQLite file in ``workdir``; "locked" is then another
     session holding ``LOCK TABLE callbacks, rejected IN EXCLUSIVE MODE`` (writes wait, reads do
     not, as with a SQLite writer in WAL mode), and the URL, its password and the database's name
-    count as leaks too."""
+    count as leaks too.
+
+    ``server``: None runs the app on waitress in this process, and checks every log record at
+    DEBUG level; a name runs ``python collector.py --server NAME`` and checks every line the
+    process writes (the app's log and the server's own), but the banner, whose callback URL
+    carries the token for the operator to copy."""
     import requests
 
     from tavus_analytics import Settings
@@ -505,24 +625,38 @@ def access(workdir: Path, *, db: str | None = None, log=lambda s: None) -> dict:
     db = workdir / "access.db" if db is None else db
     marker = "TRANSCRIPT-" + new_secret()
     evidence = "REJECTED-" + new_secret()
-    settings = Settings(db=str(db), secret=secret, port=0, threads=2, busy_timeout_ms=50)
-    server = make_server(settings)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.effective_port}"
     records: list[str] = []
+    col = server_obj = thread = None
+    loggers, old_levels = [], []
+    if server is None:
+        settings = Settings(db=str(db), secret=secret, port=0, threads=2, busy_timeout_ms=50)
+        server_obj = make_server(settings)
+        thread = threading.Thread(target=server_obj.run, daemon=True)
+        thread.start()
+        base = f"http://127.0.0.1:{server_obj.effective_port}"
 
-    class Keep(logging.Handler):
-        def emit(self, record):
-            records.append(self.format(record))
+        class Keep(logging.Handler):
+            def emit(self, record):
+                records.append(self.format(record))
 
-    handler = Keep()
-    names = ("tavus_analytics", "waitress", "werkzeug", "psycopg")
-    loggers = [logging.getLogger(n) for n in names]
-    old_levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.addHandler(handler)
-        lg.setLevel(logging.DEBUG)
+        handler = Keep()
+        names = ("tavus_analytics", "waitress", "werkzeug", "psycopg")
+        loggers = [logging.getLogger(n) for n in names]
+        old_levels = [lg.level for lg in loggers]
+        for lg in loggers:
+            lg.addHandler(handler)
+            lg.setLevel(logging.DEBUG)
+    else:
+        col = Collector(
+            db,
+            secret,
+            workdir,
+            name="access",
+            server=server,
+            extra_args=["--threads", "2", "--busy-timeout-ms", "50"],
+        )
+        col.start()
+        base = col.url
     leaks = [secret, str(workdir), str(db), str(ROOT), "site-packages", "Traceback", 'File "']
     db_password = None
     if is_url(db):
@@ -592,10 +726,16 @@ def access(workdir: Path, *, db: str | None = None, log=lambda s: None) -> dict:
     finally:
         if counter is not None:
             counter.close()
-        stop_in_process(server, thread)
+        if col is not None:
+            col.stop()
+        else:
+            stop_in_process(server_obj, thread)
         for lg, level in zip(loggers, old_levels, strict=True):
             lg.removeHandler(handler)
             lg.setLevel(level)
+    if col is not None:
+        records = _log_lines_but_the_banner(col)
+        problems += col.problems()
     for rec in records:
         if secret in rec:
             problems.append(f"log record shows the secret: {rec[:100]}")
@@ -603,6 +743,7 @@ def access(workdir: Path, *, db: str | None = None, log=lambda s: None) -> dict:
             problems.append(f"log record shows the database password: {rec[:60]}")
     return {
         "scenario": "access",
+        "server": "waitress, in-process" if server is None else server_name(server),
         "routes": len(ROUTES),
         "token_variants": len(_auths(secret)),
         "requests": n,
@@ -611,6 +752,21 @@ def access(workdir: Path, *, db: str | None = None, log=lambda s: None) -> dict:
         "problems": problems[:20],
         "ok": not problems,
     }
+
+
+def _log_lines_but_the_banner(col: Collector) -> list[str]:
+    """Every line a collector process wrote, but its banner (from "listening on" to the
+    "Status page" line), which shows the callback URL with the token on purpose."""
+    lines, in_banner = [], False
+    for path in col.logs:
+        for line in path.read_text(errors="replace").splitlines():
+            if "collector listening on http" in line:
+                in_banner = True
+            if not in_banner:
+                lines.append(line)
+            if line.startswith("Status page"):
+                in_banner = False
+    return lines
 
 
 @contextlib.contextmanager
@@ -824,16 +980,27 @@ def fuzz_app(workdir: Path, *, examples: int = 2000, seed: int = 0, db: str | No
     }
 
 
-def fuzz_server(workdir: Path, *, examples: int = 300, db: str | None = None) -> dict:
+def fuzz_server(
+    workdir: Path, *, examples: int = 300, db: str | None = None, server: str | None = None
+) -> dict:
     """Fuzz a real collector process with framed, chunked, truncated and malformed bodies.
 
-    ``db``: a PostgreSQL URL of an empty database instead of a SQLite file in ``workdir``."""
+    ``db``: a PostgreSQL URL of an empty database instead of a SQLite file in ``workdir``;
+    ``server``: the collector's ``--server`` (None: its default)."""
     import requests
     from hypothesis import HealthCheck, given, settings
 
     workdir = Path(workdir)
     db = workdir / "fuzz-server.db" if db is None else db
-    col = Collector(db, "fuzz", workdir, name="fuzz", extra_args=["--max-body", str(FUZZ_MAX_BODY)])
+    col = Collector(
+        db,
+        "fuzz",
+        workdir,
+        name="fuzz",
+        extra_args=["--max-body", str(FUZZ_MAX_BODY)],
+        server=server,
+    )
+    name = server_name(server)
     col.start()
     conn = connect(db)
     outcomes: Counter = Counter()
@@ -847,8 +1014,25 @@ def fuzz_server(workdir: Path, *, examples: int = 300, db: str | None = None) ->
         if content_type is not None and not content_type.isprintable():
             content_type = "application/json"
         before = conn.execute("SELECT count(*) FROM callbacks").fetchone()[0]
-        answer = raw_exchange(col.port, "/webhook?token=fuzz", body, mode, cuts, content_type)
-        outcomes[(mode, check_raw(answer, body, mode, before, conn))] += 1
+        was_stored = is_stored(conn, body)  # hypothesis sends some bodies more than once
+        path = "/webhook?token=fuzz"
+        answer = raw_exchange(col.port, path, body, mode, cuts, content_type)
+
+        def resend() -> bytes:
+            return raw_exchange(col.port, path, body, mode, cuts, content_type, half_close=False)
+
+        got = check_raw(
+            answer,
+            body,
+            mode,
+            before,
+            conn,
+            server=name,
+            cuts=cuts,
+            resend=resend,
+            was_stored=was_stored,
+        )
+        outcomes[(mode, got)] += 1
 
     t0 = time.monotonic()
     try:
@@ -866,6 +1050,7 @@ def fuzz_server(workdir: Path, *, examples: int = 300, db: str | None = None) ->
         problems += log_leaks([col], db)
     return {
         "scenario": "fuzz (collector process, raw sockets)",
+        "server": name,
         "examples": sum(outcomes.values()),
         "outcomes": {f"{m}: {o}": n for (m, o), n in sorted(outcomes.items())},
         "collector_alive_after": alive,

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from .harness import ROOT, Collector, Sender, make_body, new_secret, sha
+from .harness import ROOT, Collector, Sender, make_body, new_secret, server_name, sha
 
 
 def _pgserver():
@@ -379,6 +379,7 @@ def restart(
     recover_within: float = 60.0,
     busy_timeout_ms: int | None = None,
     seed: int = 0,
+    server: str | None = None,
     log: Callable[[str], None] = lambda s: None,
 ) -> dict:
     """PostgreSQL stopped and started again under load; the collectors are left running.
@@ -406,10 +407,10 @@ def restart(
     refused: list[bytes] = []  # answered 503 while the server was away
     outages: list[dict] = []
     resent: Counter = Counter()
-    with PgServer(durable=True) as server, database(server.url, "restart") as url:
-        described = server.describe()
+    with PgServer(durable=True) as pg_server, database(pg_server.url, "restart") as url:
+        described = pg_server.describe()
         cols = [
-            Collector(url, secret, workdir, name=f"pgrestart{i}", env=env)
+            Collector(url, secret, workdir, name=f"pgrestart{i}", env=env, server=server)
             for i in range(collectors)
         ]
         bound = restarts * (gap[1] + min_down + recover_within + 180) + 60
@@ -427,7 +428,7 @@ def restart(
             for k in range(restarts):
                 time.sleep(rng.uniform(*gap))
                 got, ok, no = _outage(
-                    server,
+                    pg_server,
                     cols,
                     secret,
                     sender,
@@ -466,6 +467,7 @@ def restart(
         figures = {
             "scenario": "pg-restart",
             "server": described,
+            "collector_server": server_name(server),
             "collectors": collectors,
             "busy_timeout_ms": busy_timeout_ms or 5000,
             "restarts": len(outages),

@@ -3,6 +3,8 @@
 Scenarios: crash, contention, diskfull (root, for a tmpfs), fuzz, access, soak, and ``all``
 (everything but soak). Each prints its figures as JSON and exits non-zero when a guarantee did
 not hold. Everything happens in a temporary directory, on 127.0.0.1, bounded in time.
+``--server`` chooses the server of every collector process started (default: the collector's
+own default, granian).
 
 With ``--pg`` (a throwaway PostgreSQL server started here) or ``--pg-url URL`` (an existing
 one), the scenarios run on PostgreSQL instead, each on a database of its own: crash (with two
@@ -23,6 +25,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tavus_analytics.server import SERVERS
+
 from . import harness, hostile, pg
 
 
@@ -31,7 +35,14 @@ def _log(msg: str) -> None:
 
 
 def run_crash(args, workdir: Path) -> dict:
-    return harness.crash(workdir, kills=args.kills, threads=args.threads, seed=args.seed, log=_log)
+    return harness.crash(
+        workdir,
+        kills=args.kills,
+        threads=args.threads,
+        seed=args.seed,
+        server=args.server,
+        log=_log,
+    )
 
 
 def run_contention(args, workdir: Path) -> list[dict]:
@@ -47,6 +58,7 @@ def run_contention(args, workdir: Path) -> list[dict]:
                 duration=args.duration,
                 busy_timeout_ms=busy,
                 seed=args.seed,
+                server=args.server,
                 log=_log,
             )
         )
@@ -57,13 +69,13 @@ def run_diskfull(args, workdir: Path) -> dict:
     if os.geteuid() != 0:
         return {"scenario": "diskfull", "skipped": "needs root to mount a tmpfs", "ok": True}
     with harness.tmpfs(workdir / "fs", size=args.tmpfs_size) as fs:
-        return harness.diskfull(fs, workdir, log=_log)
+        return harness.diskfull(fs, workdir, server=args.server, log=_log)
 
 
 def run_fuzz(args, workdir: Path) -> list[dict]:
     return [
         hostile.fuzz_app(workdir, examples=args.examples, seed=args.seed),
-        hostile.fuzz_server(workdir, examples=args.server_examples),
+        hostile.fuzz_server(workdir, examples=args.server_examples, server=args.server),
     ]
 
 
@@ -74,12 +86,25 @@ def run_access(args, workdir: Path) -> list[dict]:
         and abs(timing["check_z_all_but_last_vs_nothing"]) < 3
         and abs(timing["control_z"]) >= 3
     )
-    return [hostile.access(workdir, log=_log), timing]
+    # The collector process as run (its server), and the app in this process with every log
+    # record at DEBUG level.
+    sub = workdir / "in-process"
+    sub.mkdir()
+    return [
+        hostile.access(workdir, server=harness.server_name(args.server), log=_log),
+        hostile.access(sub, log=_log),
+        timing,
+    ]
 
 
 def run_soak(args, workdir: Path) -> dict:
     return harness.soak(
-        workdir, duration=args.duration, rate=args.rate, sample_every=args.sample_every, log=_log
+        workdir,
+        duration=args.duration,
+        rate=args.rate,
+        sample_every=args.sample_every,
+        server=args.server,
+        log=_log,
     )
 
 
@@ -103,6 +128,7 @@ def run_pg_crash(args, workdir: Path, server: pg.PgServer) -> dict:
             kills=args.kills,
             threads=args.threads,
             seed=args.seed,
+            server=args.server,
             log=_log,
         )
 
@@ -116,6 +142,7 @@ def run_pg_restart(args, workdir: Path, server: pg.PgServer | None) -> dict:
         threads=args.threads,
         min_down=args.min_down,
         seed=args.seed,
+        server=args.server,
         log=_log,
     )
 
@@ -124,14 +151,16 @@ def run_pg_fuzz(args, workdir: Path, server: pg.PgServer) -> list[dict]:
     with pg.database(server.url, "fuzz_app") as url:
         app = hostile.fuzz_app(workdir, examples=args.examples, seed=args.seed, db=url)
     with pg.database(server.url, "fuzz_server") as url:
-        real = hostile.fuzz_server(workdir, examples=args.server_examples, db=url)
+        real = hostile.fuzz_server(
+            workdir, examples=args.server_examples, db=url, server=args.server
+        )
     return [app, real]
 
 
 def run_pg_access(args, workdir: Path, server: pg.PgServer) -> dict:
     # The token check never touches the store: its timing is measured on SQLite (`access`).
     with pg.database(server.url, "access") as url:
-        return hostile.access(workdir, db=url, log=_log)
+        return hostile.access(workdir, db=url, server=harness.server_name(args.server), log=_log)
 
 
 def run_pg_soak(args, workdir: Path, server: pg.PgServer) -> dict:
@@ -142,6 +171,7 @@ def run_pg_soak(args, workdir: Path, server: pg.PgServer) -> dict:
             duration=args.duration,
             rate=args.rate,
             sample_every=args.sample_every,
+            server=args.server,
             log=_log,
         )
 
@@ -159,6 +189,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stress.run", description=__doc__)
     parser.add_argument("scenario", choices=[*SCENARIOS, "pg-restart", "all"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--server",
+        choices=SERVERS,
+        default=None,
+        help=f"the --server of every collector process started (default: the collector's "
+        f"default, {SERVERS[0]})",
+    )
     parser.add_argument("--threads", type=int, default=4, help="sender threads")
     parser.add_argument("--kills", type=int, default=20, help="crash: SIGKILLs")
     parser.add_argument(
@@ -212,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     names = [n for n in table if n != "soak"] if args.scenario == "all" else [args.scenario]
     results = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "server": harness.server_name(args.server),
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}",
     }

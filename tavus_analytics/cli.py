@@ -175,7 +175,7 @@ def cli():
 @_settings_options
 @_user_errors
 def serve(**given):
-    """Run the webhook collector with a production WSGI server (waitress).
+    """Run the webhook collector with a production WSGI server (granian by default).
 
     Prints the callback URL to paste into Tavus and the ngrok command to expose it; with
     --tunnel, opens a public URL itself and prints the callback URL and a ready curl. --tail
@@ -191,8 +191,10 @@ def serve(**given):
     from .server import serve as run
 
     settings = _settings(**given)
+    # Not chosen (no --server, no TAVUS_ANALYTICS_SERVER): waitress where granian cannot run.
+    chosen = given.get("server") is not None or bool(os.environ.get("TAVUS_ANALYTICS_SERVER"))
     try:
-        run(settings)
+        run(settings, fallback=not chosen)
     except (MissingExtra, TunnelUnavailable) as e:
         # Nothing was served: the tunnel asked for cannot be opened (exit 2, as for a usage
         # error: the command as given cannot run).

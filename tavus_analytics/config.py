@@ -67,13 +67,19 @@ class Settings:
         "How long a write waits for a locked database before the sender gets 503, in ms.",
         "TAVUS_ANALYTICS_BUSY_TIMEOUT_MS",
     )
-    threads: int = _setting(8, "Worker threads of the WSGI server.", "TAVUS_ANALYTICS_THREADS")
+    threads: int = _setting(
+        16,
+        "Worker threads of the WSGI server. They mostly wait for the disk: the more of them, the "
+        "more callbacks one commit (one fsync) stores.",
+        "TAVUS_ANALYTICS_THREADS",
+    )
     server: str = _setting(
-        "waitress",
-        "WSGI server: waitress (one process, pure Python, any platform), granian (Rust HTTP "
-        "server, any platform, the fastest measured) or gunicorn (Linux and macOS).",
+        "granian",
+        "WSGI server: granian (Rust HTTP server, the fastest measured; where it has no wheel "
+        "and the server is not chosen, waitress serves instead), waitress (one process, pure "
+        "Python, any platform) or gunicorn (Linux and macOS).",
         "TAVUS_ANALYTICS_SERVER",
-        choices=("waitress", "granian", "gunicorn"),
+        choices=("granian", "waitress", "gunicorn"),
     )
     workers: int = _setting(
         1,
@@ -86,7 +92,7 @@ class Settings:
         False,
         "Open a public HTTPS URL to the collector with ngrok, inside the process (the [tunnel] "
         "extra; needs NGROK_AUTHTOKEN), print the callback URL and a ready curl, and close it "
-        "on exit. With the default server (waitress) only.",
+        "on exit. With granian (the default) or waitress, not gunicorn.",
         "TAVUS_ANALYTICS_TUNNEL",
     )
     tunnel_domain: str | None = _setting(
@@ -116,8 +122,8 @@ class Settings:
     alerts: str | None = _setting(
         None,
         "An alert rules file (TOML) the collector checks every alerts_every seconds, "
-        "notifying its channels of each change. With the default server (waitress) only; "
-        "elsewhere run tavus-analytics alerts check from cron.",
+        "notifying its channels of each change. With granian (the default) or waitress; with "
+        "gunicorn run tavus-analytics alerts check from cron.",
         "TAVUS_ANALYTICS_ALERTS",
     )
     alerts_every: int = _setting(

@@ -1,13 +1,34 @@
 """Running the collector: the secret, the start-up banner and the production WSGI servers.
 
-The default server is waitress: pure Python, one process with a pool of threads (each with its
-own SQLite connection), on Linux, macOS and Windows. It answers every request it reads,
-half-closed connections included, and a SIGKILL stops all of it. ``--server granian`` runs the
-same app on granian, a Rust HTTP server (any platform): 3.4x Tavus's sample server where
-waitress serves 2x (benchmarks/README.md), with one difference a sender may see: a request
-whose sender half-closes the connection is processed (and stored) but not answered, so its
-retry is answered as a duplicate. ``--server gunicorn`` (Linux and macOS) runs several
-processes. See the README's benchmark section for the figures behind the choice.
+The default server is granian, a Rust HTTP server: its HTTP layer runs outside the GIL, so the
+one core of Python goes to the app (benchmarks/README.md has the figures against waitress and
+Tavus's sample server). One worker process of ``--threads`` blocking threads (``--workers N``
+for more) under a supervisor that is plain Python: the banner, the tunnel and the alert checks
+live there, and the worker ends with it, even after a SIGKILL of the supervisor. The banner is
+printed once the worker answers on the port, so a callback sent as soon as it shows is
+answered.
+
+What a sender sees differently with granian (``stress/hostile.py`` checks both):
+
+* A request whose sender half-closes the connection (``shutdown(SHUT_WR)`` once the request is
+  sent) gets no answer: granian's HTTP layer (hyper, without half-close support, and granian
+  has no setting for it) drops the connection when it reads the end of the stream. The request
+  may have been processed: the callback is then stored, and its retry is answered ``200`` with
+  ``"duplicate": true``; or not, and the retry stores it. Either way it is stored once, and a
+  ``200`` still means it is on disk. HTTP client libraries (requests, curl) keep their side
+  open while they wait for the answer.
+* A chunked body cut short (the connection ends before its last chunk, or a chunk size is
+  broken) reaches the app as what arrived: refused with ``400``, unless what arrived is a JSON
+  object on its own (the rest was white space or trailing bytes), which is then stored as it
+  arrived. waitress never passes such a body on. A Content-Length body cut short is refused by
+  either.
+
+``--server waitress`` is pure Python, one process with a pool of threads, on every platform.
+The collector uses it where granian cannot run: granian is a dependency only where it
+publishes wheels (Linux on x86-64, ARM64, ARMv7 and i686; macOS; Windows on x86-64), and
+elsewhere the default server falls back to waitress, saying so in one line. ``--server
+gunicorn`` (Linux and macOS) runs several processes; it forks them from its master, so it has
+no tunnel and no alert checks.
 """
 
 from __future__ import annotations
@@ -28,8 +49,8 @@ from .store import display_url, needs_shared_secret, open_store
 
 log = logging.getLogger("tavus_analytics.collector")
 
-#: The WSGI servers the collector runs on.
-SERVERS = ("waitress", "granian", "gunicorn")
+#: The WSGI servers the collector runs on; the first is the default.
+SERVERS = ("granian", "waitress", "gunicorn")
 
 
 def _store(settings: Settings):
@@ -221,24 +242,31 @@ def stop(server, timeout: float = 10) -> None:
     server.store.close()
 
 
-def serve(settings: Settings, *, out=None) -> None:
+def serve(settings: Settings, *, out=None, fallback: bool = False) -> None:
     """Resolve the secret, print the banner and serve until interrupted (Ctrl-C or SIGTERM).
 
-    With ``settings.tunnel`` a public URL is opened once the port is bound and closed on the
+    With ``settings.tunnel`` a public URL is opened once the port answers and closed on the
     way out; with ``settings.alerts`` the rules are read before anything starts (an error in
     the file stops the start, in one line) and checked in a thread every
-    ``settings.alerts_every`` seconds.
+    ``settings.alerts_every`` seconds (with granian, in its supervisor process).
+
+    ``fallback``: the server is the default rather than chosen (no ``--server``, no
+    ``TAVUS_ANALYTICS_SERVER``), so where granian cannot run, waitress serves instead, and one
+    line says so. A server that was chosen and cannot run is an error.
     """
     out = out or sys.stdout
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     # waitress warns on every request that waits for a free thread: noise under load, and a
     # cost on the hot path. Queueing shows in the latency; real problems still log as errors.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    settings, source = resolve_secret(settings)
     if settings.server not in SERVERS:
         raise TavusAnalyticsError(
             f"unknown server {settings.server!r}: choose one of {', '.join(SERVERS)}"
         )
+    if fallback and settings.server == "granian" and (why := granian_unavailable()):
+        log.warning("%s: serving with waitress, the pure-Python server", why)
+        settings = dataclasses.replace(settings, server="waitress")
+    settings, source = resolve_secret(settings)
     if settings.tunnel_domain and not settings.tunnel:
         settings = dataclasses.replace(settings, tunnel=True)
     if settings.tail:  # the tail says it all, one line per request: no second line per callback
@@ -252,7 +280,7 @@ def serve(settings: Settings, *, out=None) -> None:
         _serve_gunicorn(settings, source, out)
         return
     if settings.server == "granian":
-        _serve_granian(settings, source, out)
+        _serve_granian(settings, source, out, watcher)
         return
     if settings.workers != 1:
         raise TavusAnalyticsError(
@@ -285,16 +313,28 @@ def serve(settings: Settings, *, out=None) -> None:
         server.store.close()
 
 
+def granian_unavailable() -> str | None:
+    """Why granian cannot run here (one line), or None when it can."""
+    import platform
+
+    try:
+        import granian  # noqa: F401
+    except ImportError:
+        where = f"{platform.system()} on {platform.machine() or 'this machine'}"
+        return f"granian is not installed ({where}: it has no wheel for every platform)"
+    return None
+
+
 def _alert_watcher(settings: Settings):
     """The thread that checks ``settings.alerts`` (not started), or None; the rules file is
     read now, so that a mistake in it stops the start with one line naming the line."""
     if not settings.alerts:
         return None
-    if settings.server != "waitress":
+    if settings.server == "gunicorn":
         raise TavusAnalyticsError(
-            f"--alerts runs inside the default server (waitress), not --server "
-            f"{settings.server}: run tavus-analytics alerts check --rules {settings.alerts} "
-            "from cron or a systemd timer instead (docs/deployment.md)"
+            "--alerts runs inside the collector (granian or waitress), not --server gunicorn, "
+            "whose master forks its workers: run tavus-analytics alerts check --rules "
+            f"{settings.alerts} from cron or a systemd timer instead (docs/deployment.md)"
         )
     from .alerts import Watcher, read_rules
 
@@ -358,25 +398,27 @@ def _serve_gunicorn(settings: Settings, source: str, out) -> None:
     _Collector().run()
 
 
-def _serve_granian(settings: Settings, source: str, out) -> None:
+def _serve_granian(settings: Settings, source: str, out, watcher=None) -> None:
     """Serve with granian: ``settings.workers`` processes of ``settings.threads`` threads.
 
     granian runs the app in worker processes that import :func:`granian_app`, which rebuilds
-    the settings from the environment: the resolved settings are passed there.
+    the settings from the environment: the resolved settings are passed there. This process,
+    granian's supervisor, waits in a thread until the port answers (:func:`_wait_answering`),
+    then opens the tunnel, prints the banner and starts the alert checks: all of it after the
+    workers are forked, and only once a callback sent now is answered.
     """
     Granian = require("granian", "granian", "--server granian").Granian
-    if settings.port == 0:
-        raise TavusAnalyticsError("--server granian needs a fixed --port")
     with _store(settings) as store:
         store.ping()  # fail now, in one line saying why, if the database cannot be used
         store.migrate()  # once, before the workers start
+    if settings.port == 0:  # each worker binds the port itself: choose one here
+        settings = dataclasses.replace(settings, port=_free_port(settings.host))
     _check_free(settings.host, settings.port)
     for f in dataclasses.fields(settings):
         env, value = f.metadata.get("env"), getattr(settings, f.name)
         if env and value is not None:
             os.environ[env] = str(int(value) if isinstance(value, bool) else value)
-    print(banner(settings, source), file=out, flush=True)
-    Granian(
+    server = Granian(
         target="tavus_analytics.server:granian_app",
         factory=True,
         interface="wsgi",
@@ -384,21 +426,175 @@ def _serve_granian(settings: Settings, source: str, out) -> None:
         port=settings.port,
         workers=settings.workers,
         blocking_threads=settings.threads,
-        websockets=False,
-    ).serve()
+        **GRANIAN_OPTIONS,
+    )
+    # granian warns when there are more threads than twice the cores: the collector's threads
+    # wait on the disk's fsync, not on the CPU (more of them, more callbacks per commit).
+    logging.getLogger("_granian").addFilter(
+        lambda record: "Python threads" not in record.getMessage()
+    )
+    ready = _Announcer(settings, source, out, watcher, server)
+    ready.start()
+    try:
+        server.serve()
+    finally:
+        ready.close()
+    if ready.error is not None:
+        raise ready.error
+
+
+#: How granian runs the collector (the options tried and measured: benchmarks/README.md).
+GRANIAN_OPTIONS = {
+    # HTTP/1.1 only, as waitress and gunicorn: no detection of HTTP/2 per connection (6 to 7%)
+    "http": "1",
+    "websockets": False,
+    # granian's own lines go where the collector's log goes, standard error, in its format:
+    # standard output is the banner's, and the tail's with --tail.
+    "log_dictconfig": {
+        "formatters": {
+            "generic": {"format": "%(asctime)s %(levelname)s %(message)s"},
+            "access": {"format": "%(message)s"},
+        },
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "generic",
+                "stream": "ext://sys.stderr",
+            },
+            "access": {
+                "class": "logging.StreamHandler",
+                "formatter": "access",
+                "stream": "ext://sys.stderr",
+            },
+        },
+    },
+}
+
+
+class _Announcer:
+    """In granian's supervisor: once the port answers, open the tunnel, print the banner and
+    start the alert checks; on the way out, stop them. A failure (the tunnel refused, a worker
+    that never answers) stops granian and is raised by :func:`_serve_granian`."""
+
+    def __init__(self, settings: Settings, source: str, out, watcher, server) -> None:
+        self.settings, self.source, self.out = settings, source, out
+        self.watcher, self.server = watcher, server
+        self.tunnel = None
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tavus-announce", daemon=True)
+        self._started_watcher = False
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        settings = self.settings
+        try:
+            if not _wait_answering(settings.host, settings.port, self._stop):
+                if self._stop.is_set():
+                    return
+                raise TavusAnalyticsError(
+                    f"granian's worker did not answer on {settings.host}:{settings.port} "
+                    f"within {ANSWER_TIMEOUT:g} s: see the lines above"
+                )
+            if settings.tunnel:
+                from .tunnel import open_tunnel
+
+                self.tunnel = open_tunnel(
+                    settings.port, host=settings.host, domain=settings.tunnel_domain
+                )
+            if self._stop.is_set():
+                return
+            public_url = self.tunnel.url if self.tunnel else None
+            text = banner(settings, self.source, settings.port, public_url)
+            print(text, file=self.out, flush=True)
+            if self.watcher is not None:
+                self.watcher.start()
+                self._started_watcher = True
+        except Exception as e:  # raised by _serve_granian once granian has stopped
+            self.error = e
+            _interrupt(self.server)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+        if self._started_watcher:
+            self.watcher.stop()
+        if self.tunnel is not None:
+            self.tunnel.close()
+
+
+#: Seconds granian's worker has to answer on its port after the start.
+ANSWER_TIMEOUT = 60.0
+
+
+def _wait_answering(host: str, port: int, stop: threading.Event) -> bool:
+    """Whether ``host:port`` answers an HTTP request within :data:`ANSWER_TIMEOUT` (False if
+    ``stop`` is set first).
+
+    The probe is a request line the HTTP layer refuses itself (``400``): it proves the worker
+    is serving (granian loads the app before it accepts) without reaching the app, so no log
+    line, no tail line and no database work.
+    """
+    import socket
+
+    target = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+    family = socket.AF_INET6 if ":" in target else socket.AF_INET
+    deadline = time.monotonic() + ANSWER_TIMEOUT
+    while not stop.is_set() and time.monotonic() < deadline:
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.settimeout(5)
+                probe.connect((target, port))
+                probe.sendall(b"\x00\r\n\r\n")
+                if probe.recv(16).startswith(b"HTTP/"):
+                    return True
+        except OSError:
+            pass
+        stop.wait(0.02)
+    return False
+
+
+def _interrupt(server) -> None:
+    """Stop granian's supervisor as its SIGINT handler does (it then stops its workers)."""
+    handler = getattr(server, "signal_handler_interrupt", None)
+    if handler is not None:
+        handler()
+    else:  # pragma: no cover - granian without the method: the signal itself
+        import signal
+
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+def _free_port(host: str) -> int:
+    """A port free on ``host`` now (the OS's choice)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
 
 
 def granian_app():
     """The collector app in a granian worker, from the settings in the environment.
 
-    The worker also watches its parent: if the granian process that started it dies (even by
-    SIGKILL), the worker exits instead of serving on as an orphan holding the port. Every
-    callback it acknowledged is already committed.
+    The worker also follows its parent: if the granian process that started it dies (even by
+    SIGKILL), the worker ends too instead of serving on as an orphan holding the port (on Linux
+    at once, by ``PR_SET_PDEATHSIG``; elsewhere within 0.2 s). Every callback it acknowledged is
+    already committed.
     """
     from .app import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = Settings.from_env()
+    if settings.tail:  # as in serve(): the tail line is the only line per callback
+        log.setLevel(logging.WARNING)
     parent = os.getppid()
+    _die_with_parent()
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(0)
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -406,4 +602,80 @@ def granian_app():
         os._exit(0)
 
     threading.Thread(target=watch, name="tavus-parent-watch", daemon=True).start()
-    return create_app(Settings.from_env())
+    return _CloseWhenBodyUnread(create_app(settings))
+
+
+class _CloseWhenBodyUnread:
+    """WSGI middleware for granian: a response given before the request's body was read to its
+    end (a ``401``, a ``413``, a page asked for with a body) says ``Connection: close``.
+
+    granian's HTTP layer ends such a connection after the response, but without saying so when
+    the rest of the body had not arrived yet: a client that sends its next request on it gets
+    no answer. Reading the rest instead would hold a thread for as long as a slow sender takes;
+    waitress reads every body before the app runs, so it needs neither.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        body = _CountedInput(environ)
+        environ["wsgi.input"] = body
+
+        def start(status, headers, exc_info=None):
+            if not body.read_to_end():
+                headers = [*headers, ("Connection", "close")]
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, start)
+
+
+class _CountedInput:
+    """``wsgi.input`` that knows whether the body was read to its end: ``Content-Length``
+    bytes, or, for a chunked body, until a read returned nothing."""
+
+    def __init__(self, environ) -> None:
+        self.stream = environ["wsgi.input"]
+        try:
+            self.left = int(environ.get("CONTENT_LENGTH") or "")
+        except ValueError:
+            self.left = None
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        self.ended = self.left <= 0 if self.left is not None else not chunked
+
+    def _saw(self, data: bytes, size) -> bytes:
+        if self.left is not None:
+            self.left -= len(data)
+        if (not data and size != 0) or (self.left is not None and self.left <= 0):
+            self.ended = True
+        return data
+
+    def read(self, size=None):
+        return self._saw(self.stream.read() if size is None else self.stream.read(size), size)
+
+    def readline(self, size=None):
+        line = self.stream.readline() if size is None else self.stream.readline(size)
+        return self._saw(line, size)
+
+    def readlines(self, hint=None):
+        self.ended = True
+        return self.stream.readlines()
+
+    def __iter__(self):
+        while line := self.readline():
+            yield line
+
+    def read_to_end(self) -> bool:
+        return self.ended
+
+
+def _die_with_parent() -> None:
+    """On Linux, have the kernel SIGKILL this process when its parent dies."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG

@@ -7,7 +7,7 @@ SIGTERM, or an error). The account is the one of ``NGROK_AUTHTOKEN``, read from 
 environment by ngrok itself: it is never passed on a command line, stored or printed.
 
 :func:`check` says, before anything starts, what stands in the way (the extra is missing, no
-authtoken, a server that forks its workers); :func:`open_tunnel` opens it. Both raise
+authtoken, gunicorn, which forks its workers); :func:`open_tunnel` opens it. Both raise
 :class:`~tavus_analytics.errors.MissingExtra` or
 :class:`~tavus_analytics.errors.TunnelUnavailable` with one line saying what to do.
 """
@@ -69,7 +69,7 @@ class Tunnel:
         self.close()
 
 
-def check(server: str = "waitress", environ: Mapping[str, str] | None = None) -> ModuleType:
+def check(server: str = "granian", environ: Mapping[str, str] | None = None) -> ModuleType:
     """The ``ngrok`` module, once it is clear a tunnel can be asked for.
 
     Raises
@@ -77,15 +77,16 @@ def check(server: str = "waitress", environ: Mapping[str, str] | None = None) ->
     MissingExtra
         The ``ngrok`` package is not installed (``pip install 'tavus-analytics[tunnel]'``).
     TunnelUnavailable
-        No ``NGROK_AUTHTOKEN`` in the environment, or a server other than waitress (granian and
-        gunicorn fork their workers from the process that would hold the tunnel's threads).
+        No ``NGROK_AUTHTOKEN`` in the environment, or gunicorn, whose master forks workers from
+        the process that would hold the tunnel's threads (granian's supervisor opens the tunnel
+        after its workers are started, waitress in its only process).
     """
     environ = os.environ if environ is None else environ
-    if server != "waitress":
+    if server == "gunicorn":
         raise TunnelUnavailable(
-            f"--tunnel runs with the default server (waitress), not --server {server}: "
-            "granian and gunicorn fork their workers from the process that holds the tunnel; "
-            "run ngrok beside them instead (docs/deployment.md)"
+            "--tunnel runs with granian (the default) or waitress, not --server gunicorn: its "
+            "master forks workers from the process that would hold the tunnel; run ngrok "
+            "beside it instead (docs/deployment.md)"
         )
     ngrok = require("ngrok", "tunnel", "--tunnel")
     if not environ.get(AUTHTOKEN_ENV, "").strip():
@@ -118,7 +119,7 @@ def open_tunnel(
         Close it with :meth:`Tunnel.close` (or use it as a context manager).
     """
     environ = os.environ if environ is None else environ
-    ngrok = check("waitress", environ)
+    ngrok = check(environ=environ)
     target = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, host)
     if ":" in target and not target.startswith("["):
         target = f"[{target}]"

@@ -444,7 +444,7 @@ def test_serve_refuses_a_bad_rules_file_before_starting(tmp_path):
     assert not (tmp_path / "x.db").exists()
     result = run(
         "serve", "--db", tmp_path / "x.db", "--port", "5999", "--secret", "s",
-        "--alerts", path, "--server", "granian",
+        "--alerts", path, "--server", "gunicorn",
     )  # fmt: skip
     assert result.exit_code == 1 and "run tavus-analytics alerts check" in result.output
 

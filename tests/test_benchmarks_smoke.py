@@ -86,9 +86,11 @@ def test_the_default_run_measures_the_collector_as_shipped(tmp_path):
         "ceiling",
         "reference",
         "collector",
-        "collector-granian",
+        "collector-waitress",
         "collector-workers-2",
     ]
+    assert bench_collector.DEFAULT_CONFIG == "collector"  # the run fails if it misses the target
+    assert bench_collector.CONFIGS["collector"].server == "granian"
     db = tmp_path / "c.db"
     shipped = [
         "collector.py",
@@ -103,8 +105,8 @@ def test_the_default_run_measures_the_collector_as_shipped(tmp_path):
     assert cmd == [sys.executable, *shipped]
     cmd = bench_collector.command(bench_collector.CONFIGS["collector-workers-2"], 5123, db, 60)
     assert cmd == [sys.executable, *shipped, "--server", "gunicorn", "--workers", "2"]
-    cmd = bench_collector.command(bench_collector.CONFIGS["collector-granian"], 5123, db, 60)
-    assert cmd == [sys.executable, *shipped, "--server", "granian"]
+    cmd = bench_collector.command(bench_collector.CONFIGS["collector-waitress"], 5123, db, 60)
+    assert cmd == [sys.executable, *shipped, "--server", "waitress"]
     # Only the synchronous=NORMAL variants go through the benchmark's own entry (the patch).
     patched = [
         name
@@ -132,7 +134,7 @@ def test_the_benchmark_only_patch_sets_synchronous(tmp_path, monkeypatch):
     "name",
     [
         "collector",
-        "collector-granian",
+        "collector-waitress",
         pytest.param("collector-workers-2", marks=needs_gunicorn),
         "collector-normal",
         "reference",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import platform
 import socket
 import sqlite3
 import stat
@@ -21,7 +22,7 @@ from conftest import SECRET, SHUTDOWN_EXAMPLE
 from tavus_analytics import Settings
 from tavus_analytics.cli import cli
 from tavus_analytics.config import settings_help
-from tavus_analytics.server import banner, resolve_secret, start_in_thread, stop
+from tavus_analytics.server import SERVERS, banner, resolve_secret, start_in_thread, stop
 from tavus_analytics.testing import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,7 +106,7 @@ def test_python_collector_py_serves_and_prints_the_callback_url(tmp_path):
         secret = (tmp_path / "sub.db.secret").read_text().strip()
         assert f"callback URL:  http://127.0.0.1:{port}/webhook?token={secret}" in out
         assert f"ngrok http {port}" in out
-        _wait_healthy(f"http://127.0.0.1:{port}")  # granian's worker starts after the banner
+        # Sent as soon as the banner shows, once, no retry: the server answers already.
         r = requests.post(
             f"http://127.0.0.1:{port}/webhook?token={secret}", data=json.dumps(SHUTDOWN_EXAMPLE)
         )
@@ -173,7 +174,10 @@ def test_every_setting_is_a_serve_option_made_from_its_declaration():
         assert f"env {f.metadata['env']}" in option.help, f.name
         assert option.default is None, f.name  # so that the environment applies
     assert params["no_auth"].is_flag
-    assert list(params["server"].type.choices) == ["waitress", "granian", "gunicorn"]
+    assert (
+        list(params["server"].type.choices) == list(SERVERS) == ["granian", "waitress", "gunicorn"]
+    )
+    assert Settings().server == SERVERS[0]  # the default
     assert params["workers"].type.min == 1
     # and the --db of every other command is the same option
     assert cli.commands["stats"].params[0].help == params["db"].help
@@ -234,7 +238,7 @@ def _start_collector(tmp_path, *args):
 
 
 def _wait_healthy(url):
-    for _ in range(200):  # the workers start after the banner
+    for _ in range(200):  # gunicorn's workers start after its banner
         try:
             if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
                 return
@@ -319,3 +323,145 @@ def test_a_port_in_use_is_a_one_line_error(db_path, server):
     assert result.exit_code == 1
     assert f"Error: cannot listen on 127.0.0.1:{port}: Address already in use" in result.output
     assert "Traceback" not in result.output
+
+
+def _until_banner(proc) -> str:
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("Status page"):
+            break
+    return "".join(lines)
+
+
+def _post_raw(port: int, body: bytes) -> bytes:
+    """One POST on a new connection, no retry: a refused connection is an error here."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(
+            b"POST /webhook?token=%s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n"
+            b"Connection: close\r\n\r\n%s" % (SECRET.encode(), len(body), body)
+        )
+        answer = b""
+        while data := s.recv(65536):
+            answer += data
+    return answer
+
+
+@pytest.mark.parametrize(
+    "args",
+    [(), ("--server", "granian", "--workers", "2"), ("--server", "waitress")],
+    ids=["default", "granian-2-workers", "waitress"],
+)
+def test_a_callback_sent_as_soon_as_the_banner_shows_is_answered(tmp_path, args):
+    """The banner says "listening" only once the port answers: granian's supervisor prints it
+    after its worker has answered a probe, not when it starts the worker. ``--port 0`` picks a
+    free port (granian's workers each bind it: the supervisor chooses it first)."""
+    import signal
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAVUS_")}
+    proc = subprocess.Popen(
+        [sys.executable, "collector.py", "--db", str(tmp_path / "b.db"), "--port", "0"]
+        + ["--secret", SECRET, *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        out = _until_banner(proc)
+        port = int(out.split("listening on http://127.0.0.1:", 1)[1].split()[0])
+        answer = _post_raw(port, json.dumps(SHUTDOWN_EXAMPLE).encode())
+        assert answer.startswith(b"HTTP/1.1 200 OK"), answer[:200]
+        assert json.loads(answer.partition(b"\r\n\r\n")[2])["id"] == 1
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+        proc.stdout.close()
+    assert _stored(tmp_path / "b.db") == 1
+
+
+def test_the_default_falls_back_to_waitress_where_granian_cannot_run(tmp_path):
+    """Where granian has no wheel (here: a stand-in whose import fails), the default server is
+    waitress, said in one line; a chosen --server granian is an error naming what to install."""
+    import signal
+
+    standin = tmp_path / "standin"
+    standin.mkdir()
+    (standin / "granian.py").write_text('raise ImportError("no wheel for this platform")\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAVUS_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(standin), str(ROOT)])
+    base = [sys.executable, "collector.py", "--db", str(tmp_path / "f.db"), "--secret", SECRET]
+    proc = subprocess.Popen(
+        [*base, "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        out = _until_banner(proc)
+        port = int(out.split("listening on http://127.0.0.1:", 1)[1].split()[0])
+        assert _post_raw(port, b'{"replica_id": "r1", "status": "ready"}').startswith(
+            b"HTTP/1.1 200 OK"
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    notice = [line for line in err.splitlines() if "granian" in line]
+    assert len(notice) == 1 and notice[0].endswith(
+        f"WARNING granian is not installed ({platform.system()} on {platform.machine()}: it has "
+        "no wheel for every platform): serving with waitress, the pure-Python server"
+    ), err
+    assert "Traceback" not in err
+    for chosen, extra_env in (
+        (["--server", "granian"], {}),
+        ([], {"TAVUS_ANALYTICS_SERVER": "granian"}),
+    ):
+        done = subprocess.run(
+            [*base, "--port", str(free_port()), *chosen],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env={**env, **extra_env},
+            timeout=60,
+        )
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip().splitlines() == [
+            "Error: --server granian needs the optional package granian: "
+            "pip install 'tavus-analytics[granian]'"
+        ]
+
+
+def test_granian_says_it_closes_a_connection_whose_body_was_not_read(tmp_path):
+    """A response given before the request's body was read (here a 401: the token is checked
+    first) says ``Connection: close``, which granian then does: a client does not send its next
+    request on a connection that is going away. A body read to its end keeps the connection."""
+    import signal
+
+    proc, url, _ = _start_collector(tmp_path, "--server", "granian")
+    port = int(url.rsplit(":", 1)[1])
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(
+                b"POST /webhook?token=wrong HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
+                + b"{" * 10
+            )
+            answer = b""
+            while data := s.recv(65536):  # the server closes: the loop ends
+                answer += data
+        head = answer.partition(b"\r\n\r\n")[0].lower()
+        assert head.startswith(b"http/1.1 401") and b"\r\nconnection: close" in head
+        with requests.Session() as session:
+            ok = [
+                session.post(f"{url}/webhook?token={SECRET}", data=json.dumps({"n": i}))
+                for i in range(3)
+            ]
+        assert [r.status_code for r in ok] == [200] * 3
+        assert all("connection" not in r.headers for r in ok)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+        proc.stdout.close()

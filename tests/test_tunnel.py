@@ -186,7 +186,9 @@ def test_without_the_extra_it_names_the_extra_and_exits_2(monkeypatch, tmp_path)
 
 def test_when_ngrok_refuses_the_collector_stops_and_says_why(standin, tmp_path, monkeypatch):
     monkeypatch.setenv("STANDIN_NGROK_FAIL", f"ERR_NGROK_105: authtoken {AUTHTOKEN} is invalid")
-    result = serve_cli(tmp_path, "--tunnel-domain", "callbacks.example.ngrok.app")
+    # waitress, in this process; granian (a worker process) below
+    result = serve_cli(tmp_path, "--tunnel-domain", "callbacks.example.ngrok.app", "--server",
+                       "waitress")  # fmt: skip
     assert result.exit_code == 2
     line = one_line(result)
     assert line.startswith("Error: ngrok could not open the tunnel: ERR_NGROK_105: authtoken ***")
@@ -195,11 +197,33 @@ def test_when_ngrok_refuses_the_collector_stops_and_says_why(standin, tmp_path, 
     assert [c["call"] for c in calls(standin)] == ["forward"]
 
 
+def test_when_ngrok_refuses_granian_stops_its_worker_and_says_why(tmp_path):
+    """With granian (the default) the tunnel opens in its supervisor once the worker answers:
+    refused, the collector stops its worker and exits 2 with one line, before any banner."""
+    fail = f"ERR_NGROK_105: authtoken {AUTHTOKEN} is invalid"
+    proc = serve_process(
+        tmp_path, "--tunnel", "--server", "granian", "--db", "x.db", "--secret", "s",
+        STANDIN_NGROK_FAIL=fail,
+    )  # fmt: skip
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err
+    # granian's log lines (its start and stop), then the one line that says why
+    errors = [line for line in err.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and err.strip().splitlines()[-1] == errors[0], err
+    assert errors[0].startswith(
+        "Error: ngrok could not open the tunnel: ERR_NGROK_105: authtoken ***"
+    )
+    assert "Traceback" not in err and "Granian shutdown completed" in err
+    assert "listening on" not in out and AUTHTOKEN not in out + err
+    assert [c["call"] for c in calls(tmp_path / "ngrok.log")] == ["forward"]
+
+
 def test_a_server_that_forks_its_workers_is_refused(standin, tmp_path):
-    result = serve_cli(tmp_path, "--tunnel", "--server", "granian", "--port", "5999")
+    result = serve_cli(tmp_path, "--tunnel", "--server", "gunicorn", "--port", "5999")
     assert result.exit_code == 2
-    assert "--tunnel runs with the default server (waitress), not --server granian" in one_line(
-        result
+    assert (
+        "--tunnel runs with granian (the default) or waitress, not --server gunicorn"
+        in one_line(result)
     )
     assert calls(standin) == []
 
