@@ -49,6 +49,46 @@ def query(db, sql, *args):
         conn.close()
 
 
+#: Tests that run in one worker, one after another, when the suite runs over several processes
+#: (pytest-xdist, ``-n``): a module whose module-scoped fixtures are costly, so that they are
+#: made once; and the load runs, which take turns rather than share the cores with one another.
+#: Each group is handed out whole, before the single tests. Keys are node-id prefixes.
+GROUPS = {
+    "tests/test_report.py": "report",
+    "tests/test_benchmarks_smoke.py": "load",
+    "tests/test_pg_stress.py": "load",
+    "tests/test_pg_collector.py": "load",
+    "tests/test_pg_reliability.py::test_sigkill_under_load_loses_nothing_acknowledged": "load",
+}
+
+
+def group_of(nodeid: str) -> str | None:
+    """The group of GROUPS the test ``nodeid`` belongs to, or None."""
+    for prefix, group in GROUPS.items():
+        if nodeid == prefix or nodeid.startswith((prefix + "::", prefix + "[")):
+            return group
+    return None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist load`` (the default of ``-n``), with the GROUPS each sent to one worker.
+
+    (The ``xdist_group`` mark with ``--dist loadgroup`` does the same, but renames the node ids
+    to do it, which newer pytest releases no longer allow: the groups are silently lost.)
+    """
+    if config.getoption("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        # A work unit is a group, or one test; units with more tests are handed out first.
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid) or nodeid
+
+    return GroupScheduling(config, log)
+
+
 @contextlib.contextmanager
 def serving(server):
     """Run a ``socketserver`` server in a thread for the block, then shut it down."""

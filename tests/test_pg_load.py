@@ -361,12 +361,14 @@ def test_bodies_are_streamed_through_a_server_side_cursor(pg_url, monkeypatch):
             chunks.append(len(rows))
             # While the loader works on a chunk, its session is in a transaction with the rest
             # of the result on the server, fetched 10 rows at a time (the next chunk may be on
-            # its way already).
+            # its way already). Only this database's sessions: other tests may load at the same
+            # time from theirs.
             seen.append(
                 pg_query(
                     pg_url,
                     "SELECT state, xact_start IS NOT NULL, query FROM pg_stat_activity "
-                    "WHERE application_name = 'tavus-analytics load' AND query LIKE 'FETCH%%'",
+                    "WHERE datname = current_database() "
+                    "AND application_name = 'tavus-analytics load' AND query LIKE 'FETCH%%'",
                 )
             )
             yield rows

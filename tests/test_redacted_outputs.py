@@ -138,12 +138,20 @@ def leaks(text: str) -> list[str]:
 
 def fingerprint(db) -> dict[str, str]:
     """SHA-256 of the database file and of every file beside it that belongs to it (the
-    loader's cache is a folder beside it, not part of it)."""
-    return {
+    loader's cache is a folder beside it, not part of it).
+
+    What the database holds is in the file and its -wal, a missing -wal counting as an empty
+    one. The -shm is left out: it is SQLite's index of the -wal, kept in shared memory and
+    rebuilt from it. Whether the two are there at all depends on the last connection to close
+    (one that can write removes them, a read-only one cannot), so on which tests ran before.
+    """
+    found = {
         p.name: hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(db.parent.glob(db.name + "*"))
-        if p.is_file()
+        if p.is_file() and p.name != db.name + "-shm"
     }
+    found.setdefault(db.name + "-wal", hashlib.sha256(b"").hexdigest())
+    return found
 
 
 def stored(db) -> list[tuple]:

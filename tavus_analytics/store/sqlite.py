@@ -89,6 +89,11 @@ from .search import invalid_query, phrase_query
 
 #: :meth:`Store.check_writable` reports a disk with less free space than this as full.
 MIN_FREE_BYTES = 1024 * 1024
+#: How long opening a database and bringing its schema up to date wait, at least, for another
+#: process doing the same (the default busy timeout): a shorter busy timeout is a write's wait
+#: for another writer, and a collector started beside another on a new database does not give up
+#: while the other one creates and migrates it.
+SETUP_WAIT_MS = 5_000
 
 
 _INSERT_CALLBACK = (
@@ -494,11 +499,12 @@ class Store(LiveState):
                 check_same_thread=False,
                 timeout=self.busy_timeout_ms / 1000,
             )
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            conn.execute(f"PRAGMA busy_timeout = {self._setup_wait_ms}")
             if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
                 _refuse_foreign(conn, self.path)  # before WAL changes the file's header
             self._wal(conn)  # a read-only file stays as it is; writes will fail and say so
             conn.execute("PRAGMA synchronous = FULL")
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
         except sqlite3.DatabaseError as e:
             if "not a database" in str(e):
                 raise _not_sqlite(self.path, e) from None
@@ -509,8 +515,8 @@ class Store(LiveState):
 
     def _wal(self, conn: sqlite3.Connection) -> None:
         """Switch to WAL. SQLite answers "locked" at once, without its busy handler, when
-        another process is creating the same new database: try again until the busy timeout."""
-        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        another process is creating the same new database: try again for the setup wait."""
+        deadline = time.monotonic() + self._setup_wait_ms / 1000
         while True:
             try:
                 conn.execute("PRAGMA journal_mode = WAL").fetchone()
@@ -605,7 +611,7 @@ class Store(LiveState):
                     f"tavus-analytics understands ({SCHEMA_VERSION}): upgrade tavus-analytics"
                 )
             if version < SCHEMA_VERSION or not _views_current(conn):
-                with _immediate(conn):
+                with self._setup_wait(conn), _immediate(conn):
                     # Re-read under the write lock: another process may have migrated meanwhile.
                     current = conn.execute("PRAGMA user_version").fetchone()[0]
                     if current == 0:
@@ -620,6 +626,19 @@ class Store(LiveState):
             raise _unavailable(e) from None
         self._migrated = True
         return version
+
+    @property
+    def _setup_wait_ms(self) -> int:
+        return int(max(self.busy_timeout_ms, SETUP_WAIT_MS))
+
+    @contextmanager
+    def _setup_wait(self, conn: sqlite3.Connection) -> Iterator[None]:
+        """The busy timeout of ``conn`` is the setup wait for the block (a migration)."""
+        conn.execute(f"PRAGMA busy_timeout = {self._setup_wait_ms}")
+        try:
+            yield
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
 
     # -- writes -----------------------------------------------------------------------------
     def insert_callback(
