@@ -91,7 +91,7 @@ _EMAIL = re.compile(_start(r"\w.+%'-") + r"[\w.+%'-]+@(?:[^\W_][\w-]*\.)+[^\W\d_
 # 4-6-5 / 4-6-4; one kind of separator throughout.
 _CARD = re.compile(
     _start(r"\w.,-") + r"(?=[2-6])(?:\d{13,19}"
-    r"|\d{4}(?P<s>[ -])\d{4}(?P=s)\d{4}(?P=s)\d{1,4}(?:(?P=s)\d{1,3})?"
+    r"|\d{4}(?P<s>[ -])\d{4}(?P=s)\d{4}(?P=s)\d{1,4}(?:(?P=s)(?P<fifth>\d{1,3}))?"
     r"|\d{4}(?P<t>[ -])\d{6}(?P=t)\d{4,5})"
     r"(?![\w]|[.,-]\d)"
 )
@@ -150,7 +150,15 @@ def _url(m: re.Match) -> tuple[int, int] | None:
 
 def _card(m: re.Match) -> tuple[int, int] | None:
     digits = re.sub(r"\D", "", m.group(0))
-    return m.span() if 13 <= len(digits) <= 19 and luhn_valid(digits) else None
+    if 13 <= len(digits) <= 19 and luhn_valid(digits):
+        return m.span()
+    if m.group("fifth"):
+        # "4242 4242 4242 4242 3": the number may be the four groups before what follows it.
+        end = m.start("fifth") - 1
+        digits = re.sub(r"\D", "", m.string[m.start() : end])
+        if 13 <= len(digits) <= 19 and luhn_valid(digits):
+            return m.start(), end
+    return None
 
 
 def _ipv6(m: re.Match) -> tuple[int, int] | None:
