@@ -55,6 +55,8 @@ sys.path.insert(0, str(HERE))
 
 from loadgen import LoadResult, free_port, make_templates, run_load  # noqa: E402
 
+from tavus_analytics.testing import process_group  # noqa: E402
+
 SECRET = "bench-secret"
 
 #: Targets of the issue: collector/reference requests/s at 16 connections, and p99.
@@ -516,20 +518,8 @@ def stop(running: Running) -> None:
 def _group(pgid: int) -> list[list[str]] | None:
     """The ``/proc/PID/stat`` fields (after the command name) of the live processes of group
     ``pgid``; None where there is no ``/proc``."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return None
-    out = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
-            out.append(fields)
-    return out
+    members = process_group(pgid)
+    return None if members is None else list(members.values())
 
 
 def _group_alive(pgid: int) -> bool:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import requests
 
-from tavus_analytics.testing import free_port
+from tavus_analytics.testing import free_port, process_group
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -254,24 +254,14 @@ class Collector:
 def group_pids(pgid: int) -> list[int]:
     """The live processes (zombies excluded) of process group ``pgid``: ``/proc`` on Linux,
     elsewhere ``[pgid]`` while the group exists."""
-    proc = Path("/proc")
-    if not proc.is_dir():
+    members = process_group(pgid)
+    if members is None:
         try:
             os.killpg(pgid, 0)
         except ProcessLookupError:
             return []
         return [pgid]
-    found = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
-            found.append(int(entry.name))
-    return sorted(found)
+    return sorted(members)
 
 
 def _wait_group_gone(pgid: int, timeout: float) -> bool:

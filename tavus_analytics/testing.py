@@ -6,8 +6,9 @@ Small and public, so that a test suite built on tavus-analytics can use them too
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
-__all__ = ["free_port"]
+__all__ = ["free_port", "process_group"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -16,3 +17,22 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def process_group(pgid: int) -> dict[int, list[str]] | None:
+    """The live processes of process group ``pgid`` (zombies excluded), by PID, with the fields
+    of their ``/proc/PID/stat`` after the command name; None where there is no ``/proc``."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    found = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+            found[int(entry.name)] = fields
+    return found
