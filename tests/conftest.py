@@ -256,3 +256,13 @@ def _content_cache_in_the_test_run(tmp_path_factory, monkeypatch):
     folder = tmp_path_factory.getbasetemp() / "content-cache"
     monkeypatch.setenv("TAVUS_ANALYTICS_CACHE_DIR", str(folder))
     return folder
+
+
+def banner_of(proc) -> str:
+    """What a collector process printed up to its banner's last line (``Status page``)."""
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("Status page"):
+            break
+    return "".join(lines)

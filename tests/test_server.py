@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 from click.testing import CliRunner
-from conftest import SECRET, SHUTDOWN_EXAMPLE
+from conftest import SECRET, SHUTDOWN_EXAMPLE, banner_of
 
 from tavus_analytics import Settings
 from tavus_analytics.cli import cli
@@ -325,15 +325,6 @@ def test_a_port_in_use_is_a_one_line_error(db_path, server):
     assert "Traceback" not in result.output
 
 
-def _until_banner(proc) -> str:
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if line.startswith("Status page"):
-            break
-    return "".join(lines)
-
-
 def _post_raw(port: int, body: bytes) -> bytes:
     """One POST on a new connection, no retry: a refused connection is an error here."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
@@ -370,7 +361,7 @@ def test_a_callback_sent_as_soon_as_the_banner_shows_is_answered(tmp_path, args)
         start_new_session=True,
     )
     try:
-        out = _until_banner(proc)
+        out = banner_of(proc)
         port = int(out.split("listening on http://127.0.0.1:", 1)[1].split()[0])
         answer = _post_raw(port, json.dumps(SHUTDOWN_EXAMPLE).encode())
         assert answer.startswith(b"HTTP/1.1 200 OK"), answer[:200]
@@ -402,7 +393,7 @@ def test_the_default_falls_back_to_waitress_where_granian_cannot_run(tmp_path):
         env=env,
     )
     try:
-        out = _until_banner(proc)
+        out = banner_of(proc)
         port = int(out.split("listening on http://127.0.0.1:", 1)[1].split()[0])
         assert _post_raw(port, b'{"replica_id": "r1", "status": "ready"}').startswith(
             b"HTTP/1.1 200 OK"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import SECRET, SHUTDOWN_EXAMPLE
+from conftest import SECRET, SHUTDOWN_EXAMPLE, banner_of
 from receivers import loopback_only
 
 from tavus_analytics import create_app
@@ -105,12 +105,8 @@ def test_serve_tail_in_a_real_process(tmp_path):
         env=env,
     )
     try:
-        banner = []
-        for line in proc.stdout:
-            banner.append(line)
-            if line.startswith("Status page"):
-                break
-        port = re.search(r"127\.0\.0\.1:(\d+)", banner[0]).group(1)
+        banner = banner_of(proc)
+        port = re.search(r"127\.0\.0\.1:(\d+)", banner).group(1)
         base = f"http://127.0.0.1:{port}"
         assert requests.post(f"{base}/webhook?token={SECRET}", json=TRANSCRIPT).status_code == 200
         line = proc.stdout.readline()

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 from click.testing import CliRunner
-from conftest import SHUTDOWN_EXAMPLE
+from conftest import SHUTDOWN_EXAMPLE, banner_of
 from receivers import loopback_only
 
 from tavus_analytics.cli import cli
@@ -60,15 +60,6 @@ def serve_process(tmp_path: Path, *args: str, **env: str) -> subprocess.Popen:
         text=True,
         env=environ,
     )
-
-
-def banner_of(proc: subprocess.Popen) -> str:
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if line.startswith("Status page"):
-            break
-    return "".join(lines)
 
 
 def test_serve_tunnel_prints_the_public_callback_url_and_a_curl_and_closes_on_exit(tmp_path):
