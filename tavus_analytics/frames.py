@@ -165,6 +165,10 @@ for _b in _ASCII_SPACES + b"\x00":
 for _b in (0xC2, 0xE1, 0xE2, 0xE3):
     _CLASS[_b] = 2
 _CLASS = bytes(_CLASS)
+# The same classes as text, for one text at a time: " " white space, "x" a word byte, "?" the
+# first byte of a sequence that may be a Unicode space.
+_MARKS = _CLASS.translate(bytes.maketrans(b"\x00\x01\x02", b" x?"))
+_MARKS = b"x" + _MARKS[1:]  # NUL is not a space in a text of its own
 
 
 def count_words(texts: Sequence[str]) -> np.ndarray:
@@ -172,9 +176,10 @@ def count_words(texts: Sequence[str]) -> np.ndarray:
 
     A word is a run of characters between whitespace (Python's definition, Unicode spaces
     included). A text whose only white space is single ASCII spaces (most of what people and
-    replicas say) has its spaces counted; the others are joined into one UTF-8 buffer,
-    separated by NUL bytes, and word starts are found with numpy. Either way no object is made
-    per word.
+    replicas say) has its spaces counted; one with other ASCII white space (a system prompt's
+    lines) and no byte that may start a Unicode space has its UTF-8 bytes marked and its word
+    starts counted; the others are joined into one UTF-8 buffer, separated by NUL bytes, and
+    word starts are found with numpy. Either way no object is made per word.
 
     Returns
     -------
@@ -187,6 +192,9 @@ def count_words(texts: Sequence[str]) -> np.ndarray:
     # character (Unicode's separators and control characters, the ASCII space excepted).
     counts = np.fromiter(map(_plain_words, texts), dtype=np.int64, count=len(texts))
     rest = np.flatnonzero(counts < 0)
+    if len(rest):  # other ASCII white space (system prompts have lines): from UTF-8 bytes
+        counts[rest] = [_utf8_words(texts[i]) for i in rest]
+        rest = rest[counts[rest] < 0]
     if len(rest):
         counts[rest] = _count_words_bulk([texts[i] for i in rest])
     return counts
@@ -199,6 +207,15 @@ def _plain_words(text: str) -> int:
     if not text:
         return 0
     return text.count(" ") + 1 - (text[0] == " ") - (text[-1] == " ")
+
+
+def _utf8_words(text: str) -> int:
+    """The words of ``text`` if it holds no byte that may start a Unicode space, else -1: its
+    UTF-8 bytes marked (:data:`_MARKS`), the words are the word bytes after a space."""
+    marks = text.encode("utf-8", "surrogatepass").translate(_MARKS)
+    if b"?" in marks:
+        return -1
+    return marks.count(b" x") + marks.startswith(b"x")
 
 
 def _count_words_bulk(texts: Sequence[str]) -> np.ndarray:

@@ -474,22 +474,28 @@ def _message_batch(
     meta: list[tuple], roles: list, chunk: list, extra: dict[str, list]
 ) -> pa.RecordBatch:
     """The rows of one batch of transcripts (``meta``: theirs, in order)."""
-    for i in [i for i, c in enumerate(chunk) if type(c) is not str]:
-        chunk[i] = ev.content_text(chunk[i])
-    texts = [c if c is not None else "" for c in chunk]
-    for i, t in enumerate(texts):
-        if ("USER_SPEECH:" in t or "VISUAL_SCENE:" in t) and roles[i] == "user":
-            texts[i] = ev.spoken_text(t)  # raven-0-era user turns: the speech only
-    for i in [i for i, r in enumerate(roles) if type(r) is not str]:
-        roles[i] = ev.scalar_text(roles[i])
+    texts = chunk
+    if not _only(chunk, _STR):  # some content is null, a list of parts or something else
+        for i in [i for i, c in enumerate(chunk) if type(c) is not str]:
+            chunk[i] = ev.content_text(chunk[i])
+        texts = [c if c is not None else "" for c in chunk]
+    said = " ".join(itertools.compress(texts, map(operator.eq, roles, _USER)))
+    if "USER_SPEECH:" in said or "VISUAL_SCENE:" in said:  # raven-0-era user turns
+        texts = list(texts)
+        for i, t in enumerate(texts):
+            if ("USER_SPEECH:" in t or "VISUAL_SCENE:" in t) and roles[i] == "user":
+                texts[i] = ev.spoken_text(t)  # the speech only
+    if not _only(roles, _STR):
+        for i in [i for i, r in enumerate(roles) if type(r) is not str]:
+            roles[i] = ev.scalar_text(roles[i])
     sizes = np.fromiter((m[3] for m in meta), dtype=np.int64, count=len(meta))
     cids = fr.objects([m[1] for m in meta])
     total = int(sizes.sum())
     starts = np.repeat(np.cumsum(sizes) - sizes, sizes)
     words = count_words(texts)
     chars = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-    start = np.asarray(fr.convert(extra["seconds_from_start"], ev.number), dtype="float64")
-    duration = np.asarray(fr.convert(extra["duration"], ev.number), dtype="float64")
+    start = floats(extra["seconds_from_start"])
+    duration = floats(extra["duration"])
     # Timing, per transcript (the index of each message's transcript is its group).
     group = np.repeat(np.arange(len(meta), dtype=np.int64), sizes)
     role = fr.objects(roles)
@@ -506,11 +512,27 @@ def _message_batch(
         pa.array(fr.ns(parse_times(extra["timestamp"]))),
         pa.array(start),
         pa.array(duration),
-        fr.arrow_text(fr.convert(extra["inference_id"], ev.scalar_text)),
-        fr.arrow_text(fr.convert(extra["tool_call_id"], ev.scalar_text)),
-        fr.arrow_text(fr.convert(extra["tool_calls"], ev.json_text)),
+        _text_column(extra["inference_id"], ev.scalar_text),
+        _text_column(extra["tool_call_id"], ev.scalar_text),
+        _text_column(extra["tool_calls"], ev.json_text),
         pa.array(timing["end_s"]),
         pa.array(timing["answer_delay_s"]),
         pa.array(overlap == 1.0, mask=np.isnan(overlap)),
     ]
     return pa.RecordBatch.from_arrays(columns, schema=_MESSAGE_SCHEMA)
+
+
+_STR = {str}
+_TEXT_OR_NONE = {str, type(None)}
+
+
+def _only(values: list, types: set) -> bool:
+    """Whether every value is of one of ``types`` (at C speed)."""
+    return set(map(type, values)) <= types
+
+
+def _text_column(values: list, convert: Any) -> pa.Array:
+    """Values as Arrow text, ``convert`` applied to those that are neither text nor null."""
+    if _only(values, _TEXT_OR_NONE):
+        return fr.arrow_text(values)
+    return fr.arrow_text(fr.convert(values, convert))

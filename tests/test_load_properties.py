@@ -151,3 +151,18 @@ def test_any_callbacks_load_and_give_one_row_per_conversation(bodies):
 @given(st.lists(st.text(), max_size=20))
 def test_count_words_is_len_of_split(texts):
     assert count_words(texts).tolist() == [len(t.split()) for t in texts]
+
+
+# Every branch of count_words: single spaces, other ASCII white space (lines, tabs, the
+# separators \x1c-\x1f), NUL (not a space), Unicode spaces and characters that share their
+# first UTF-8 byte (U+00E9, U+2014, U+2019), a lone surrogate, a character outside the BMP.
+_SPACEY = st.sampled_from(
+    [" ", "  ", "\n", "\t", "\r\n", "\x1c", "\x1f", "\x00", "\x85", "\xa0", "\u1680", "\u2003"]
+    + ["\u2028", "\u202f", "\u205f", "\u3000", "\xe9", "\u2014", "\u2019", "\ud800", "\U0001f600"]
+    + ["a", "word", "x y"]
+)
+
+
+@given(st.lists(st.lists(_SPACEY, max_size=12).map("".join), max_size=20))
+def test_count_words_is_len_of_split_for_any_white_space(texts):
+    assert count_words(texts).tolist() == [len(t.split()) for t in texts]
