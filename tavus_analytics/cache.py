@@ -39,6 +39,7 @@ parsed on every core. ``TAVUS_ANALYTICS_LOAD_PROCESSES`` sets how many (1: none)
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import json
 import logging
@@ -521,6 +522,13 @@ def _run_children(
 
 
 def _child(name: str, reader: ReaderInterface, lo: int, hi: int, folder: Path) -> None:
+    # The child reads one range and exits: the garbage collector's passes over what the
+    # parent holds and over every parsed body would find next to nothing to free. Its Arrow
+    # buffers come from the C library's allocator, which keeps freed memory for the next
+    # batch where Arrow's default gives it back to the system and faults it in again (at
+    # 250,000 conversations, a second of each child's eleven).
+    gc.disable()
+    pa.set_memory_pool(pa.system_memory_pool())
     builder = BUILDERS[name]
     rebased = builder.rebase is None or lo == 0
     try:
