@@ -942,25 +942,11 @@ def diskfull(
     return figures
 
 
-def stop_in_process(server, thread: threading.Thread) -> None:
-    """Stop a :func:`~tavus_analytics.server.make_server` server running in ``thread``: let its
-    workers finish, close every channel (open keep-alive connections too) and the store."""
-    from waitress import wasyncore
-
-    server.task_dispatcher.shutdown(timeout=5)
-    wasyncore.close_all(server._map)
-    thread.join(timeout=10)
-    server.store.close()
-
-
 def _readonly_phase(fs, db, secret, acked, answers, bad) -> dict:
     from tavus_analytics import Settings
-    from tavus_analytics.server import make_server
+    from tavus_analytics.server import start_in_thread, stop
 
-    server = make_server(Settings(db=str(db), secret=secret, port=0, threads=2))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.effective_port}"
+    server, base = start_in_thread(Settings(db=str(db), secret=secret, threads=2))
     ro_answers = []
     health = after = ro_seconds = None
     try:
@@ -991,7 +977,7 @@ def _readonly_phase(fs, db, secret, acked, answers, bad) -> dict:
             if r.status_code == 200:
                 acked.add(sha(body))
     finally:
-        stop_in_process(server, thread)
+        stop(server)
     return {
         "readonly_answers": ro_answers,
         "readonly_answer_took_s": ro_seconds,

@@ -24,7 +24,6 @@ import socket
 import sqlite3
 import statistics
 import sys
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -40,7 +39,6 @@ from .harness import (
     notebook_load,
     server_name,
     sha,
-    stop_in_process,
 )
 
 #: The body limit the fuzzers configure (small, so that over-limit bodies are cheap).
@@ -618,7 +616,7 @@ def access(
     import requests
 
     from tavus_analytics import Settings
-    from tavus_analytics.server import make_server
+    from tavus_analytics.server import start_in_thread, stop
 
     workdir = Path(workdir)
     secret = new_secret()
@@ -626,14 +624,11 @@ def access(
     marker = "TRANSCRIPT-" + new_secret()
     evidence = "REJECTED-" + new_secret()
     records: list[str] = []
-    col = server_obj = thread = None
+    col = server_obj = None
     loggers, old_levels = [], []
     if server is None:
         settings = Settings(db=str(db), secret=secret, port=0, threads=2, busy_timeout_ms=50)
-        server_obj = make_server(settings)
-        thread = threading.Thread(target=server_obj.run, daemon=True)
-        thread.start()
-        base = f"http://127.0.0.1:{server_obj.effective_port}"
+        server_obj, base = start_in_thread(settings)
 
         class Keep(logging.Handler):
             def emit(self, record):
@@ -729,7 +724,7 @@ def access(
         if col is not None:
             col.stop()
         else:
-            stop_in_process(server_obj, thread)
+            stop(server_obj)
         for lg, level in zip(loggers, old_levels, strict=True):
             lg.removeHandler(handler)
             lg.setLevel(level)
