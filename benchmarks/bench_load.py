@@ -397,7 +397,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", help="use this database instead of the kept demo one")
     parser.add_argument("--out", default=str(OUT), help="where demo databases are kept")
     parser.add_argument(
-        "--repeat", type=int, default=2, help="runs of each fast variant; the best counts"
+        "--repeat",
+        type=int,
+        default=2,
+        help="timed runs of each fast variant, the best counts (one more run takes its memory)",
     )
     parser.add_argument("--timeout", type=float, default=900, help="seconds per process")
     parser.add_argument(
