@@ -29,9 +29,7 @@ Example:
 from __future__ import annotations
 
 import argparse
-import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,21 +39,16 @@ from pathlib import Path
 
 import requests
 
+from tavus_analytics.testing import clean_environment, free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_S = 0.5
 SECRET = "bench-dashboard-token"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start(db: Path, cache_s: int, lifetime: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAVUS_")}
-    env["MPLBACKEND"] = "Agg"
+    env = clean_environment(MPLBACKEND="Agg")
     proc = subprocess.Popen(
         [sys.executable, "collector.py", "--db", str(db), "--port", str(port)]
         + ["--secret", SECRET, "--dashboard-cache", str(cache_s)],

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import requests
 
-from tavus_analytics.testing import free_port, process_group
+from tavus_analytics.testing import clean_environment, free_port, process_group
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -154,8 +154,7 @@ class Collector:
         self.db = db if is_url(db) else Path(db)
         self.secret, self.logdir, self.name = secret, Path(logdir), name
         self.port = port or free_port()
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("TAVUS_")}
-        self.env.update(env or {})
+        self.env = clean_environment(**(env or {}))
         self.server = server
         self.extra_args = (["--server", server] if server else []) + list(extra_args)
         self.proc: subprocess.Popen | None = None
@@ -535,7 +534,7 @@ def import_file(db: Path, path: Path, timeout: float = 60.0) -> subprocess.Compl
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={k: v for k, v in os.environ.items() if not k.startswith("TAVUS_")},
+        env=clean_environment(),
     )
 
 

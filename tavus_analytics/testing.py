@@ -5,10 +5,19 @@ Small and public, so that a test suite built on tavus-analytics can use them too
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
-__all__ = ["free_port", "process_group"]
+__all__ = ["clean_environment", "free_port", "process_group"]
+
+
+def clean_environment(**extra: str) -> dict[str, str]:
+    """This process's environment without any ``TAVUS_*`` variable (so that a collector or
+    command started with it reads no setting of the machine it runs on), plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAVUS_")}
+    env.update(extra)
+    return env
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -266,3 +267,8 @@ def banner_of(proc) -> str:
         if line.startswith("Status page"):
             break
     return "".join(lines)
+
+
+def port_of(banner: str) -> int:
+    """The port a collector's banner says it listens on."""
+    return int(re.search(r"listening on http://127\.0\.0\.1:(\d+)", banner).group(1))

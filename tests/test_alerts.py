@@ -20,6 +20,7 @@ from tavus_analytics.alerts import Watcher, check, evaluate, read_rules, states
 from tavus_analytics.dataset import load
 from tavus_analytics.errors import InvalidRules
 from tavus_analytics.store import open_store
+from tavus_analytics.testing import clean_environment
 
 T0 = datetime(2026, 11, 4, 12, 0, tzinfo=UTC)
 
@@ -405,7 +406,6 @@ def test_the_watcher_survives_a_check_that_fails(tmp_path, hooks):
 
 
 def test_serve_alerts_checks_at_start_and_stops_on_sigterm(store, db, tmp_path, hooks):
-    import os
     import signal
     import subprocess
     import sys
@@ -413,7 +413,7 @@ def test_serve_alerts_checks_at_start_and_stops_on_sigterm(store, db, tmp_path, 
     calls(store, "bad", datetime.now(UTC) - timedelta(minutes=40), 10, reason=FAILED)
     store.close()
     path = rules_file(tmp_path, channels(*hooks) + FAILED_RULE)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAVUS_")}
+    env = clean_environment()
     proc = subprocess.Popen(
         [sys.executable, "-m", "tavus_analytics.cli", "serve", "--port", "0", "--db", str(db)]
         + ["--secret", SECRET, "--alerts", str(path)],

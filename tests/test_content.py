@@ -20,6 +20,7 @@ from tavus_analytics import content, content_cache, demo
 from tavus_analytics.errors import MissingExtra, NotEnoughText
 from tavus_analytics.frames import count_words
 from tavus_analytics.store import Store
+from tavus_analytics.testing import clean_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -502,16 +503,10 @@ def test_every_analysis_runs_with_the_network_blocked(tmp_path):
         text=True,
         timeout=300,
         cwd=ROOT,
-        env={**_base_env(), **env},
+        env=clean_environment(**env),
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == "offline ok"
-
-
-def _base_env() -> dict[str, str]:
-    import os
-
-    return {k: v for k, v in os.environ.items() if not k.startswith("TAVUS_")}
 
 
 @pytest.mark.parametrize(

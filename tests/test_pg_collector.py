@@ -21,6 +21,7 @@ from conftest import SECRET, SHUTDOWN_EXAMPLE, pg_query
 from tavus_analytics import Settings
 from tavus_analytics.errors import TavusAnalyticsError
 from tavus_analytics.server import banner, resolve_secret, start_in_thread, stop
+from tavus_analytics.testing import clean_environment
 from tests import pgserver
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,7 +75,7 @@ def test_postgres_needs_an_explicit_secret_and_never_prints_the_password(pg_url)
 def _start(url: str, port: int, *args: str, **extra_env: str) -> subprocess.Popen:
     """``python collector.py`` on ``url`` and ``port`` (plus ``args``), TAVUS_ variables
     cleared but ``extra_env``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAVUS_")} | extra_env
+    env = clean_environment(**extra_env)
     return subprocess.Popen(
         [sys.executable, "collector.py", "--db", url, "--port", str(port), "--secret", SECRET]
         + list(args),

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import subprocess
 import sys
 from pathlib import Path
+
+from tavus_analytics.testing import clean_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -33,8 +34,7 @@ def test_the_main_command_works_on_an_empty_folder(tmp_path):
     steps = [step.strip() for step in install_and_run.split("&&")]
     commands = [shlex.split(step) for step in steps if step.startswith("tavus-analytics")]
     assert [c[1] for c in commands] == ["demo", "stats", "report"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAVUS_")}
-    env["MPLBACKEND"] = "Agg"
+    env = clean_environment(MPLBACKEND="Agg")
     for command in commands:
         result = subprocess.run(
             [sys.executable, "-m", "tavus_analytics.cli", *command[1:]],

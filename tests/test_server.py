@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 import requests
 from click.testing import CliRunner
-from conftest import SECRET, SHUTDOWN_EXAMPLE, banner_of
+from conftest import SECRET, SHUTDOWN_EXAMPLE, banner_of, port_of
 
 from tavus_analytics import Settings
 from tavus_analytics.cli import cli
 from tavus_analytics.config import settings_help
 from tavus_analytics.server import SERVERS, banner, resolve_secret, start_in_thread, stop
-from tavus_analytics.testing import free_port
+from tavus_analytics.testing import clean_environment, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,7 +87,7 @@ def test_real_server_wrong_token(live):
 def test_python_collector_py_serves_and_prints_the_callback_url(tmp_path):
     db = tmp_path / "sub.db"
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAVUS_")}
+    env = clean_environment()
     proc = subprocess.Popen(
         [sys.executable, "collector.py", "--db", str(db), "--port", str(port)],
         cwd=ROOT,
@@ -218,7 +218,7 @@ def test_head_and_get_on_the_webhook_keep_the_connection_usable(live):
 def _start_collector(tmp_path, *args):
     db = tmp_path / "multi.db"
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAVUS_")}
+    env = clean_environment()
     proc = subprocess.Popen(
         [sys.executable, "collector.py", "--db", str(db), "--port", str(port)]
         + ["--secret", SECRET, *args],
@@ -349,7 +349,7 @@ def test_a_callback_sent_as_soon_as_the_banner_shows_is_answered(tmp_path, args)
     free port (granian's workers each bind it: the supervisor chooses it first)."""
     import signal
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAVUS_")}
+    env = clean_environment()
     proc = subprocess.Popen(
         [sys.executable, "collector.py", "--db", str(tmp_path / "b.db"), "--port", "0"]
         + ["--secret", SECRET, *args],
@@ -362,7 +362,7 @@ def test_a_callback_sent_as_soon_as_the_banner_shows_is_answered(tmp_path, args)
     )
     try:
         out = banner_of(proc)
-        port = int(out.split("listening on http://127.0.0.1:", 1)[1].split()[0])
+        port = port_of(out)
         answer = _post_raw(port, json.dumps(SHUTDOWN_EXAMPLE).encode())
         assert answer.startswith(b"HTTP/1.1 200 OK"), answer[:200]
         assert json.loads(answer.partition(b"\r\n\r\n")[2])["id"] == 1
@@ -381,8 +381,7 @@ def test_the_default_falls_back_to_waitress_where_granian_cannot_run(tmp_path):
     standin = tmp_path / "standin"
     standin.mkdir()
     (standin / "granian.py").write_text('raise ImportError("no wheel for this platform")\n')
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAVUS_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(standin), str(ROOT)])
+    env = clean_environment(PYTHONPATH=os.pathsep.join([str(standin), str(ROOT)]))
     base = [sys.executable, "collector.py", "--db", str(tmp_path / "f.db"), "--secret", SECRET]
     proc = subprocess.Popen(
         [*base, "--port", "0"],
@@ -394,7 +393,7 @@ def test_the_default_falls_back_to_waitress_where_granian_cannot_run(tmp_path):
     )
     try:
         out = banner_of(proc)
-        port = int(out.split("listening on http://127.0.0.1:", 1)[1].split()[0])
+        port = port_of(out)
         assert _post_raw(port, b'{"replica_id": "r1", "status": "ready"}').startswith(
             b"HTTP/1.1 200 OK"
         )

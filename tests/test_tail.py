@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import re
 import signal
 import subprocess
 import sys
@@ -14,11 +12,12 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import SECRET, SHUTDOWN_EXAMPLE, banner_of
+from conftest import SECRET, SHUTDOWN_EXAMPLE, banner_of, port_of
 from receivers import loopback_only
 
 from tavus_analytics import create_app
 from tavus_analytics.tail import Tail
+from tavus_analytics.testing import clean_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 PHRASE = "my card number is 4111"
@@ -94,7 +93,7 @@ def test_without_tail_nothing_is_written(settings, store, capsys):
 
 
 def test_serve_tail_in_a_real_process(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAVUS_")}
+    env = clean_environment()
     proc = subprocess.Popen(
         [sys.executable, "-m", "tavus_analytics.cli", "serve", "--tail", "--port", "0"]
         + ["--db", str(tmp_path / "t.db"), "--secret", SECRET],
@@ -105,9 +104,7 @@ def test_serve_tail_in_a_real_process(tmp_path):
         env=env,
     )
     try:
-        banner = banner_of(proc)
-        port = re.search(r"127\.0\.0\.1:(\d+)", banner).group(1)
-        base = f"http://127.0.0.1:{port}"
+        base = f"http://127.0.0.1:{port_of(banner_of(proc))}"
         assert requests.post(f"{base}/webhook?token={SECRET}", json=TRANSCRIPT).status_code == 200
         line = proc.stdout.readline()
         assert line.endswith("  application.transcription_ready   c-tail-2        "

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 from click.testing import CliRunner
-from conftest import SHUTDOWN_EXAMPLE, banner_of
+from conftest import SHUTDOWN_EXAMPLE, banner_of, port_of
 from receivers import loopback_only
 
 from tavus_analytics.cli import cli
@@ -66,7 +65,7 @@ def test_serve_tunnel_prints_the_public_callback_url_and_a_curl_and_closes_on_ex
     proc = serve_process(tmp_path, "--tunnel", "--db", "x.db", "--secret", "s3cret-token")
     try:
         out = banner_of(proc)
-        port = int(re.search(r"listening on http://127\.0\.0\.1:(\d+)", out).group(1))
+        port = port_of(out)
         public = "https://standin-7f3a.ngrok-free.app"
         assert f"Public URL (ngrok, closed when the collector stops):  {public}" in out
         assert f"  callback URL:  {public}/webhook?token=s3cret-token" in out
